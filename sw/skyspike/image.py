@@ -1,0 +1,117 @@
+"""Pack a ChipNetwork into what the core's memories hold: descriptor words, weight SRAM
+words per bank, and input-buffer words per bank (layouts in docs/semantics.md)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import DESC_WORDS, PRECISIONS, CoreConfig, log2
+from .network import ChipNetwork, Placement, place
+
+
+@dataclass
+class ChipImage:
+    cfg: CoreConfig
+    placement: Placement
+    n_layers: int
+    steps: int
+    descriptors: np.ndarray  # uint32 (n_layers, DESC_WORDS)
+    weights: np.ndarray      # uint32 (banks, used words)
+
+
+def encode_descriptor(ly, lp) -> list[int]:
+    """The 8 descriptor words of one layer (field layout: docs/semantics.md)."""
+    u16 = lambda v: v & 0xFFFF  # noqa: E731 (two's complement into a 16-bit field)
+    words = [
+        ly.n_in | ly.n_out << 16,
+        PRECISIONS.index(ly.bits) | log2(lp.slots) << 2 | int(ly.reset_zero) << 4,
+        lp.w_base,
+        lp.state_base,
+        ly.beta,
+        u16(ly.theta_high) | u16(ly.theta_low) << 16,
+        u16(ly.reset_sub),
+        0,
+    ]
+    assert len(words) == DESC_WORDS
+    return words
+
+
+def pack_weights(ly, lp, cfg: CoreConfig, banks: np.ndarray) -> None:
+    """Write one layer's weights into ``banks`` (uint32, banks x depth) at its place."""
+    n = np.arange(ly.n_out)
+    i = np.arange(ly.n_in)
+    word = i // 32
+    slot = word % lp.slots
+    row = (word // lp.slots) * 32 + i % 32
+    chunk = n // lp.chunk
+    m = n % lp.chunk
+    bank = slot[:, None] * lp.group_banks + (m // lp.lanes)[None, :]
+    addr = lp.w_base + (chunk // lp.subwords)[None, :] * lp.rows + row[:, None]
+    shift = (((chunk % lp.subwords) * lp.lanes + m % lp.lanes) * ly.bits)[None, :]
+    code = ly.weights.astype(np.int64)
+    if ly.bits == 1:
+        code = (code > 0).astype(np.int64)          # +1 -> 1, -1 -> 0
+    code &= (1 << ly.bits) - 1
+    contrib = (code << shift).astype(np.uint64)
+    bank_b, addr_b = np.broadcast_arrays(bank, addr)
+    flat = banks.reshape(-1).view(np.uint32)
+    idx = (bank_b * banks.shape[1] + addr_b).reshape(-1)
+    # Fields of one word never overlap, so OR-accumulation builds each word exactly.
+    acc = np.zeros(flat.shape, np.uint64)
+    np.bitwise_or.at(acc, idx, contrib.reshape(-1))
+    flat |= acc.astype(np.uint32)
+
+
+def build_image(net: ChipNetwork, cfg: CoreConfig) -> ChipImage:
+    net.check()
+    pl = place(net, cfg)
+    desc = np.array([encode_descriptor(ly, lp) for ly, lp in zip(net.layers, pl.layers)], np.uint32)
+    banks = np.zeros((cfg.banks, cfg.bank_depth), np.uint32)
+    for ly, lp in zip(net.layers, pl.layers):
+        pack_weights(ly, lp, cfg, banks)
+    return ChipImage(cfg, pl, len(net.layers), net.steps, desc, banks[:, : pl.weight_words].copy())
+
+
+def pack_inputs(spikes: np.ndarray, cfg: CoreConfig, pl: Placement) -> np.ndarray:
+    """One inference's input spikes (steps, n_in) -> input buffer words (input_banks, depth).
+
+    Word w of step t's bitmap (bit j = input 32w + j) lives in bank w mod input_banks at
+    address t * input_words_per_bank + w // input_banks.
+    """
+    spikes = np.asarray(spikes, bool)
+    steps, n_in = spikes.shape
+    padded = np.zeros((steps, pl.input_words * 32), bool)
+    padded[:, :n_in] = spikes
+    bits = padded.reshape(steps, pl.input_words, 32).astype(np.uint64)
+    words = (bits << np.arange(32, dtype=np.uint64)).sum(axis=2).astype(np.uint32)
+    out = np.zeros((cfg.input_banks, cfg.input_depth), np.uint32)
+    w = np.arange(pl.input_words)
+    for t in range(steps):
+        out[w % cfg.input_banks, t * pl.input_words_per_bank + w // cfg.input_banks] = words[t]
+    return out
+
+
+def image_writes(image: ChipImage) -> list[tuple[int, int]]:
+    """(byte address, word) bus writes that load ``image``: descriptors, NET, then weights."""
+    from . import memmap as mm
+
+    cfg = image.cfg
+    writes = [(mm.REG["NET"], image.n_layers | image.steps << 8)]
+    for ly, words in enumerate(image.descriptors):
+        writes += [(mm.DESC_BASE + 4 * (ly * len(words) + j), int(w)) for j, w in enumerate(words)]
+    for bank, words in enumerate(image.weights):
+        base = mm.WEIGHT_BASE + 4 * bank * cfg.bank_depth
+        writes += [(base + 4 * a, int(w)) for a, w in enumerate(words)]
+    return writes
+
+
+def input_writes(spikes: np.ndarray, image: ChipImage) -> list[tuple[int, int]]:
+    """(byte address, word) bus writes that load one inference's input spikes (steps, n_in)."""
+    from . import memmap as mm
+
+    cfg, pl = image.cfg, image.placement
+    words = pack_inputs(spikes, cfg, pl)
+    used = image.steps * pl.input_words_per_bank
+    return [(mm.INPUT_BASE + 4 * (bank * cfg.input_depth + a), int(words[bank, a]))
+            for bank in range(cfg.input_banks) for a in range(used)]

@@ -1,0 +1,68 @@
+"""Random networks and inputs for the regression and the soak (seeded, reproducible)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .config import PRECISIONS, CoreConfig
+from .network import INT16_MAX, INT16_MIN, ChipLayer, ChipNetwork, NetworkError, weight_range
+
+
+def random_weights(rng: np.random.Generator, n_in: int, n_out: int, bits: int) -> np.ndarray:
+    lo, hi = weight_range(bits)
+    if bits == 1:
+        return rng.choice(np.array([-1, 1]), size=(n_in, n_out))
+    return rng.integers(lo, hi + 1, size=(n_in, n_out))
+
+
+def random_layer(rng: np.random.Generator, cfg: CoreConfig, n_in: int, n_out: int, flavour: str) -> ChipLayer:
+    bits = int(rng.choice(PRECISIONS))
+    w = random_weights(rng, n_in, n_out, bits)
+    lo, hi = weight_range(bits)
+    if rng.random() < 0.5:  # excitatory-leaning layers, so that deep layers still spike
+        w = np.where((w < 0) & (rng.random(w.shape) < 0.6), -w if bits > 1 else 1, w).clip(lo, hi)
+    # A threshold near the typical current of a few input spikes keeps layers active.
+    typical = max(1, int(hi * np.sqrt(max(1, n_in)) * rng.uniform(0.02, 0.6)))
+    if flavour == "saturate":   # membranes pinned at the rails; thresholds at the extremes
+        th = int(rng.choice([INT16_MAX, INT16_MIN + 1, INT16_MAX - 1]))
+    else:
+        th = int(rng.integers(-2, typical + 1)) if rng.random() < 0.1 else typical
+    th = int(np.clip(th, INT16_MIN, INT16_MAX))
+    hysteresis = rng.random() < 0.6
+    tl = int(np.clip(th - rng.integers(1, max(2, typical)), INT16_MIN, INT16_MAX)) if hysteresis else th
+    beta = int(rng.choice([256, 0, 128, int(rng.integers(0, 257))]))
+    reset_sub = th if rng.random() < 0.7 else int(rng.integers(INT16_MIN, INT16_MAX + 1))
+    if flavour == "saturate":
+        w = np.full_like(w, hi if rng.random() < 0.5 else weight_range(bits)[0])
+        beta = 256
+    slots = None if rng.random() < 0.5 else int(rng.choice([1 << j for j in range(cfg.max_slots.bit_length())]))
+    return ChipLayer(w, bits=bits, beta=beta, theta_high=th, theta_low=min(tl, th), reset_sub=reset_sub,
+                     reset_zero=bool(rng.random() < 0.4), slots=slots)
+
+
+def random_network(rng: np.random.Generator, cfg: CoreConfig, max_layers: int | None = None,
+                   max_steps: int = 8) -> ChipNetwork:
+    """A random network that fits ``cfg`` (random sizes, precisions, betas, thresholds,
+    hysteresis on and off, reset modes, slot counts; sometimes saturating)."""
+    top = min(cfg.max_layers, max_layers or cfg.max_layers)
+    for _ in range(1000):
+        n_layers = int(rng.integers(1, top + 1))
+        flavour = "saturate" if rng.random() < 0.1 else "normal"
+        sizes = [int(rng.integers(1, cfg.max_inputs + 1))]
+        for i in range(n_layers):
+            limit = cfg.max_outputs if i == n_layers - 1 else cfg.max_neurons
+            sizes.append(int(rng.integers(1, limit + 1)))
+        layers = [random_layer(rng, cfg, sizes[i], sizes[i + 1], flavour) for i in range(n_layers)]
+        net = ChipNetwork(layers, steps=int(rng.integers(1, max_steps + 1)))
+        try:
+            net.check(cfg)
+        except NetworkError:
+            continue
+        return net
+    raise RuntimeError("could not draw a network that fits the configuration")
+
+
+def random_inputs(rng: np.random.Generator, net: ChipNetwork, batch: int = 1, density: float | None = None):
+    """Input spikes (batch, steps, n_in) at a random (or given) density in 0..1."""
+    if density is None:
+        density = float(rng.choice([0.0, 1.0, rng.uniform(0, 1), rng.uniform(0, 0.2)], p=[0.05, 0.1, 0.6, 0.25]))
+    return rng.random((batch, net.steps, net.layers[0].n_in)) < density

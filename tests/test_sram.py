@@ -1,0 +1,237 @@
+# amaranth: UnusedElaboratable=no
+"""Tests of the OpenRAM sky130 SRAM macro model (hw/skyspike_hw/sram.py)."""
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+from amaranth.back import verilog
+from amaranth.hdl import ClockDomain, Module, Shape
+from amaranth.sim import Simulator
+from cocotb_sram import IDLE, INPUTS, OUTPUTS, Checker, SRAMRef, init_word, traffic
+from skyspike_hw.sram import SRAM_MACROS, SRAMMacro
+
+DEPTHS = [256, 512]
+BUILD = Path(__file__).resolve().parent.parent / "build" / "test_sram"
+
+
+def simulate(dut, bench):
+    """Run `bench(ctx, step, rst)`: `await step(inputs)` drives the inputs for one rising edge and
+    returns the outputs as seen in the cycle after it."""
+    m = Module()
+    m.domains.sync = cd = ClockDomain()
+    m.submodules.dut = dut
+
+    async def step(ctx, c):
+        for k in INPUTS:
+            ctx.set(getattr(dut, k), c.get(k, IDLE[k]))
+        await ctx.tick()
+        return {k: ctx.get(getattr(dut, k)) for k in OUTPUTS}
+
+    async def testbench(ctx):
+        await bench(ctx, lambda c: step(ctx, c), cd.rst)
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
+def pick_seed():
+    """$SEED if set (to reproduce a failure), else a fresh random seed; printed either way."""
+    seed = int(os.environ.get("SEED") or random.randrange(2**32))
+    print(f"SEED={seed}")
+    return seed
+
+
+def new_sram(depth):
+    return SRAMMacro(depth, sim_model=True, init=[init_word(i) for i in range(depth)])
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_random_traffic(depth):
+    seed = pick_seed()
+    ref, dut = SRAMRef([init_word(i) for i in range(depth)]), new_sram(depth)
+    chk = Checker(ref)
+
+    async def bench(ctx, step, rst):
+        for i, c in enumerate(traffic(random.Random(seed), depth, 2000, collide=False)):
+            chk.check(i, c, ref.edge(c), await step(c))
+
+    simulate(dut, bench)
+    chk.assert_ok(seed)
+    assert chk.garbage > 1000 and not ref.collision
+
+
+def test_read_latency_and_window():
+    dut, a, b, word = new_sram(256), 0x42, 0x43, 0xCAFEF00D
+
+    async def bench(ctx, step, rst):
+        await step(dict(p0_en=1, p0_we=1, p0_wmask=0xF, p0_addr=a, p0_wdata=word))
+        o = await step(dict(p0_addr=a, p1_addr=a))  # cycle after the write: nothing read
+        assert word not in (o["p0_rdata"], o["p1_rdata"]) and not o["p0_valid"]
+        o = await step(dict(p0_en=1, p0_addr=a, p1_en=1, p1_addr=a))  # read issued at this edge
+        assert (o["p0_rdata"], o["p1_rdata"], o["p0_valid"], o["p1_valid"]) == (word, word, 1, 1)
+        o = await step(dict(p0_addr=a, p1_addr=a))  # one cycle later the word is gone
+        assert word not in (o["p0_rdata"], o["p1_rdata"]) and not o["p1_valid"]
+        # Back-to-back reads stream one word per cycle.
+        o = await step(dict(p1_en=1, p1_addr=a))
+        assert o["p1_rdata"] == word
+        o = await step(dict(p1_en=1, p1_addr=b))
+        assert o["p1_rdata"] == init_word(b)
+
+    simulate(dut, bench)
+
+
+def test_garbage_when_not_selected():
+    dut, a, word = new_sram(512), 0x1A5, 0x0BADBEEF
+
+    async def bench(ctx, step, rst):
+        await step(dict(p0_en=1, p0_we=1, p0_wmask=0xF, p0_addr=a, p0_wdata=word))
+        seen = [[], []]
+        for _ in range(64):  # addresses held at `a`, ports deselected
+            o = await step(dict(p0_addr=a, p1_addr=a))
+            seen[0].append(o["p0_rdata"])
+            seen[1].append(o["p1_rdata"])
+        for s in seen:
+            assert s.count(word) <= 1  # never (odds 2^-32) the stored word ...
+            assert len(set(s)) > 60    # ... nor a held value: it changes every cycle
+        assert seen[0] != seen[1]      # and each port has its own pattern
+
+    simulate(dut, bench)
+
+
+def test_byte_masks():
+    dut, ref = new_sram(256), SRAMRef([init_word(i) for i in range(256)])
+
+    async def bench(ctx, step, rst):
+        for mask in range(16):
+            wr = dict(IDLE, p0_en=1, p0_we=1, p0_wmask=mask, p0_addr=mask, p0_wdata=0x22446688)
+            ref.edge(wr)
+            await step(wr)
+        for mask in range(16):
+            o = await step(dict(p0_en=1, p0_addr=mask, p1_en=1, p1_addr=mask))
+            assert o["p0_rdata"] == o["p1_rdata"] == ref.mem[mask]
+        old = init_word(5)  # mask 0b0101: bytes 0 and 2 new, 1 and 3 old
+        assert ref.mem[5] == (0x22446688 & 0x00FF00FF) | (old & 0xFF00FF00)
+
+    simulate(dut, bench)
+
+
+def test_port0_write_gives_no_read_data():
+    dut = new_sram(256)
+
+    async def bench(ctx, step, rst):
+        for _ in range(20):
+            o = await step(dict(p0_en=1, p0_we=1, p0_wmask=0, p0_addr=7))
+            assert not o["p0_valid"] and o["p0_rdata"] != init_word(7)
+
+    simulate(dut, bench)
+
+
+def test_collision_directed():
+    dut = new_sram(256)
+    write = dict(p0_en=1, p0_we=1, p0_wmask=0xF, p0_addr=9, p0_wdata=1)
+
+    async def bench(ctx, step, rst):
+        harmless = [dict(write, p1_en=1, p1_addr=10),          # different address
+                    dict(write, p1_en=0, p1_addr=9),           # port 1 not reading
+                    dict(write, p0_we=0, p1_en=1, p1_addr=9),  # port 0 reads, no write
+                    dict(write, p0_en=0, p1_en=1, p1_addr=9)]  # port 0 idle
+        for c in harmless:
+            o = await step(c)
+            assert not o["collision"], c
+        o = await step(dict(write, p1_en=1, p1_addr=9))
+        assert o["collision"] and not o["p1_valid"] and o["p1_rdata"] != 1
+        for _ in range(5):  # sticky ...
+            assert (await step({}))["collision"]
+        ctx.set(rst, 1)     # ... until reset
+        await step({})
+        ctx.set(rst, 0)
+        assert not (await step({}))["collision"]
+
+    simulate(dut, bench)
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_collision_random(depth):
+    """Short random episodes between resets: the flag rises exactly at the first collision."""
+    seed = pick_seed()
+    ref, dut = SRAMRef([init_word(i) for i in range(depth)]), new_sram(depth)
+    chk, raised = Checker(ref), []
+
+    async def bench(ctx, step, rst):
+        rng = random.Random(seed)
+        for episode in range(60):
+            ctx.set(rst, 1)
+            await step({})
+            ctx.set(rst, 0)
+            ref.collision = False
+            for i, c in enumerate(traffic(rng, depth, 30, collide=True)):
+                chk.check(f"{episode}.{i}", c, ref.edge(c), await step(c))
+            raised.append(ref.collision)
+
+    simulate(dut, bench)
+    chk.assert_ok(seed)
+    assert 0 < sum(raised) < len(raised)
+
+
+@pytest.mark.parametrize("depth", [0, 128, 1024, "256", None])
+def test_bad_depth(depth):
+    with pytest.raises(ValueError, match=repr(depth)):
+        SRAMMacro(depth, sim_model=True)
+
+
+def test_init_needs_sim_model():
+    with pytest.raises(ValueError):
+        SRAMMacro(256, sim_model=False, init=[1, 2, 3])
+
+
+def test_default_contents_are_not_zero():
+    dut = SRAMMacro(256, sim_model=True)
+    assert len(dut.init) == 256 and dut.init.count(0) < 3
+
+
+@pytest.mark.parametrize("name", SRAM_MACROS)
+def test_signature_and_table(name):
+    depth, abits, area = SRAM_MACROS[name]
+    dut = SRAMMacro(depth, sim_model=False)
+    widths = {n: (m.flow.value, Shape.cast(m.shape).width) for n, m in dut.signature.members.items()}
+    assert widths == {
+        "p0_en": ("In", 1), "p0_we": ("In", 1), "p0_wmask": ("In", 4), "p0_addr": ("In", abits),
+        "p0_wdata": ("In", 32), "p0_rdata": ("Out", 32), "p1_en": ("In", 1),
+        "p1_addr": ("In", abits), "p1_rdata": ("Out", 32), "p0_valid": ("Out", 1),
+        "p1_valid": ("Out", 1), "collision": ("Out", 1)}
+    assert 1 << abits == depth and dut.macro_name == name
+    assert area == pytest.approx({256: 190712.55, 512: 284538.47}[depth])
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_macro_instance_verilog(depth):
+    text = verilog.convert(SRAMMacro(depth, sim_model=False), name="sram_top")
+    name = next(n for n, (d, _, _) in SRAM_MACROS.items() if d == depth)
+    assert f"{name} " in text
+    for pin in ("clk0", "csb0", "web0", "wmask0", "addr0", "din0", "dout0",
+                "clk1", "csb1", "addr1", "dout1"):
+        assert f".{pin}(" in text
+    assert "vccd1" not in text and "reg " not in text  # a pure black box, no model inside
+
+
+# --- cocotb on the generated Verilog -------------------------------------------------------------
+
+@pytest.mark.parametrize("sim", ["icarus", pytest.param("verilator", marks=pytest.mark.verilator)])
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_cocotb_sram(sim, depth):
+    """tests/cocotb_sram.py on the Verilog of the model; SEED=<n> reproduces a run."""
+    from simrun import run_cocotb
+
+    seed = str(pick_seed())
+    build = BUILD / f"sram{depth}_{sim}"  # one folder per configuration: simrun caches builds
+    build.mkdir(parents=True, exist_ok=True)
+    src = build / "sram_sim.v"
+    text = verilog.convert(new_sram(depth), name="sram_sim")
+    if not src.is_file() or src.read_text() != text:
+        src.write_text(text)
+    run_cocotb([src], "sram_sim", "cocotb_sram", build_dir=build, sim=sim,
+               extra_env={"SEED": seed})
