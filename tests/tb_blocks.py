@@ -108,7 +108,7 @@ async def valid_run(dut, bus, net, image, rng, label: str) -> list[str]:
     fails = []
     if status >> 8 & 0xFF or status & 3 != 2:
         return [f"{label}: valid network: STATUS {status:#x}"]
-    counts, finals = await read_results(bus, image, [ly.n_out for ly in net.layers])
+    counts, finals = await read_results(bus, [ly.n_out for ly in net.layers], [lp.state_base for lp in image.placement.layers])
     if not np.array_equal(counts, gold.counts[0]):
         fails.append(f"{label}: counts {counts.tolist()} golden {gold.counts[0].tolist()}")
     for ly, (f, g) in enumerate(zip(finals, gold.final_membranes)):

@@ -16,7 +16,7 @@ from skyspike.config import get_config
 from skyspike.golden import run as golden_run
 from skyspike.image import build_image
 from skyspike.testing import random_inputs, random_network
-from wbhost import UpdateTrace, WishboneMaster, compare, load_image, read_results, run_inference, start_clock
+from skyspike.rtlsim.bus import UpdateTrace, WishboneMaster, compare, load_image, read_results, run_inference, start_clock
 
 
 @cocotb.test()
@@ -50,7 +50,7 @@ async def random_networks(dut):
                 failures.append(f"{label}: error code {status >> 8 & 0xFF} at layer {status >> 16 & 0xFF}")
                 continue
             spikes, mems, seen = trace.rasters(n_outs, net.steps)
-            counts, finals = await read_results(bus, image, n_outs)
+            counts, finals = await read_results(bus, n_outs, [lp.state_base for lp in image.placement.layers])
             failures += compare(gold, b, spikes, mems, seen, counts, finals, cycles, label)
             spikes_seen += int(sum(s.sum() for s in spikes))
             total += 1

@@ -1,0 +1,165 @@
+"""cocotb-side helpers: a Wishbone master for the core's bus, a monitor of the engine's
+update trace, and the load/run/read sequence of one inference."""
+from __future__ import annotations
+
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+
+from skyspike import memmap as mm
+from skyspike.golden import GoldenResult
+from skyspike.image import ChipImage, image_writes, input_writes
+
+
+class WishboneMaster:
+    """Single accesses, Wishbone B4 classic: strobe until ack (two cycles each here)."""
+
+    def __init__(self, dut, timeout: int = 16):
+        self.dut = dut
+        self.timeout = timeout
+        dut.wb_cyc.value = 0
+        dut.wb_stb.value = 0
+        dut.wb_we.value = 0
+        dut.wb_sel.value = 0
+        dut.wb_adr.value = 0
+        dut.wb_dat_w.value = 0
+
+    async def _access(self, addr: int, we: bool, data: int = 0, sel: int = 0xF) -> int:
+        d = self.dut
+        d.wb_cyc.value = 1
+        d.wb_stb.value = 1
+        d.wb_we.value = int(we)
+        d.wb_sel.value = sel
+        d.wb_adr.value = addr >> 2
+        d.wb_dat_w.value = data
+        for _ in range(self.timeout):
+            await RisingEdge(d.clk)
+            await ReadOnly()
+            if d.wb_ack.value == 1:
+                value = int(d.wb_dat_r.value) if not we else 0
+                await RisingEdge(d.clk)
+                d.wb_cyc.value = 0
+                d.wb_stb.value = 0
+                return value
+        raise AssertionError(f"no Wishbone ack for {'write' if we else 'read'} at {addr:#x}")
+
+    async def write(self, addr: int, data: int, sel: int = 0xF) -> None:
+        await self._access(addr, True, data, sel)
+
+    async def read(self, addr: int) -> int:
+        return await self._access(addr, False)
+
+
+class UpdateTrace:
+    """Collects the engine's per-update-group trace into spike and membrane rasters."""
+
+    def __init__(self, dut, lanes: int):
+        self.dut = dut
+        self.lanes = lanes
+        self.groups: list[tuple[int, int, int, int, int, int]] = []
+
+    async def run(self):
+        d = self.dut
+        while True:
+            await RisingEdge(d.clk)
+            await ReadOnly()
+            if d.dbg_valid.value == 1:
+                # Lanes past n_out carry undefined state: keep the raw bit string, judge valid lanes only.
+                self.groups.append((int(d.dbg_step.value), int(d.dbg_layer.value), int(d.dbg_neuron.value),
+                                    int(d.dbg_lanes.value), str(d.dbg_spikes.value), str(d.dbg_v.value)))
+
+    def rasters(self, n_outs: list[int], steps: int):
+        spikes = [np.zeros((steps, n), bool) for n in n_outs]
+        mems = [np.full((steps, n), -99999, np.int64) for n in n_outs]
+        seen = [np.zeros((steps, n), int) for n in n_outs]
+        for t, ly, n0, lanes, spk, vs in self.groups:
+            for u in range(self.lanes):
+                if lanes >> u & 1:
+                    n = n0 + u
+                    vbits = vs[len(vs) - 16 * (u + 1): len(vs) - 16 * u]
+                    sbit = spk[len(spk) - 1 - u]
+                    if set(vbits) <= {"0", "1"}:
+                        v = int(vbits, 2)
+                        mems[ly][t, n] = v - 0x10000 if v & 0x8000 else v
+                    else:
+                        mems[ly][t, n] = -99998  # undefined: never equals a golden value
+                    spikes[ly][t, n] = sbit == "1"
+                    seen[ly][t, n] += 1 if sbit in "01" else 100
+        return spikes, mems, seen
+
+
+async def start_clock(dut):
+    Clock(dut.clk, 10, unit="ns").start()
+    # A real 0 -> 1 edge on rst: Icarus evaluates the generated `always @*` blocks only on
+    # events, so a reset that is high from time 0 would leave registers X.
+    for name in ("wb_cyc", "wb_stb", "wb_we", "wb_sel", "wb_adr", "wb_dat_w"):
+        getattr(dut, name).value = 0
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 1)
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+
+
+async def write_all(bus: WishboneMaster, writes) -> None:
+    """Perform (byte address, word) writes in order."""
+    for addr, word in writes:
+        await bus.write(int(addr), int(word))
+
+
+async def load_image(bus: WishboneMaster, image: ChipImage) -> None:
+    await write_all(bus, image_writes(image))
+
+
+async def start_and_wait(bus: WishboneMaster, max_cycles: int) -> tuple[int, int]:
+    """Start an inference and poll STATUS until done; returns (status, cycles)."""
+    await bus.write(mm.REG["CTRL"], 1)
+    for _ in range(max_cycles // 2 + 10):  # a poll takes two cycles
+        status = await bus.read(mm.REG["STATUS"])
+        if status & 2:
+            return status, await bus.read(mm.REG["CYCLES"])
+    raise AssertionError(f"inference did not finish within {max_cycles} cycles")
+
+
+async def run_inference(bus: WishboneMaster, image: ChipImage, spikes: np.ndarray, max_cycles: int = 1_000_000):
+    """Load one inference's inputs, start, wait for done; returns (status, cycles)."""
+    await write_all(bus, input_writes(spikes, image))
+    return await start_and_wait(bus, max_cycles)
+
+
+async def read_results(bus: WishboneMaster, n_outs: list[int], state_bases: list[int]):
+    """Output spike counts and every layer's final membranes, read over the bus."""
+    counts = [await bus.read(mm.COUNT_BASE + 4 * n) for n in range(n_outs[-1])]
+    finals = []
+    for base, n_out in zip(state_bases, n_outs):
+        vs = []
+        for n in range(n_out):
+            v = await bus.read(mm.STATE_BASE + 4 * (base + n)) & 0xFFFF
+            vs.append(v - 0x10000 if v & 0x8000 else v)
+        finals.append(np.array(vs))
+    return np.array(counts), finals
+
+
+def compare(gold: GoldenResult, b: int, spikes, mems, seen, counts, finals, cycles, label: str) -> list[str]:
+    """Every mismatch between the RTL run and golden sample ``b``, as text (empty = equal)."""
+    errs = []
+    for ly in range(len(spikes)):
+        if not np.all(seen[ly] == 1):
+            errs.append(f"{label}: layer {ly}: neurons updated {seen[ly].min()}..{seen[ly].max()} times per step")
+        gs, gm = gold.spikes[ly][b], gold.membranes[ly][b]
+        if not np.array_equal(spikes[ly], gs):
+            t, n = np.argwhere(spikes[ly] != gs)[0]
+            errs.append(f"{label}: layer {ly} spikes differ first at step {t} neuron {n}: rtl {spikes[ly][t, n]} "
+                        f"golden {gs[t, n]}")
+        if not np.array_equal(mems[ly], gm):
+            t, n = np.argwhere(mems[ly] != gm)[0]
+            errs.append(f"{label}: layer {ly} membranes differ first at step {t} neuron {n}: rtl {mems[ly][t, n]} "
+                        f"golden {gm[t, n]}")
+        if not np.array_equal(finals[ly], gm[-1]):
+            errs.append(f"{label}: layer {ly} final membranes read over the bus differ from golden")
+    if not np.array_equal(counts, gold.counts[b]):
+        errs.append(f"{label}: counts rtl {counts.tolist()} golden {gold.counts[b].tolist()}")
+    if cycles != gold.cycles[b]:
+        errs.append(f"{label}: cycles rtl {cycles} golden {gold.cycles[b]}")
+    return errs
