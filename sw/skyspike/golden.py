@@ -61,7 +61,9 @@ def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> 
     x = x.astype(bool)
     batch = x.shape[0]
 
-    weights = [ly.weights.astype(np.int64) for ly in net.layers]
+    # float32 BLAS is exact here: every partial sum is an integer below 2**24 (fan-in <= 4096,
+    # |weight| <= 128), and it is ~50x faster than numpy's integer matmul.
+    weights = [ly.weights.astype(np.float32) for ly in net.layers]
     v = [np.zeros((batch, ly.n_out), np.int64) for ly in net.layers]
     armed = [np.ones((batch, ly.n_out), bool) for ly in net.layers]
     fired = [np.zeros((batch, ly.n_out), bool) for ly in net.layers]
@@ -73,7 +75,7 @@ def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> 
         s = x[:, t]
         for i, ly in enumerate(net.layers):
             layer_inputs[i][:, t] = s
-            current = s.astype(np.int64) @ weights[i]
+            current = (s.astype(np.float32) @ weights[i]).astype(np.int64)
             lk = leak(v[i], ly.beta)
             after_spike = 0 if ly.reset_zero else lk - ly.reset_sub
             base = np.where(fired[i], after_spike, lk)

@@ -168,11 +168,18 @@ def place(net: ChipNetwork, cfg: CoreConfig) -> Placement:
             raise NetworkError(f"{where}: {ly.n_in} inputs; the core takes at most {max_in}")
         if ly.n_out > cfg.max_neurons:
             raise NetworkError(f"{where}: {ly.n_out} neurons; the core holds at most {cfg.max_neurons} per layer")
-        slots = ly.slots or auto_slots(cfg, ly.n_out, ly.bits)
-        if slots not in (1 << j for j in range(log2(cfg.max_slots) + 1)):
-            raise NetworkError(f"{where}: slots={slots} must be a power of two <= {cfg.max_slots}")
-        lp = _derive(cfg, ly.n_in, ly.n_out, ly.bits, slots, w_base, state_base)
-        if lp.w_base + lp.bank_words > cfg.bank_depth:
+        if ly.slots is not None:
+            choices = [ly.slots]
+        else:  # fastest first; more slots shorten the rows when a layer does not fit otherwise
+            k = auto_slots(cfg, ly.n_out, ly.bits)
+            choices = [k << j for j in range(log2(cfg.max_slots // k) + 1)]
+        for slots in choices:
+            if slots not in (1 << j for j in range(log2(cfg.max_slots) + 1)):
+                raise NetworkError(f"{where}: slots={slots} must be a power of two <= {cfg.max_slots}")
+            lp = _derive(cfg, ly.n_in, ly.n_out, ly.bits, slots, w_base, state_base)
+            if lp.w_base + lp.bank_words <= cfg.bank_depth:
+                break
+        else:
             raise NetworkError(f"{where}: weights need {lp.w_base + lp.bank_words} words per bank "
                                f"(this layer {lp.bank_words}); the core has {cfg.bank_depth} "
                                f"({cfg.banks} banks x {cfg.bank_depth} x 32 bit = {cfg.weight_bits // 8192} KiB)")

@@ -40,17 +40,19 @@ def random_layer(rng: np.random.Generator, cfg: CoreConfig, n_in: int, n_out: in
 
 
 def random_network(rng: np.random.Generator, cfg: CoreConfig, max_layers: int | None = None,
-                   max_steps: int = 8) -> ChipNetwork:
+                   max_steps: int = 8, max_width: int | None = None) -> ChipNetwork:
     """A random network that fits ``cfg`` (random sizes, precisions, betas, thresholds,
-    hysteresis on and off, reset modes, slot counts; sometimes saturating)."""
+    hysteresis on and off, reset modes, slot counts; sometimes saturating). ``max_width``
+    caps layer sizes (to keep slow simulations of big configurations short)."""
     top = min(cfg.max_layers, max_layers or cfg.max_layers)
     for _ in range(1000):
         n_layers = int(rng.integers(1, top + 1))
         flavour = "saturate" if rng.random() < 0.1 else "normal"
-        sizes = [int(rng.integers(1, cfg.max_inputs + 1))]
+        cap = max_width or cfg.max_inputs
+        sizes = [int(rng.integers(1, min(cap, cfg.max_inputs) + 1))]
         for i in range(n_layers):
             limit = cfg.max_outputs if i == n_layers - 1 else cfg.max_neurons
-            sizes.append(int(rng.integers(1, limit + 1)))
+            sizes.append(int(rng.integers(1, min(cap, limit) + 1)))
         layers = [random_layer(rng, cfg, sizes[i], sizes[i + 1], flavour) for i in range(n_layers)]
         net = ChipNetwork(layers, steps=int(rng.integers(1, max_steps + 1)))
         try:

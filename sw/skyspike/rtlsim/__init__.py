@@ -26,6 +26,12 @@ class RTLResult:
     finals: list[np.ndarray]    # per layer (batch, n_out): membranes read back over the bus
     spikes: list[np.ndarray]    # per layer (batch, steps, n_out), from the engine's update trace
     membranes: list[np.ndarray]
+    sim_cycles: int = 0         # clock cycles simulated in the inference loop
+    wall_s: float = 0.0         # wall time of that loop
+
+    @property
+    def cycles_per_second(self) -> float:
+        return self.sim_cycles / self.wall_s if self.wall_s else 0.0
 
     @property
     def errors(self) -> np.ndarray:
@@ -62,7 +68,8 @@ def run_rtl(net: ChipNetwork, inputs: np.ndarray, config: str | CoreConfig = "ch
         r = dict(np.load(result))
     n = len(net.layers)
     return RTLResult(r["status"], r["cycles"], r["counts"], [r[f"finals_{i}"] for i in range(n)],
-                     [r[f"spikes_{i}"] for i in range(n)], [r[f"membranes_{i}"] for i in range(n)])
+                     [r[f"spikes_{i}"] for i in range(n)], [r[f"membranes_{i}"] for i in range(n)],
+                     int(r["sim_cycles"]), float(r["wall_s"]))
 
 
 __all__ = ["RTLResult", "run_rtl"]

@@ -10,6 +10,8 @@ from skyspike import memmap as mm
 from skyspike.golden import GoldenResult
 from skyspike.image import ChipImage, image_writes, input_writes
 
+CLOCK_NS = 10  # simulated clock period
+
 
 class WishboneMaster:
     """Single accesses, Wishbone B4 classic: strobe until ack (two cycles each here)."""
@@ -89,7 +91,7 @@ class UpdateTrace:
 
 
 async def start_clock(dut):
-    Clock(dut.clk, 10, unit="ns").start()
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
     # A real 0 -> 1 edge on rst: Icarus evaluates the generated `always @*` blocks only on
     # events, so a reset that is high from time 0 would leave registers X.
     for name in ("wb_cyc", "wb_stb", "wb_we", "wb_sel", "wb_adr", "wb_dat_w"):

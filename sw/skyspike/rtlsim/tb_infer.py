@@ -12,9 +12,10 @@ import time
 
 import cocotb
 import numpy as np
+from cocotb.utils import get_sim_time
 
 from skyspike import memmap as mm
-from skyspike.rtlsim.bus import UpdateTrace, WishboneMaster, read_results, start_and_wait, start_clock, write_all
+from skyspike.rtlsim.bus import CLOCK_NS, UpdateTrace, WishboneMaster, read_results, start_and_wait, start_clock, write_all
 
 
 @cocotb.test()
@@ -40,6 +41,7 @@ async def infer(dut):
         out[f"finals_{ly}"] = np.zeros((batch, n), np.int64)
         out[f"spikes_{ly}"] = np.zeros((batch, steps, n), bool)
         out[f"membranes_{ly}"] = np.zeros((batch, steps, n), np.int64)
+    wall0, sim0 = time.time(), get_sim_time("ns")
     for b in range(batch):
         trace.groups.clear()
         await write_all(bus, zip(job["input_addr"], job["input_words"][b]))
@@ -53,4 +55,7 @@ async def infer(dut):
             out[f"spikes_{ly}"][b] = spikes[ly]
             out[f"membranes_{ly}"][b] = mems[ly]
         dut._log.info(f"sample {b + 1}/{batch}: {cycles} cycles, counts {counts.tolist()}")
+    # Simulation speed over the inference loop (inputs, runs, read-back): clock cycles per second.
+    out["sim_cycles"] = np.array((get_sim_time("ns") - sim0) / CLOCK_NS)
+    out["wall_s"] = np.array(time.time() - wall0)
     np.savez(os.environ["SKYSPIKE_RESULT"], **out)
