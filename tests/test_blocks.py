@@ -54,6 +54,10 @@ def simulate(top, bench, clock: bool = False) -> None:
     sim.run()
 
 
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
 def clamp16(x: int) -> int:
     return max(INT16_MIN, min(INT16_MAX, x))
 
@@ -238,7 +242,7 @@ def test_neuron_lane_trajectories_vs_golden_run(config):
     seed = pick_seed()
     rng = np.random.default_rng(seed)
     steps, n_out = 24, 3
-    vectors, want, nets = [], [], []
+    want, nets = [], []
     # Two fixed kinds first (a Schmitt neuron that keeps firing; one pinned at the upper
     # rail with theta_high there too), then random ones.
     kinds = [dict(th=400, tl=100, beta=250, excitatory=True, density=0.5),
@@ -474,8 +478,8 @@ def single_rule_cases(cfg: CoreConfig) -> list[tuple[str, Desc, int]]:
         ("w_base 0xFFFF", replace(d0, w_base=0xFFFF), c["WEIGHT_OVERFLOW"]),
         ("state_base misaligned", replace(d1, state_base=d1.state_base + lanes // 2), c["STATE_OVERFLOW"]),
         ("state_base 1", replace(d0, state_base=1), c["STATE_OVERFLOW"]),
-        ("state at the end", replace(d1, state_base=cfg.state_neurons - -(-d1.n_out // lanes) * lanes), 0),
-        ("state one group past", replace(d1, state_base=cfg.state_neurons - -(-d1.n_out // lanes) * lanes + lanes),
+        ("state at the end", replace(d1, state_base=cfg.state_neurons - ceil_div(d1.n_out, lanes) * lanes), 0),
+        ("state one group past", replace(d1, state_base=cfg.state_neurons - ceil_div(d1.n_out, lanes) * lanes + lanes),
          c["STATE_OVERFLOW"]),
         ("state_base 0xFFF0", replace(d1, state_base=0xFFF0), c["STATE_OVERFLOW"]),
         ("last n_out > max_outputs", replace(d1, n_out=cfg.max_outputs + 1), c["BAD_OUTPUTS"]),
@@ -484,7 +488,7 @@ def single_rule_cases(cfg: CoreConfig) -> list[tuple[str, Desc, int]]:
     ]
     # steps x input words per bank above the input buffer: only reachable with a legal n_in
     # where max_inputs needs more than one word per bank at depth/steps (not on 'small').
-    per_bank = -(-(-(-cfg.max_inputs // 32)) // cfg.input_banks)
+    per_bank = ceil_div(ceil_div(cfg.max_inputs, 32), cfg.input_banks)
     if cfg.input_depth // per_bank < 255:
         wide = replace(d0, n_in=cfg.max_inputs, steps=cfg.input_depth // per_bank)
         cases += [("steps at the input buffer's end", wide, 0),
@@ -639,7 +643,7 @@ def test_spike_scanner():
             for sc in dut:
                 ctx.set(sc.start, 0)
             idle = 0
-            for cycle in range(40 * 32 * 4):
+            for _ in range(40 * 32 * 4):
                 for s, sc in enumerate(dut):
                     # One-cycle-latency memory; garbage in cycles after no request.
                     ctx.set(sc.data, case.mem[pending[s]] if pending[s] is not None

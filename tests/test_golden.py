@@ -197,3 +197,14 @@ def test_chip_capacity():
         wide = ChipNetwork([ChipLayer(np.ones((784, hidden), int), bits=bits),
                             ChipLayer(np.ones((hidden, 10), int), bits=bits)], 8)
         assert place(wide, cfg).weight_words <= cfg.bank_depth
+
+
+def test_memory_map_doc_is_current():
+    from pathlib import Path
+
+    from skyspike.memmap import check_fits, markdown
+
+    for cfg in CONFIGS.values():
+        check_fits(cfg)
+    doc = Path(__file__).resolve().parent.parent / "docs" / "memory-map.md"
+    assert doc.read_text() == markdown(CONFIGS["chip"]), "regenerate: python -m skyspike.memmap > docs/memory-map.md"

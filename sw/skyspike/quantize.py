@@ -1,7 +1,7 @@
 """Post-training quantization: a float snnTorch network -> a :class:`ChipNetwork` in chip integers.
 
 Accepted models: an ``nn.Sequential`` (or a list of modules) of ``nn.Linear(bias=False)`` /
-``snn.Leaky`` pairs (``nn.Flatten`` / ``nn.Identity`` are skipped). Each pair becomes one
+``snn.Leaky`` pairs (``nn.Identity`` is skipped). Each pair becomes one
 :class:`ChipLayer`. Rounding, exactly (all arithmetic in float64, ``rint`` = numpy's
 round-half-to-even):
 
@@ -114,7 +114,7 @@ def quantize_snntorch(model_or_layers, bits: int = 4, steps: int = 16, *,
     pending: tuple[str, nn.Linear] | None = None
     for name, m in _modules(model_or_layers):
         where = f"module {name!r} ({type(m).__name__})"
-        if isinstance(m, (nn.Flatten, nn.Identity)):
+        if isinstance(m, nn.Identity):
             continue
         if isinstance(m, nn.Linear):
             if pending is not None:
