@@ -113,16 +113,45 @@ class SNNCore(wiring.Component):
             return Cat(*[Mux(self.wb_sel[b], wdata[8 * b: 8 * b + 8], old[8 * b: 8 * b + 8]) for b in range(4)])
 
         start = Signal()
-        m.d.comb += eng.start.eq(start)
-        m.d.sync += start.eq(0)
+        abort = Signal()
+        m.d.comb += [eng.start.eq(start), eng.abort.eq(abort)]
+        m.d.sync += [start.eq(0), abort.eq(0)]
+        bus_error = Signal()      # sticky: unmapped address, or a write to a read-only location
+        write_refused = Signal()  # sticky: a write that would disturb the running inference
+        bus_addr = Signal(32)
+        clear_flags = Signal()
         with m.If(req & self.wb_we & sel["regs"]):
             with m.Switch(offset["regs"]):
                 with m.Case(mm.REG["CTRL"] >> 2):
                     with m.If(self.wb_sel[0]):
-                        m.d.sync += [start.eq(wdata[0] & ~eng.busy), irq_en.eq(wdata[2])]
+                        m.d.sync += [start.eq(wdata[0] & ~eng.busy), abort.eq(wdata[1]), irq_en.eq(wdata[2])]
+                        m.d.comb += clear_flags.eq(wdata[3] | wdata[1])
                 with m.Case(mm.REG["NET"] >> 2):
                     with m.If(~eng.busy):
                         m.d.sync += Cat(n_layers, steps).eq(masked(Cat(n_layers, steps, Signal(16)))[:16])
+
+        # Every access is acked; the ones that cannot be honoured are reported, never half-applied.
+        reg_offsets = [r.offset >> 2 for r in mm.REGS]
+        writable_regs = [r.offset >> 2 for r in mm.REGS if "w" in r.access]
+        reg_known = Signal()
+        reg_writable = Signal()
+        with m.Switch(offset["regs"]):
+            for off in reg_offsets:
+                with m.Case(off):
+                    m.d.comb += [reg_known.eq(1), reg_writable.eq(off in writable_regs)]
+        mapped = Cat(sel[name] for name in sel if name != "regs").any() | (sel["regs"] & reg_known)
+        read_only = sel["counts"] | sel["state"] | (sel["regs"] & ~reg_writable)
+        frozen = sel["weights"] | sel["inputs"] | sel["descriptors"] | (sel["regs"] & (offset["regs"] == mm.REG["NET"] >> 2))
+        bad = req & (~mapped | (self.wb_we & read_only))
+        refused = req & self.wb_we & frozen & eng.busy
+        with m.If(clear_flags):
+            m.d.sync += [bus_error.eq(0), write_refused.eq(0)]
+        with m.If(bad | refused):
+            m.d.sync += bus_addr.eq(byte_adr)
+        with m.If(bad):
+            m.d.sync += bus_error.eq(1)
+        with m.If(refused):
+            m.d.sync += write_refused.eq(1)
         for ly, words in enumerate(desc):
             for w, reg in enumerate(words):
                 with m.If(write & sel["descriptors"] & (offset["descriptors"] == ly * 8 + w)):
@@ -142,7 +171,10 @@ class SNNCore(wiring.Component):
                 with m.Case(mm.REG[name] >> 2):
                     m.d.comb += reg_value.eq(value)
             with m.Case(mm.REG["STATUS"] >> 2):
-                m.d.comb += reg_value.eq(Cat(eng.busy, eng.done, Signal(6), eng.error, eng.error_layer))
+                m.d.comb += reg_value.eq(Cat(eng.busy, eng.done, bus_error, write_refused, Signal(4),
+                                             eng.error, eng.error_layer))
+            with m.Case(mm.REG["BUS_ADDR"] >> 2):
+                m.d.comb += reg_value.eq(bus_addr)
             with m.Case(mm.REG["NET"] >> 2):
                 m.d.comb += reg_value.eq(Cat(n_layers, steps))
             with m.Case(mm.REG["CYCLES"] >> 2):

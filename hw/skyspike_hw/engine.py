@@ -37,6 +37,8 @@ class Engine(wiring.Component):
     ----------
     start : In(1)
         Begin an inference (ignored while busy).
+    abort : In(1)
+        Soft reset: stop a run at once (back to idle, done and error cleared).
     n_layers, steps : In
         The run's layer count and time steps (held while busy).
     desc_index : Out ; desc_words : In(32 * 7)
@@ -68,7 +70,7 @@ class Engine(wiring.Component):
         self.wa_bits = log2(cfg.bank_depth)
         self.ia_bits = log2(cfg.input_depth)
         super().__init__({
-            "start": In(1), "n_layers": In(8), "steps": In(8),
+            "start": In(1), "abort": In(1), "n_layers": In(8), "steps": In(8),
             "desc_index": Out(range(max(2, cfg.max_layers))), "desc_words": In(32 * STORED_WORDS),
             "busy": Out(1), "done": Out(1), "error": Out(8), "error_layer": Out(8), "cycles": Out(32),
             "w_en": Out(cfg.banks), "w_addr": Out(self.wa_bits * cfg.banks), "w_data": In(32 * cfg.banks),
@@ -136,7 +138,7 @@ class Engine(wiring.Component):
         word_q = [Signal(32, name=f"word_q{s}") for s in range(K)]
         in_sel = Array([self.in_data[32 * i: 32 * (i + 1)] for i in range(IB)])
         for s, sc in enumerate(scanners):
-            m.d.comb += [sc.start.eq(scan_start), sc.slots_log2.eq(L["slots_log2"]),
+            m.d.comb += [sc.start.eq(scan_start), sc.stop.eq(self.abort), sc.slots_log2.eq(L["slots_log2"]),
                          sc.in_words.eq(L["in_words"]), sc.last_mask.eq(L["last_mask"]),
                          sc.data.eq(Mux(from_inputs, in_sel[ib_q[s]], word_q[s]))]
             m.d.sync += [ib_q[s].eq(sc.req_word[:max(1, log2(IB))] if IB > 1 else 0),
@@ -220,6 +222,10 @@ class Engine(wiring.Component):
         m.d.comb += remaining.eq(L["n_out"] - chunk_first)
         this_chunk = Mux(remaining < chunk_size, remaining, chunk_size)
 
+        def or_abort():
+            with m.If(self.abort):
+                m.next = "IDLE"
+
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -243,19 +249,23 @@ class Engine(wiring.Component):
                         m.next = "LOAD"
                     with m.Else():
                         m.d.sync += layer.eq(layer + 1)
+                or_abort()
             with m.State("LOAD"):
                 m.d.sync += [sig.eq(getattr(dec, name)) for name, sig in L.items()]
                 m.d.sync += [chunk.eq(0), chunk_base.eq(dec.w_base), subword.eq(0), chunk_first.eq(0)]
                 m.next = "START"
+                or_abort()
             with m.State("START"):
                 m.d.comb += scan_start.eq(1)
                 m.d.sync += [group.eq(0), groups.eq((this_chunk + U - 1) >> log2(U)),
                              state_addr.eq((L["state_base"] + chunk_first) >> log2(U))]
                 m.next = "SCAN"
+                or_abort()
             with m.State("SCAN"):
                 # The cycle after the last event is the drain: its weights accumulate now.
                 with m.If(~Cat(sc.active for sc in scanners).any()):
                     m.next = "UPDATE"
+                or_abort()
             with m.State("UPDATE"):
                 m.d.comb += update.eq(1)
                 m.d.sync += [group.eq(group + 1), state_addr.eq(state_addr + 1)]
@@ -274,7 +284,11 @@ class Engine(wiring.Component):
                         m.next = "LOAD"
                     with m.Else():
                         m.next = "DONE"
+                or_abort()
             with m.State("DONE"):
                 m.d.sync += [self.busy.eq(0), self.done.eq(1)]
                 m.next = "IDLE"
+        # Soft reset wins over everything the FSM did this cycle.
+        with m.If(self.abort):
+            m.d.sync += [self.busy.eq(0), self.done.eq(0), self.error.eq(0), self.error_layer.eq(0)]
         return m

@@ -39,6 +39,8 @@ class SpikeScanner(wiring.Component):
     ----------
     start : In(1)
         Begin a scan (one cycle): requests the slot's first word.
+    stop : In(1)
+        Abandon the scan (soft reset).
     slots_log2 : In(2)
         log2 of the layer's slot count k (held during the scan).
     in_words : In(word_bits)
@@ -60,7 +62,7 @@ class SpikeScanner(wiring.Component):
             raise ValueError(f"slot must be >= 0, not {slot}")
         self.slot = slot
         super().__init__({
-            "start": In(1), "slots_log2": In(2), "in_words": In(word_bits), "last_mask": In(32),
+            "start": In(1), "stop": In(1), "slots_log2": In(2), "in_words": In(word_bits), "last_mask": In(32),
             "req": Out(1), "req_word": Out(word_bits), "data": In(32),
             "event": Out(1), "event_row": Out(word_bits + 5), "active": Out(1),
         })
@@ -82,7 +84,9 @@ class SpikeScanner(wiring.Component):
         next_word = cur_word + k
         bit = lowest_set_bit_index(m, low, 32)
 
-        with m.If(self.start):
+        with m.If(self.stop):
+            m.d.sync += [self.active.eq(0), loading.eq(0)]
+        with m.Elif(self.start):
             slot_used = (self.slot < k) & (self.slot < self.in_words)
             m.d.sync += [self.active.eq(slot_used), cur_word.eq(self.slot), loading.eq(1)]
             m.d.comb += [self.req.eq(slot_used), self.req_word.eq(self.slot)]

@@ -28,10 +28,15 @@ REGS = [
     Reg("CAPS1", 0x0C, "r", "max_neurons[15:0] max_inputs[31:16]"),
     Reg("CAPS2", 0x10, "r", "state_neurons[15:0] max_outputs[31:16]"),
     Reg("CAPS3", 0x14, "r", "bank_depth[15:0] input_banks[23:16] input_depth/256[31:24]"),
-    Reg("CTRL", 0x20, "w", "bit 0: start an inference (ignored while busy)"),
-    Reg("STATUS", 0x24, "r", "bit 0 busy, bit 1 done, bits 15:8 error code (0 = none), bits 23:16 layer of the error"),
+    Reg("CTRL", 0x20, "rw", "write 1s: bit 0 start an inference (ignored while busy), bit 1 soft reset (abort a run, "
+                            "clear done and errors), bit 3 clear the sticky bus flags; bit 2 interrupt enable (read back)"),
+    Reg("STATUS", 0x24, "r", "bit 0 busy, bit 1 done (= irq when enabled), bit 2 bus error (sticky: unmapped address "
+                              "or write to a read-only location), bit 3 write refused (sticky: weights, inputs, "
+                              "descriptors or NET written while busy), bits 15:8 run error code (0 = none), "
+                              "bits 23:16 layer of the run error"),
     Reg("NET", 0x28, "rw", "n_layers[7:0] steps[15:8]"),
     Reg("CYCLES", 0x2C, "r", "clock cycles of the last inference, start strobe to done"),
+    Reg("BUS_ADDR", 0x30, "r", "byte address of the access that last set the bus-error or write-refused flag"),
 ]
 REG = {r.name: r.offset for r in REGS}
 
@@ -94,7 +99,10 @@ def markdown(cfg: CoreConfig) -> str:
     }
     for name, (base, size) in region_sizes(cfg).items():
         lines.append(f"| {name} | {base:#07x} | {size} | {what[name]} |")
-    lines += ["", "Descriptor, weight and input writes, and writes to NET, are ignored while the core is busy.", "",
+    lines += ["", "Every access is acknowledged (no bus hang). An access to an unmapped address reads 0 and",
+              "sets STATUS bit 2; a write to a read-only location is ignored and sets STATUS bit 2; descriptor,",
+              "weight, input and NET writes while the core is busy are ignored (never half-applied) and set",
+              "STATUS bit 3. BUS_ADDR holds the address of the last such access; CTRL bit 3 clears both flags.", "",
               "## Registers", "", "| offset | name | access | meaning |", "|---|---|---|---|"]
     lines += [f"| {r.offset:#04x} | {r.name} | {r.access} | {r.doc} |" for r in REGS]
     lines += ["", "## Error codes (STATUS[15:8])", "", "| code | name | meaning |", "|---|---|---|"]

@@ -31,14 +31,14 @@ class Recipe:
     """Hyperparameters; their hash keys the cache of trained weights."""
 
     hidden: int = 128
-    steps: int = 12
+    steps: int = 10
     beta: float = 0.9
     threshold: float = 1.0
     reset: str = "subtract"
     gain: float = 1.0             # rate-coding gain
-    epochs: int = 15
-    batch: int = 64
-    lr: float = 5e-3
+    epochs: int = 10
+    batch: int = 128
+    lr: float = 1e-2
     weight_decay: float = 0.0
     slope: float = 25.0           # fast-sigmoid surrogate slope
     seed: int = 0

@@ -114,9 +114,9 @@ async def load_image(bus: WishboneMaster, image: ChipImage) -> None:
     await write_all(bus, image_writes(image))
 
 
-async def start_and_wait(bus: WishboneMaster, max_cycles: int) -> tuple[int, int]:
-    """Start an inference and poll STATUS until done; returns (status, cycles)."""
-    await bus.write(mm.REG["CTRL"], 1)
+async def start_and_wait(bus: WishboneMaster, max_cycles: int, irq: bool = False) -> tuple[int, int]:
+    """Start an inference (interrupt enabled or not) and poll STATUS until done; returns (status, cycles)."""
+    await bus.write(mm.REG["CTRL"], 1 | (4 if irq else 0))
     for _ in range(max_cycles // 2 + 10):  # a poll takes two cycles
         status = await bus.read(mm.REG["STATUS"])
         if status & 2:

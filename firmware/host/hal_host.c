@@ -1,0 +1,195 @@
+/* hal.h on the host: the firmware's command loop (src/proto.c) over stdin/stdout, against
+ * an emulated core -- the same emulation as skyspike.protocol.CoreModel, so that
+ * tests/test_firmware.py can run identical traffic through both and compare replies and
+ * counters. "Cycles" are microseconds here.
+ *
+ *   fwhost CAPS0 CAPS1 CAPS2 CAPS3 [--hang] [--interbyte-us N]
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "skyspike_regs.h"
+#include "hal.h"
+#include "proto.h"
+
+volatile uint32_t core_irq_seen;
+volatile uint32_t fw_counters[PROTO_NUM_COUNTERS];
+
+static uint32_t interbyte_us = 50000;
+
+uint32_t hal_cycles(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
+}
+uint32_t hal_interbyte_timeout(void) { return interbyte_us; }
+uint32_t hal_tx_timeout(void) { return 1000000; }
+
+/* ---- UART = stdin / stdout ---- */
+static uint8_t inbuf[4096];
+static size_t in_pos, in_len;
+static uint8_t outbuf[PROTO_MAX_FRAME];
+static size_t out_len;
+
+int hal_uart_rx(void)
+{
+    if (in_pos == in_len) {
+        struct pollfd pfd = {.fd = 0, .events = POLLIN};
+        if (poll(&pfd, 1, 1) <= 0)             /* 1 ms: do not spin while idle */
+            return -1;
+        ssize_t n = read(0, inbuf, sizeof inbuf);
+        if (n == 0)
+            exit(0);                            /* host closed the link */
+        if (n < 0)
+            return errno == EINTR || errno == EAGAIN ? -1 : (exit(1), -1);
+        in_pos = 0;
+        in_len = (size_t)n;
+    }
+    return inbuf[in_pos++];
+}
+int hal_uart_tx_ready(void) { return out_len < sizeof outbuf; }
+void hal_uart_tx(uint8_t byte) { outbuf[out_len++] = byte; }
+void hal_uart_flush(void)
+{
+    size_t done = 0;
+    while (done < out_len) {
+        ssize_t n = write(1, outbuf + done, out_len - done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            exit(1);
+        }
+        done += (size_t)n;
+    }
+    out_len = 0;
+}
+
+/* ---- emulated core (skyspike.protocol.CoreModel) ---- */
+static uint32_t caps[4];
+static uint32_t status, cycles, net, irq_en, hang;
+static uint32_t *desc, *counts, *state, *inputs, *weights;
+static uint32_t n_desc, n_counts, n_state, n_inputs, n_weights;
+static int in_irq;
+
+static uint32_t *region(uint32_t off, uint32_t *writable)
+{
+#define IN(base, n, arr, w) \
+    if (off >= (base) && off < (base) + 4 * (n)) { *writable = (w); return &(arr)[(off - (base)) / 4]; }
+    IN(SKYSPIKE_DESC_BASE, n_desc, desc, 1)
+    IN(SKYSPIKE_COUNT_BASE, n_counts, counts, 0)
+    IN(SKYSPIKE_STATE_BASE, n_state, state, 0)
+    IN(SKYSPIKE_INPUT_BASE, n_inputs, inputs, 1)
+    IN(SKYSPIKE_WEIGHT_BASE, n_weights, weights, 1)
+#undef IN
+    return NULL;
+}
+
+uint32_t core_rd(uint32_t off)
+{
+    uint32_t w;
+    uint32_t *p = region(off, &w);
+    if (p)
+        return *p;
+    switch (off) {
+    case SKYSPIKE_REG_ID: return SKYSPIKE_CORE_ID;
+    case SKYSPIKE_REG_VERSION: return SKYSPIKE_CORE_VERSION;
+    case SKYSPIKE_REG_CAPS0: return caps[0];
+    case SKYSPIKE_REG_CAPS1: return caps[1];
+    case SKYSPIKE_REG_CAPS2: return caps[2];
+    case SKYSPIKE_REG_CAPS3: return caps[3];
+    case SKYSPIKE_REG_STATUS: return status;
+    case SKYSPIKE_REG_NET: return net;
+    case SKYSPIKE_REG_CYCLES: return cycles;
+    case SKYSPIKE_REG_CTRL: return irq_en ? SKYSPIKE_CTRL_IRQ_EN : 0;
+    default: return 0;
+    }
+}
+
+static void start(void)
+{
+    memset(counts, 0, 4 * n_counts);
+    if (hang) {
+        status = SKYSPIKE_STATUS_BUSY;
+        cycles = 0;
+        return;
+    }
+    uint32_t layers = net & 0xFF, steps = (net >> 8) & 0xFF;
+    if (layers == 0 || layers > (caps[0] >> 24)) {
+        status = SKYSPIKE_STATUS_DONE | SKYSPIKE_ERR_BAD_LAYER_COUNT << SKYSPIKE_STATUS_ERROR_SHIFT;
+        cycles = 2;
+        return;
+    }
+    /* The model's stand-in inference: deterministic counts and state (CoreModel._start). */
+    for (uint32_t i = 0; i < n_counts; i++)
+        counts[i] = (i * 3 + layers + steps) & 0xFF;
+    for (uint32_t e = 0; e < n_state; e++)
+        state[e] = ((e * 37 + steps) & 0xFFFF) | (e & 1) << 16;
+    cycles = 100 * layers * (steps ? steps : 1);
+    status = SKYSPIKE_STATUS_DONE;
+}
+
+void core_wr(uint32_t off, uint32_t value)
+{
+    uint32_t w;
+    uint32_t *p = region(off, &w);
+    int busy = status & SKYSPIKE_STATUS_BUSY;
+    if (p) {
+        if (w && !busy)
+            *p = value;
+        return;
+    }
+    if (off == SKYSPIKE_REG_CTRL) {
+        irq_en = (value & SKYSPIKE_CTRL_IRQ_EN) != 0;
+        if ((value & SKYSPIKE_CTRL_START) && !busy)
+            start();
+        /* irq = done & irq_en, delivered like PicoRV32 would (not while serving one). */
+        if (irq_en && (status & SKYSPIKE_STATUS_DONE) && !in_irq) {
+            in_irq = 1;
+            core_wr(SKYSPIKE_REG_CTRL, 0);     /* what fw_irq does on the SoC */
+            if (!core_irq_seen)
+                fw_counters[PROTO_CNT_CORE_IRQ]++;
+            core_irq_seen = 1;
+            in_irq = 0;
+        }
+    } else if (off == SKYSPIKE_REG_NET && !busy) {
+        net = value & 0xFFFF;
+    }
+}
+
+int hal_bus_error(void) { return 0; }
+
+int main(int argc, char **argv)
+{
+    if (argc < 5) {
+        fprintf(stderr, "usage: %s CAPS0 CAPS1 CAPS2 CAPS3 [--hang] [--interbyte-us N]\n", argv[0]);
+        return 2;
+    }
+    for (int i = 0; i < 4; i++)
+        caps[i] = (uint32_t)strtoul(argv[1 + i], NULL, 0);
+    for (int i = 5; i < argc; i++) {
+        if (!strcmp(argv[i], "--hang"))
+            hang = 1;
+        else if (!strcmp(argv[i], "--interbyte-us") && i + 1 < argc)
+            interbyte_us = (uint32_t)strtoul(argv[++i], NULL, 0);
+    }
+    n_desc = (caps[0] >> 24) * SKYSPIKE_DESC_WORDS;
+    n_counts = caps[2] >> 16;
+    n_state = caps[2] & 0xFFFF;
+    n_inputs = ((caps[3] >> 16) & 0xFF) * ((caps[3] >> 24) & 0xFF) * 256;
+    n_weights = (caps[0] & 0xFF) * (caps[3] & 0xFFFF);
+    desc = calloc(n_desc + 1, 4);
+    counts = calloc(n_counts + 1, 4);
+    state = calloc(n_state + 1, 4);
+    inputs = calloc(n_inputs + 1, 4);
+    weights = calloc(n_weights + 1, 4);
+    proto_init(1);
+    proto_loop();
+}

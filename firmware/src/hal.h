@@ -1,0 +1,34 @@
+/* The hardware layer under the protocol code (proto.c): the SoC build implements it in
+ * hal_soc.c, the host build (tests: the same command loop over stdin/stdout against an
+ * emulated core) in ../host/hal_host.c. */
+#ifndef HAL_H
+#define HAL_H
+
+#include <stdint.h>
+
+/* Time base in CPU clock cycles (rdcycle); only differences are used, so it may wrap. */
+uint32_t hal_cycles(void);
+/* Silence (cycles) after which a partial frame is declared truncated. */
+uint32_t hal_interbyte_timeout(void);
+/* Longest wait (cycles) for tx_ready before a reply is abandoned. */
+uint32_t hal_tx_timeout(void);
+
+/* UART: a received byte or -1 (never blocks long); counts overrun / framing errors. */
+int hal_uart_rx(void);
+int hal_uart_tx_ready(void);
+void hal_uart_tx(uint8_t byte);
+void hal_uart_flush(void);
+
+/* SNN core: 32-bit accesses at a byte offset within SKYSPIKE_CORE_SPAN. */
+uint32_t core_rd(uint32_t offset);
+void core_wr(uint32_t offset, uint32_t value);
+/* 1 if the SoC bus-error register was set since the last call (and clears it). */
+int hal_bus_error(void);
+
+/* Set by the interrupt handler when the core's irq arrives (it also clears CTRL.irq_en). */
+extern volatile uint32_t core_irq_seen;
+
+/* Error / event counters (PROTO_CNT_*), kept across a warm restart after a trap. */
+extern volatile uint32_t fw_counters[];
+
+#endif /* HAL_H */

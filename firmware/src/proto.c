@@ -1,0 +1,342 @@
+/* The host link: frame parser and command handlers (docs/protocol.md). Portable: all
+ * hardware access goes through hal.h. skyspike.protocol.FirmwareModel is the executable
+ * specification of this file; tests/test_firmware.py runs both against the same traffic.
+ *
+ * Never hangs: waiting for the first byte of a frame is the only unbounded wait (the idle
+ * state); every other wait (rest of a frame, tx_ready, the core's done) is bounded in CPU
+ * cycles and reported (TRUNCATED, TX_TIMEOUT counter, TIMEOUT status). A rejected frame is
+ * never executed; a command checks all its arguments before touching the core. */
+#include <stdint.h>
+#include "lib.h"
+
+#include "skyspike_regs.h"
+#include "crc16.h"
+#include "hal.h"
+#include "proto.h"
+
+#define CNT(name) fw_counters[PROTO_CNT_##name]
+
+static uint8_t rx[PROTO_MAX_FRAME];
+static uint32_t rx_len;
+static int discarding;                                   /* inside a run of discarded bytes */
+static uint8_t tx[PROTO_MAX_FRAME] __attribute__((aligned(4)));
+#define TX_DATA (tx + PROTO_HEADER_SIZE + 1)             /* reply data, after the status byte */
+
+static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
+static uint32_t get32(const uint8_t *p) { return get16(p) | get16(p + 2) << 16; }
+static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { put16(p, v); put16(p + 2, v >> 16); }
+
+void proto_init(int cold)
+{
+    if (cold)
+        for (int i = 0; i < PROTO_NUM_COUNTERS; i++)
+            fw_counters[i] = 0;
+    rx_len = 0;
+    discarding = 0;
+}
+
+/* ---- transmit -------------------------------------------------------------------------- */
+static void send(uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t t0 = hal_cycles();
+        while (!hal_uart_tx_ready()) {
+            if (hal_cycles() - t0 > hal_tx_timeout()) {
+                CNT(TX_TIMEOUT)++;
+                hal_uart_flush();
+                return;                      /* abandon the reply; the host times out */
+            }
+        }
+        hal_uart_tx(tx[i]);
+    }
+    hal_uart_flush();
+}
+
+/* Frame tx[] as a reply: status byte + `len` data bytes already at TX_DATA. */
+static void reply(uint8_t cmd, uint8_t seq, uint8_t status, uint32_t len)
+{
+    uint32_t plen = len + 1;
+    tx[0] = PROTO_SYNC0;
+    tx[1] = PROTO_SYNC1;
+    tx[2] = PROTO_VERSION;
+    tx[3] = (uint8_t)(cmd | PROTO_REPLY_FLAG);
+    tx[4] = seq;
+    put16(tx + 5, plen);
+    tx[PROTO_HEADER_SIZE] = status;
+    uint16_t crc = crc16_update(PROTO_CRC_INIT, tx + 2, PROTO_HEADER_SIZE - 2 + plen);
+    put16(tx + PROTO_HEADER_SIZE + plen, crc);
+    send(PROTO_HEADER_SIZE + plen + PROTO_CRC_SIZE);
+}
+
+/* ---- commands: each returns the status and sets *len to the reply's data bytes ---------- */
+static uint8_t bad_arg(void)
+{
+    CNT(BAD_ARG)++;
+    return PROTO_ST_BAD_ARG;
+}
+
+static int core_busy(void) { return (core_rd(SKYSPIKE_REG_STATUS) & SKYSPIKE_STATUS_BUSY) != 0; }
+
+/* Drops a stale bus-error flag before a command's accesses; the check after them. */
+static void bus_clear(void) { (void)hal_bus_error(); }
+static int bus_failed(void)
+{
+    if (!hal_bus_error())
+        return 0;
+    CNT(BUS_ERROR)++;
+    return 1;
+}
+
+static uint8_t cmd_identify(const uint8_t *p, uint32_t n, uint32_t *len)
+{
+    static const uint16_t regs[6] = {SKYSPIKE_REG_ID, SKYSPIKE_REG_VERSION, SKYSPIKE_REG_CAPS0,
+                                     SKYSPIKE_REG_CAPS1, SKYSPIKE_REG_CAPS2, SKYSPIKE_REG_CAPS3};
+    (void)p;
+    if (n != 0)
+        return bad_arg();
+    bus_clear();
+    TX_DATA[0] = PROTO_VERSION;
+    put32(TX_DATA + 1, PROTO_FIRMWARE_VERSION);
+    put16(TX_DATA + 5, PROTO_MAX_PAYLOAD);
+    for (int i = 0; i < 6; i++)
+        put32(TX_DATA + 7 + 4 * i, core_rd(regs[i]));
+    (void)bus_failed();  /* counted; the reply still says who we are (ID shows 0xBAD0ADD5) */
+    *len = 31;
+    return PROTO_ST_OK;
+}
+
+static uint8_t cmd_read_mem(const uint8_t *p, uint32_t n, uint32_t *len)
+{
+    if (n != 6)
+        return bad_arg();
+    uint32_t off = get32(p), words = get16(p + 4);
+    if ((off & 3) || words > PROTO_MAX_WORDS || off > SKYSPIKE_CORE_SPAN ||
+        4 * words > SKYSPIKE_CORE_SPAN - off)
+        return bad_arg();
+    bus_clear();
+    for (uint32_t i = 0; i < words; i++)
+        put32(TX_DATA + 4 * i, core_rd(off + 4 * i));
+    if (bus_failed())
+        return PROTO_ST_BUS_ERROR;
+    *len = 4 * words;
+    return PROTO_ST_OK;
+}
+
+/* WRITE_MEM (base 0, limit the core span) and LOAD_INPUTS (the input buffer). */
+static uint8_t write_words(const uint8_t *p, uint32_t n, uint32_t base, uint32_t limit)
+{
+    if (n < 4 || ((n - 4) & 3))
+        return bad_arg();
+    uint32_t off = get32(p), words = (n - 4) / 4;
+    if ((off & 3) || off > limit || 4 * words > limit - off)
+        return bad_arg();
+    bus_clear();
+    if (core_busy())
+        return PROTO_ST_BUSY;   /* the core would silently ignore the writes */
+    for (uint32_t i = 0; i < words; i++)
+        core_wr(base + off + 4 * i, get32(p + 4 + 4 * i));
+    return bus_failed() ? PROTO_ST_BUS_ERROR : PROTO_ST_OK;
+}
+
+static uint32_t input_bytes(void)
+{
+    uint32_t caps3 = core_rd(SKYSPIKE_REG_CAPS3);
+    uint32_t bytes = 4 * ((caps3 >> 16) & 0xFF) * (((caps3 >> 24) & 0xFF) * 256);
+    uint32_t room = SKYSPIKE_CORE_SPAN - SKYSPIKE_INPUT_BASE;
+    return bytes < room ? bytes : room;
+}
+
+static uint8_t cmd_run(const uint8_t *p, uint32_t n, uint32_t *len)
+{
+    if (n != 5)
+        return bad_arg();
+    uint32_t use_irq = p[0] & PROTO_RUN_FLAG_IRQ;
+    uint32_t timeout = get32(p + 1);
+    if (timeout == 0)
+        timeout = PROTO_DEFAULT_RUN_TIMEOUT;
+    bus_clear();
+    if (core_busy())
+        return PROTO_ST_BUSY;
+    core_irq_seen = 0;
+    core_wr(SKYSPIKE_REG_CTRL, SKYSPIKE_CTRL_START | (use_irq ? SKYSPIKE_CTRL_IRQ_EN : 0));
+    uint32_t t0 = hal_cycles(), waited = 0;
+    uint8_t status = PROTO_ST_OK;
+    for (;;) {
+        if (use_irq) {
+            if (core_irq_seen)
+                break;                       /* no bus traffic to the core while it runs */
+        } else {
+            uint32_t st = core_rd(SKYSPIKE_REG_STATUS);
+            if ((st & (SKYSPIKE_STATUS_BUSY | SKYSPIKE_STATUS_DONE)) == SKYSPIKE_STATUS_DONE)
+                break;
+        }
+        waited = hal_cycles() - t0;
+        if (waited > timeout) {
+            status = PROTO_ST_TIMEOUT;
+            CNT(RUN_TIMEOUT)++;
+            core_wr(SKYSPIKE_REG_CTRL, 0);   /* no late interrupt */
+            waited = timeout;
+            break;
+        }
+    }
+    if (status == PROTO_ST_OK)
+        waited = hal_cycles() - t0;
+    put32(TX_DATA, core_rd(SKYSPIKE_REG_STATUS));
+    put32(TX_DATA + 4, core_rd(SKYSPIKE_REG_CYCLES));
+    put32(TX_DATA + 8, waited);
+    *len = 12;
+    if (bus_failed())
+        return PROTO_ST_BUS_ERROR;
+    return status;
+}
+
+static uint8_t cmd_read_results(const uint8_t *p, uint32_t n, uint32_t *len)
+{
+    if (n != 8)
+        return bad_arg();
+    uint32_t cf = get16(p), nc = get16(p + 2), sf = get16(p + 4), ns = get16(p + 6);
+    bus_clear();
+    uint32_t caps2 = core_rd(SKYSPIKE_REG_CAPS2);
+    if (nc + ns > PROTO_MAX_WORDS || cf + nc > (caps2 >> 16) || sf + ns > (caps2 & 0xFFFF))
+        return bad_arg();
+    uint8_t *d = TX_DATA;
+    for (uint32_t i = 0; i < nc; i++, d += 4)
+        put32(d, core_rd(SKYSPIKE_COUNT_BASE + 4 * (cf + i)));
+    for (uint32_t i = 0; i < ns; i++, d += 4)
+        put32(d, core_rd(SKYSPIKE_STATE_BASE + 4 * (sf + i)));
+    if (bus_failed())
+        return PROTO_ST_BUS_ERROR;
+    *len = 4 * (nc + ns);
+    return PROTO_ST_OK;
+}
+
+static uint8_t cmd_status(const uint8_t *p, uint32_t n, uint32_t *len)
+{
+    if (n > 1)
+        return bad_arg();
+    put32(TX_DATA, core_rd(SKYSPIKE_REG_STATUS));
+    put32(TX_DATA + 4, core_rd(SKYSPIKE_REG_CYCLES));
+    TX_DATA[8] = PROTO_NUM_COUNTERS;
+    for (int i = 0; i < PROTO_NUM_COUNTERS; i++)
+        put32(TX_DATA + 9 + 4 * i, fw_counters[i]);
+    if (n == 1 && (p[0] & PROTO_STATUS_FLAG_CLEAR))
+        for (int i = 0; i < PROTO_NUM_COUNTERS; i++)
+            fw_counters[i] = 0;
+    *len = 9 + 4 * PROTO_NUM_COUNTERS;
+    return PROTO_ST_OK;
+}
+
+static void execute(uint8_t ver, uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n)
+{
+    uint32_t len = 0;
+    uint8_t st;
+    if (ver != PROTO_VERSION) {
+        CNT(BAD_VERSION)++;
+        TX_DATA[0] = PROTO_VERSION;
+        reply(cmd, seq, PROTO_ST_BAD_VERSION, 1);
+        return;
+    }
+    switch (cmd) {
+    case PROTO_CMD_IDENTIFY:     st = cmd_identify(p, n, &len); break;
+    case PROTO_CMD_READ_MEM:     st = cmd_read_mem(p, n, &len); break;
+    case PROTO_CMD_WRITE_MEM:    st = write_words(p, n, 0, SKYSPIKE_CORE_SPAN); break;
+    case PROTO_CMD_LOAD_INPUTS:  st = write_words(p, n, SKYSPIKE_INPUT_BASE, input_bytes()); break;
+    case PROTO_CMD_RUN:          st = cmd_run(p, n, &len); break;
+    case PROTO_CMD_READ_RESULTS: st = cmd_read_results(p, n, &len); break;
+    case PROTO_CMD_STATUS:       st = cmd_status(p, n, &len); break;
+    default:
+        CNT(UNKNOWN_COMMAND)++;
+        st = PROTO_ST_UNKNOWN_COMMAND;
+    }
+    if (st != PROTO_ST_OK && st != PROTO_ST_TIMEOUT)
+        len = 0;
+    reply(cmd, seq, st, len);
+}
+
+/* ---- receive --------------------------------------------------------------------------- */
+static void drop(uint32_t n)
+{
+    rx_len -= n;
+    memmove(rx, rx + n, rx_len);
+}
+
+/* One parsing decision over rx[]; the same rules as skyspike.protocol.FrameParser._scan.
+ * Returns 1 after consuming bytes, 0 when it needs more (never with `stale` and bytes left). */
+static int scan(int stale)
+{
+    uint32_t n = rx_len, skip = 0;
+    if (n == 0)
+        return 0;
+    while (skip < n && !(rx[skip] == PROTO_SYNC0 && (skip + 1 == n || rx[skip + 1] == PROTO_SYNC1)))
+        skip++;
+    if (skip) {
+        CNT(GARBAGE_BYTES) += skip;
+        if (!discarding)
+            CNT(RESYNCS)++;
+        discarding = 1;
+        drop(skip);
+        return 1;
+    }
+    if (n >= 2)
+        discarding = 0;
+    if (n < PROTO_HEADER_SIZE) {
+        if (!stale)
+            return 0;
+        CNT(TRUNCATED)++;            /* header never completed: silent */
+        CNT(GARBAGE_BYTES)++;
+        drop(1);
+        return 1;
+    }
+    uint8_t cmd = rx[3], seq = rx[4];
+    uint32_t len = get16(rx + 5);
+    if (len > PROTO_MAX_PAYLOAD) {
+        CNT(BAD_LENGTH)++;
+        CNT(GARBAGE_BYTES)++;
+        reply(cmd, seq, PROTO_ST_BAD_LENGTH, 0);
+        drop(1);                     /* rescan from the next byte */
+        return 1;
+    }
+    uint32_t end = PROTO_HEADER_SIZE + len + PROTO_CRC_SIZE;
+    if (n < end) {
+        if (!stale)
+            return 0;
+        CNT(TRUNCATED)++;
+        CNT(GARBAGE_BYTES)++;
+        reply(cmd, seq, PROTO_ST_TRUNCATED, 0);
+        drop(1);
+        return 1;
+    }
+    if (crc16_update(PROTO_CRC_INIT, rx + 2, end - 4) != get16(rx + end - 2)) {
+        CNT(BAD_CRC)++;
+        CNT(GARBAGE_BYTES)++;
+        reply(cmd, seq, PROTO_ST_BAD_CRC, 0);
+        drop(1);
+        return 1;
+    }
+    CNT(RX_FRAMES)++;
+    execute(rx[2], cmd, seq, rx + PROTO_HEADER_SIZE, len);
+    drop(end);
+    return 1;
+}
+
+void proto_loop(void)
+{
+    int stale = 0;
+    for (;;) {
+        while (scan(stale))
+            ;
+        stale = 0;
+        /* Idle (nothing buffered): wait as long as it takes. Inside a frame: bounded. */
+        uint32_t t0 = hal_cycles();
+        int c;
+        while ((c = hal_uart_rx()) < 0) {
+            if (rx_len && hal_cycles() - t0 > hal_interbyte_timeout()) {
+                stale = 1;           /* the rest is not coming: resolve what is buffered */
+                break;
+            }
+        }
+        if (c >= 0)
+            rx[rx_len++] = (uint8_t)c;   /* scan() keeps rx_len < PROTO_MAX_FRAME here */
+    }
+}
