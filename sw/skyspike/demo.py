@@ -102,6 +102,18 @@ def cfg_name(cfg) -> str:
     return next((k for k, v in CONFIGS.items() if v == cfg), "custom")
 
 
+def demo_network(cfg, out: Path = Path("build/demo"), bits: int = 4):
+    """The demo's trained digits network (trained once, then cached), quantized for ``cfg``,
+    with the rate-coded test set and labels: (ChipNetwork, spikes, labels)."""
+    from . import datasets, encode, quantize, train
+
+    data = datasets.load_digits()
+    recipe = train.Recipe(hidden=min(128, cfg.max_neurons))
+    model, _ = train.train_or_load(data.x_train, data.y_train, recipe, out)
+    net = quantize.quantize_snntorch(model, bits=bits, steps=recipe.steps)
+    return net, encode.rate(data.x_test, recipe.steps, gain=recipe.gain, rng=TEST_SEED), data.y_test
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m skyspike.demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=20, help="test samples to run on the RTL (default 20)")
