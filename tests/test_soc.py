@@ -211,7 +211,7 @@ irq_count:     .word 0
 irq_mask_seen: .word 0
 """
 
-ECHO_LINE = b"SkySpike says hi\n"
+ECHO_LINE = b"Hi, SoC!\n"
 
 
 def expected_output(ram_words: int) -> bytes:
@@ -260,7 +260,7 @@ def build_firmware(out: Path) -> Path:
     return hex_path
 
 
-def test_soc_boots_and_talks():
+def test_soc_boots_and_talks(sim):
     pytest.importorskip("cocotbext.uart", reason="cocotbext-uart is not installed (pip install cocotbext-uart)")
     from simrun import run_cocotb
 
@@ -270,7 +270,7 @@ def test_soc_boots_and_talks():
     run_cocotb(sources, "skyspike_soc", "tb_soc", build_dir=BUILD / "soc",
                extra_env={"DIVISOR": str(SIM_DIVISOR), "EXPECT": expected_output(RAM_WORDS).hex(),
                           "ECHO": ECHO_LINE.hex()},
-               sim="icarus")
+               sim=sim)
 
 
 def test_socgen_cli(tmp_path, capsys):

@@ -327,7 +327,7 @@ def test_bad_parameters():
 
 # -- the generated Verilog against cocotbext-uart ------------------------------------------------
 
-def test_uart_verilog_cocotb(tmp_path):
+def test_uart_verilog_cocotb(sim):
     pytest.importorskip("cocotbext.uart", reason="cocotbext-uart is not installed (pip install cocotbext-uart)")
     from simrun import run_cocotb
     from skyspike_hw.socgen import verilog_text, write_if_changed
@@ -336,4 +336,4 @@ def test_uart_verilog_cocotb(tmp_path):
     src = write_if_changed(BUILD / "verilog" / "uart" / "skyspike_uart.v",
                            verilog_text(UARTPeripheral(divisor, fifo_depth=4), "skyspike_uart"))
     run_cocotb([src], "skyspike_uart", "tb_uart", build_dir=BUILD / "uart",
-               extra_env={"DIVISOR": str(divisor), "FIFO_DEPTH": "4"}, sim="icarus")
+               extra_env={"DIVISOR": str(divisor), "FIFO_DEPTH": "4"}, sim=sim)
