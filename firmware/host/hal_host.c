@@ -3,11 +3,16 @@
  * tests/test_firmware.py can run identical traffic through both and compare replies and
  * counters. "Cycles" are microseconds here.
  *
- *   fwhost CAPS0 CAPS1 CAPS2 CAPS3 [--hang] [--interbyte-us N]
+ *   fwhost CAPS0 CAPS1 CAPS2 CAPS3 [--hang] [--interbyte-us N] [--trace-timeouts]
+ *
+ * --hang: inferences never finish (until aborted); SIGUSR1 / SIGUSR2 turn that on / off.
+ * --trace-timeouts: write 'T' to stderr when the inter-byte timeout fires (after which the
+ * buffered bytes are resolved before any new input is read).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +28,13 @@ volatile uint32_t core_irq_seen;
 volatile uint32_t fw_counters[PROTO_NUM_COUNTERS];
 
 static uint32_t interbyte_us = 50000;
+static int trace_timeouts;
+
+void hal_rx_timeout(void)
+{
+    if (trace_timeouts && write(2, "T", 1) < 0)
+        exit(1);
+}
 
 uint32_t hal_cycles(void)
 {
@@ -55,6 +67,7 @@ int hal_uart_rx(void)
     }
     return inbuf[in_pos++];
 }
+void hal_uart_errors(void) {}
 int hal_uart_tx_ready(void) { return out_len < sizeof outbuf; }
 void hal_uart_tx(uint8_t byte) { outbuf[out_len++] = byte; }
 void hal_uart_flush(void)
@@ -72,45 +85,65 @@ void hal_uart_flush(void)
     out_len = 0;
 }
 
-/* ---- emulated core (skyspike.protocol.CoreModel) ---- */
+/* ---- emulated core (skyspike.protocol.CoreModel; hw/skyspike_hw/core.py) ---- */
 static uint32_t caps[4];
-static uint32_t status, cycles, net, irq_en, hang;
+static uint32_t status, cycles, net, irq_en, bus_err, refused, bus_addr;
+static volatile sig_atomic_t hang;
 static uint32_t *desc, *counts, *state, *inputs, *weights;
 static uint32_t n_desc, n_counts, n_state, n_inputs, n_weights;
 static int in_irq;
 
-static uint32_t *region(uint32_t off, uint32_t *writable)
+enum { R_NONE, R_REGS, R_DESC, R_COUNTS, R_STATE, R_INPUTS, R_WEIGHTS };
+
+static int region(uint32_t off, uint32_t **word)
 {
-#define IN(base, n, arr, w) \
-    if (off >= (base) && off < (base) + 4 * (n)) { *writable = (w); return &(arr)[(off - (base)) / 4]; }
-    IN(SKYSPIKE_DESC_BASE, n_desc, desc, 1)
-    IN(SKYSPIKE_COUNT_BASE, n_counts, counts, 0)
-    IN(SKYSPIKE_STATE_BASE, n_state, state, 0)
-    IN(SKYSPIKE_INPUT_BASE, n_inputs, inputs, 1)
-    IN(SKYSPIKE_WEIGHT_BASE, n_weights, weights, 1)
+#define IN(kind, base, n, arr) \
+    if (off >= (base) && off < (base) + 4 * (n)) { *word = &(arr)[(off - (base)) / 4]; return kind; }
+    if (off < SKYSPIKE_REG_BLOCK)
+        return R_REGS;
+    IN(R_DESC, SKYSPIKE_DESC_BASE, n_desc, desc)
+    IN(R_COUNTS, SKYSPIKE_COUNT_BASE, n_counts, counts)
+    IN(R_STATE, SKYSPIKE_STATE_BASE, n_state, state)
+    IN(R_INPUTS, SKYSPIKE_INPUT_BASE, n_inputs, inputs)
+    IN(R_WEIGHTS, SKYSPIKE_WEIGHT_BASE, n_weights, weights)
 #undef IN
-    return NULL;
+    return R_NONE;
+}
+
+static void flag(uint32_t off, int write_refused)
+{
+    bus_addr = off;
+    if (write_refused)
+        refused = 1;
+    else
+        bus_err = 1;
 }
 
 uint32_t core_rd(uint32_t off)
 {
-    uint32_t w;
-    uint32_t *p = region(off, &w);
-    if (p)
+    uint32_t *p = 0;
+    int r = region(off, &p);
+    if (r != R_REGS && r != R_NONE)
         return *p;
-    switch (off) {
-    case SKYSPIKE_REG_ID: return SKYSPIKE_CORE_ID;
-    case SKYSPIKE_REG_VERSION: return SKYSPIKE_CORE_VERSION;
-    case SKYSPIKE_REG_CAPS0: return caps[0];
-    case SKYSPIKE_REG_CAPS1: return caps[1];
-    case SKYSPIKE_REG_CAPS2: return caps[2];
-    case SKYSPIKE_REG_CAPS3: return caps[3];
-    case SKYSPIKE_REG_STATUS: return status;
-    case SKYSPIKE_REG_NET: return net;
-    case SKYSPIKE_REG_CYCLES: return cycles;
-    case SKYSPIKE_REG_CTRL: return irq_en ? SKYSPIKE_CTRL_IRQ_EN : 0;
-    default: return 0;
+    if (r == R_REGS) {
+        switch (off) {
+        case SKYSPIKE_REG_ID: return SKYSPIKE_CORE_ID;
+        case SKYSPIKE_REG_VERSION: return SKYSPIKE_CORE_VERSION;
+        case SKYSPIKE_REG_CAPS0: return caps[0];
+        case SKYSPIKE_REG_CAPS1: return caps[1];
+        case SKYSPIKE_REG_CAPS2: return caps[2];
+        case SKYSPIKE_REG_CAPS3: return caps[3];
+        case SKYSPIKE_REG_STATUS:
+            return status | (bus_err ? SKYSPIKE_STATUS_BUS_ERROR : 0) | (refused ? SKYSPIKE_STATUS_WRITE_REFUSED : 0);
+        case SKYSPIKE_REG_NET: return net;
+        case SKYSPIKE_REG_CYCLES: return cycles;
+        case SKYSPIKE_REG_CTRL: return irq_en ? SKYSPIKE_CTRL_IRQ_EN : 0;
+        case SKYSPIKE_REG_BUS_ADDR: return bus_addr;
+        default: break;
+        }
     }
+    flag(off, 0);                              /* unmapped */
+    return 0;
 }
 
 static void start(void)
@@ -138,17 +171,19 @@ static void start(void)
 
 void core_wr(uint32_t off, uint32_t value)
 {
-    uint32_t w;
-    uint32_t *p = region(off, &w);
+    uint32_t *p = 0;
+    int r = region(off, &p);
     int busy = status & SKYSPIKE_STATUS_BUSY;
-    if (p) {
-        if (w && !busy)
-            *p = value;
-        return;
-    }
-    if (off == SKYSPIKE_REG_CTRL) {
+    if (r == R_NONE || r == R_COUNTS || r == R_STATE ||
+        (r == R_REGS && off != SKYSPIKE_REG_CTRL && off != SKYSPIKE_REG_NET)) {
+        flag(off, 0);                          /* unmapped or read-only */
+    } else if (off == SKYSPIKE_REG_CTRL) {
         irq_en = (value & SKYSPIKE_CTRL_IRQ_EN) != 0;
-        if ((value & SKYSPIKE_CTRL_START) && !busy)
+        if (value & (SKYSPIKE_CTRL_CLEAR_FLAGS | SKYSPIKE_CTRL_ABORT))
+            bus_err = refused = 0;
+        if (value & SKYSPIKE_CTRL_ABORT)
+            status = 0;
+        else if ((value & SKYSPIKE_CTRL_START) && !busy)
             start();
         /* irq = done & irq_en, delivered like PicoRV32 would (not while serving one). */
         if (irq_en && (status & SKYSPIKE_STATUS_DONE) && !in_irq) {
@@ -159,15 +194,23 @@ void core_wr(uint32_t off, uint32_t value)
             core_irq_seen = 1;
             in_irq = 0;
         }
-    } else if (off == SKYSPIKE_REG_NET && !busy) {
+    } else if (busy) {
+        flag(off, 1);                          /* frozen while running */
+    } else if (off == SKYSPIKE_REG_NET) {
         net = value & 0xFFFF;
+    } else {
+        *p = value;
     }
 }
 
-int hal_bus_error(void) { return 0; }
+uint32_t hal_bus_error(void) { return 0; }
+
+static void on_signal(int sig) { hang = sig == SIGUSR1; }
 
 int main(int argc, char **argv)
 {
+    signal(SIGUSR1, on_signal);
+    signal(SIGUSR2, on_signal);
     if (argc < 5) {
         fprintf(stderr, "usage: %s CAPS0 CAPS1 CAPS2 CAPS3 [--hang] [--interbyte-us N]\n", argv[0]);
         return 2;
@@ -177,6 +220,8 @@ int main(int argc, char **argv)
     for (int i = 5; i < argc; i++) {
         if (!strcmp(argv[i], "--hang"))
             hang = 1;
+        else if (!strcmp(argv[i], "--trace-timeouts"))
+            trace_timeouts = 1;
         else if (!strcmp(argv[i], "--interbyte-us") && i + 1 < argc)
             interbyte_us = (uint32_t)strtoul(argv[++i], NULL, 0);
     }

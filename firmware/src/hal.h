@@ -13,8 +13,12 @@ uint32_t hal_interbyte_timeout(void);
 /* Longest wait (cycles) for tx_ready before a reply is abandoned. */
 uint32_t hal_tx_timeout(void);
 
-/* UART: a received byte or -1 (never blocks long); counts overrun / framing errors. */
+/* UART: a received byte or -1 (never blocks long). One bus read on the SoC. */
 int hal_uart_rx(void);
+/* Counts and clears the UART's sticky overrun / framing errors (called when the line is quiet). */
+void hal_uart_errors(void);
+/* The inter-byte timeout fired (a hook for the host build's tests; nothing on the SoC). */
+void hal_rx_timeout(void);
 int hal_uart_tx_ready(void);
 void hal_uart_tx(uint8_t byte);
 void hal_uart_flush(void);
@@ -22,8 +26,9 @@ void hal_uart_flush(void);
 /* SNN core: 32-bit accesses at a byte offset within SKYSPIKE_CORE_SPAN. */
 uint32_t core_rd(uint32_t offset);
 void core_wr(uint32_t offset, uint32_t value);
-/* 1 if the SoC bus-error register was set since the last call (and clears it). */
-int hal_bus_error(void);
+/* The SoC bus-error register: the address of the first unmapped access since the last
+ * call (0 = none); clears it. */
+uint32_t hal_bus_error(void);
 
 /* Set by the interrupt handler when the core's irq arrives (it also clears CTRL.irq_en). */
 extern volatile uint32_t core_irq_seen;

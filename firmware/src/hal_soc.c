@@ -44,19 +44,22 @@ uint32_t hal_tx_timeout(void) { return at_least(4 * char_cycles); }
 
 int hal_uart_rx(void)
 {
-    uint32_t st = UART(STATUS);
-    uint32_t sticky = st & (SOC_UART_ST_RX_OVERRUN | SOC_UART_ST_FRAMING);
-    if (sticky) {
-        if (st & SOC_UART_ST_RX_OVERRUN)
-            fw_counters[PROTO_CNT_UART_OVERRUN]++;
-        if (st & SOC_UART_ST_FRAMING)
-            fw_counters[PROTO_CNT_UART_FRAMING]++;
-        UART(STATUS) = sticky;       /* a write clears the sticky bits */
-    }
-    if (st & SOC_UART_ST_RX_VALID)
-        return (int)(UART(DATA) & 0xFF);
-    return -1;
+    uint32_t d = UART(DATA);                 /* pops a byte, or says the FIFO was empty */
+    return (d & SOC_UART_DATA_RX_EMPTY) ? -1 : (int)(d & 0xFF);
 }
+
+void hal_uart_errors(void)
+{
+    uint32_t st = UART(STATUS);
+    if (st & SOC_UART_ST_RX_OVERRUN)
+        fw_counters[PROTO_CNT_UART_OVERRUN]++;
+    if (st & SOC_UART_ST_FRAMING)
+        fw_counters[PROTO_CNT_UART_FRAMING]++;
+    if (st & (SOC_UART_ST_RX_OVERRUN | SOC_UART_ST_FRAMING))
+        UART(STATUS) = 0;                    /* any write clears the sticky bits */
+}
+
+void hal_rx_timeout(void) {}
 
 int hal_uart_tx_ready(void) { return (UART(STATUS) & SOC_UART_ST_TX_READY) != 0; }
 void hal_uart_tx(uint8_t byte) { UART(DATA) = byte; }
@@ -65,12 +68,12 @@ void hal_uart_flush(void) {}
 uint32_t core_rd(uint32_t offset) { return MMIO(SOC_CORE_BASE + offset); }
 void core_wr(uint32_t offset, uint32_t value) { MMIO(SOC_CORE_BASE + offset) = value; }
 
-int hal_bus_error(void)
+uint32_t hal_bus_error(void)
 {
-    if (!MMIO(SOC_BUSERR_ADDR))
-        return 0;
-    MMIO(SOC_BUSERR_ADDR) = 0;
-    return 1;
+    uint32_t addr = MMIO(SOC_BUSERR_ADDR);
+    if (addr)
+        MMIO(SOC_BUSERR_ADDR) = 0;   /* any write clears it */
+    return addr;
 }
 
 /* Called by start.S's IRQ entry with PicoRV32's pending-IRQ bitmask (q1). Returns 0 to
@@ -83,8 +86,8 @@ uint32_t fw_irq(uint32_t irqs)
         return (uint32_t)(uintptr_t)&_reset;
     }
     if (irqs & (1u << SOC_CORE_IRQ)) {
-        /* The core's irq is a level (done & irq_en): drop it before returning. A second
-         * entry (PicoRV32 latched the level again meanwhile) finds the flag set. */
+        /* The core's irq is a level (done & irq_en): drop it before returning (CTRL without
+         * bit 2). Should the line be latched (LATCHED_IRQ), a second entry finds the flag set. */
         core_wr(SKYSPIKE_REG_CTRL, 0);
         if (!core_irq_seen)
             fw_counters[PROTO_CNT_CORE_IRQ]++;

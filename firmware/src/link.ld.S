@@ -30,8 +30,9 @@ SECTIONS
         . = ALIGN(4);
         __bss_end = .;
     } > RAM
+    .noinit (NOLOAD) : { . = ALIGN(4); *(.noinit .noinit.*) . = ALIGN(4); } > RAM
     __stack_top = ORIGIN(RAM) + LENGTH(RAM);
-    _end = __bss_end;
+    _end = .;
     /DISCARD/ : { *(.comment) *(.note .note.*) *(.eh_frame*) }
 }
 
@@ -39,4 +40,4 @@ ASSERT(_irq_vector == SOC_IRQ_VECTOR, "the IRQ entry is not at PROGADDR_IRQ")
 ASSERT(_start == SOC_RESET_VECTOR, "the reset entry is not at PROGADDR_RESET")
 /* No copy of .data on a warm restart: mutable state must be .bss (or .persist). */
 ASSERT(SIZEOF(.data) == 0, "initialised writable data is not allowed (see start.S)")
-ASSERT(__bss_end + FW_STACK_SIZE <= __stack_top, "firmware + stack do not fit in RAM")
+ASSERT(_end + FW_STACK_SIZE <= __stack_top, "firmware + stack do not fit in RAM")

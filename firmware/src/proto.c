@@ -1,26 +1,37 @@
 /* The host link: frame parser and command handlers (docs/protocol.md). Portable: all
  * hardware access goes through hal.h. skyspike.protocol.FirmwareModel is the executable
- * specification of this file; tests/test_firmware.py runs both against the same traffic.
+ * specification of this file; tests/test_firmware.py runs both on the same traffic and
+ * compares the replies byte for byte.
  *
  * Never hangs: waiting for the first byte of a frame is the only unbounded wait (the idle
  * state); every other wait (rest of a frame, tx_ready, the core's done) is bounded in CPU
- * cycles and reported (TRUNCATED, TX_TIMEOUT counter, TIMEOUT status). A rejected frame is
- * never executed; a command checks all its arguments before touching the core. */
+ * cycles and reported (TRUNCATED reply, TX_TIMEOUT counter, TIMEOUT reply + abort). A
+ * rejected frame is never executed; a command checks all its arguments before it touches
+ * the core, and reports the core's sticky bus flags instead of silently losing accesses. */
 #include <stdint.h>
-#include "lib.h"
 
 #include "skyspike_regs.h"
 #include "crc16.h"
 #include "hal.h"
+#include "lib.h"
 #include "proto.h"
 
 #define CNT(name) fw_counters[PROTO_CNT_##name]
+#define CORE_FLAGS (SKYSPIKE_STATUS_BUS_ERROR | SKYSPIKE_STATUS_WRITE_REFUSED)
 
-static uint8_t rx[PROTO_MAX_FRAME];
+/* The buffers need no clearing at boot (.noinit: start.S does not zero it). */
+#define NOINIT __attribute__((section(".noinit")))
+static uint8_t rx[PROTO_MAX_FRAME] NOINIT;
 static uint32_t rx_len;
-static int discarding;                                   /* inside a run of discarded bytes */
-static uint8_t tx[PROTO_MAX_FRAME] __attribute__((aligned(4)));
+static uint32_t want;            /* bytes scan() needs before its next decision (>= 1) */
+static int discarding;           /* inside a run of discarded bytes */
+static uint8_t tx[PROTO_MAX_FRAME] NOINIT __attribute__((aligned(4)));
 #define TX_DATA (tx + PROTO_HEADER_SIZE + 1)             /* reply data, after the status byte */
+
+/* Bytes that arrived while a reply was being sent (the UART's FIFO is shallow). */
+#define STASH_SIZE 64
+static uint8_t stash[STASH_SIZE] NOINIT;
+static uint32_t stash_head, stash_len;
 
 static uint32_t get16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
 static uint32_t get32(const uint8_t *p) { return get16(p) | get16(p + 2) << 16; }
@@ -34,14 +45,39 @@ void proto_init(int cold)
             fw_counters[i] = 0;
     rx_len = 0;
     discarding = 0;
+    stash_head = stash_len = 0;
 }
 
-/* ---- transmit -------------------------------------------------------------------------- */
+/* ---- UART bytes ------------------------------------------------------------------------ */
+static void stash_poll(void)
+{
+    int c = hal_uart_rx();
+    if (c < 0)
+        return;
+    if (stash_len == STASH_SIZE) {
+        CNT(UART_OVERRUN)++;                 /* lost, like a FIFO overrun */
+        return;
+    }
+    stash[(stash_head + stash_len++) % STASH_SIZE] = (uint8_t)c;
+}
+
+static int next_byte(void)
+{
+    if (stash_len) {
+        uint8_t c = stash[stash_head];
+        stash_head = (stash_head + 1) % STASH_SIZE;
+        stash_len--;
+        return c;
+    }
+    return hal_uart_rx();
+}
+
 static void send(uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
         uint32_t t0 = hal_cycles();
         while (!hal_uart_tx_ready()) {
+            stash_poll();                    /* keep receiving while the transmitter is busy */
             if (hal_cycles() - t0 > hal_tx_timeout()) {
                 CNT(TX_TIMEOUT)++;
                 hal_uart_flush();
@@ -69,39 +105,57 @@ static void reply(uint8_t cmd, uint8_t seq, uint8_t status, uint32_t len)
     send(PROTO_HEADER_SIZE + plen + PROTO_CRC_SIZE);
 }
 
-/* ---- commands: each returns the status and sets *len to the reply's data bytes ---------- */
+/* ---- core access helpers ------------------------------------------------------------- */
+static uint32_t core_status(void) { return core_rd(SKYSPIKE_REG_STATUS); }
+static int core_busy(void) { return (core_status() & SKYSPIKE_STATUS_BUSY) != 0; }
+
+/* Before a command's accesses: drop stale sticky flags (SoC register and core STATUS),
+ * keeping CTRL's irq enable as it is. */
+static void flags_clear(void)
+{
+    (void)hal_bus_error();
+    if (core_status() & CORE_FLAGS)
+        core_wr(SKYSPIKE_REG_CTRL,
+                SKYSPIKE_CTRL_CLEAR_FLAGS | (core_rd(SKYSPIKE_REG_CTRL) & SKYSPIKE_CTRL_IRQ_EN));
+}
+
+/* After them: PROTO_ST_OK, or BUS_ERROR with the address as reply data, or BUSY when the
+ * core refused a write because it was running. */
+static uint8_t flags_check(uint32_t *len)
+{
+    uint32_t addr = hal_bus_error();         /* SoC level: an absolute address */
+    uint32_t st = core_status();
+    if (!addr && (st & SKYSPIKE_STATUS_BUS_ERROR))
+        addr = core_rd(SKYSPIKE_REG_BUS_ADDR);   /* core level: a core byte offset */
+    else if (!addr && (st & SKYSPIKE_STATUS_WRITE_REFUSED))
+        return PROTO_ST_BUSY;
+    else if (!addr)
+        return PROTO_ST_OK;
+    CNT(BUS_ERROR)++;
+    put32(TX_DATA, addr);
+    *len = 4;
+    return PROTO_ST_BUS_ERROR;
+}
+
+/* ---- commands: each returns the status and sets *len to its reply's data bytes -------- */
 static uint8_t bad_arg(void)
 {
     CNT(BAD_ARG)++;
     return PROTO_ST_BAD_ARG;
 }
 
-static int core_busy(void) { return (core_rd(SKYSPIKE_REG_STATUS) & SKYSPIKE_STATUS_BUSY) != 0; }
-
-/* Drops a stale bus-error flag before a command's accesses; the check after them. */
-static void bus_clear(void) { (void)hal_bus_error(); }
-static int bus_failed(void)
-{
-    if (!hal_bus_error())
-        return 0;
-    CNT(BUS_ERROR)++;
-    return 1;
-}
-
 static uint8_t cmd_identify(const uint8_t *p, uint32_t n, uint32_t *len)
 {
-    static const uint16_t regs[6] = {SKYSPIKE_REG_ID, SKYSPIKE_REG_VERSION, SKYSPIKE_REG_CAPS0,
-                                     SKYSPIKE_REG_CAPS1, SKYSPIKE_REG_CAPS2, SKYSPIKE_REG_CAPS3};
+    static const uint8_t regs[6] = {SKYSPIKE_REG_ID, SKYSPIKE_REG_VERSION, SKYSPIKE_REG_CAPS0,
+                                    SKYSPIKE_REG_CAPS1, SKYSPIKE_REG_CAPS2, SKYSPIKE_REG_CAPS3};
     (void)p;
     if (n != 0)
         return bad_arg();
-    bus_clear();
     TX_DATA[0] = PROTO_VERSION;
     put32(TX_DATA + 1, PROTO_FIRMWARE_VERSION);
     put16(TX_DATA + 5, PROTO_MAX_PAYLOAD);
     for (int i = 0; i < 6; i++)
-        put32(TX_DATA + 7 + 4 * i, core_rd(regs[i]));
-    (void)bus_failed();  /* counted; the reply still says who we are (ID shows 0xBAD0ADD5) */
+        put32(TX_DATA + 7 + 4 * i, core_rd(regs[i]));   /* no core: ID reads 0xBAD0ADD5 */
     *len = 31;
     return PROTO_ST_OK;
 }
@@ -114,29 +168,28 @@ static uint8_t cmd_read_mem(const uint8_t *p, uint32_t n, uint32_t *len)
     if ((off & 3) || words > PROTO_MAX_WORDS || off > SKYSPIKE_CORE_SPAN ||
         4 * words > SKYSPIKE_CORE_SPAN - off)
         return bad_arg();
-    bus_clear();
+    flags_clear();
     for (uint32_t i = 0; i < words; i++)
         put32(TX_DATA + 4 * i, core_rd(off + 4 * i));
-    if (bus_failed())
-        return PROTO_ST_BUS_ERROR;
     *len = 4 * words;
-    return PROTO_ST_OK;
+    return flags_check(len);
 }
 
 /* WRITE_MEM (base 0, limit the core span) and LOAD_INPUTS (the input buffer). */
-static uint8_t write_words(const uint8_t *p, uint32_t n, uint32_t base, uint32_t limit)
+static uint8_t write_words(const uint8_t *p, uint32_t n, uint32_t base, uint32_t limit, uint32_t *len)
 {
     if (n < 4 || ((n - 4) & 3))
         return bad_arg();
     uint32_t off = get32(p), words = (n - 4) / 4;
     if ((off & 3) || off > limit || 4 * words > limit - off)
         return bad_arg();
-    bus_clear();
-    if (core_busy())
-        return PROTO_ST_BUSY;   /* the core would silently ignore the writes */
+    /* While the core runs it refuses everything but the register block (CTRL can abort). */
+    if (base + off + 4 * words > SKYSPIKE_REG_BLOCK && core_busy())
+        return PROTO_ST_BUSY;
+    flags_clear();
     for (uint32_t i = 0; i < words; i++)
         core_wr(base + off + 4 * i, get32(p + 4 + 4 * i));
-    return bus_failed() ? PROTO_ST_BUS_ERROR : PROTO_ST_OK;
+    return flags_check(len);
 }
 
 static uint32_t input_bytes(void)
@@ -155,40 +208,40 @@ static uint8_t cmd_run(const uint8_t *p, uint32_t n, uint32_t *len)
     uint32_t timeout = get32(p + 1);
     if (timeout == 0)
         timeout = PROTO_DEFAULT_RUN_TIMEOUT;
-    bus_clear();
     if (core_busy())
         return PROTO_ST_BUSY;
+    (void)hal_bus_error();
     core_irq_seen = 0;
-    core_wr(SKYSPIKE_REG_CTRL, SKYSPIKE_CTRL_START | (use_irq ? SKYSPIKE_CTRL_IRQ_EN : 0));
-    uint32_t t0 = hal_cycles(), waited = 0;
-    uint8_t status = PROTO_ST_OK;
+    core_wr(SKYSPIKE_REG_CTRL, SKYSPIKE_CTRL_START | SKYSPIKE_CTRL_CLEAR_FLAGS |
+                                   (use_irq ? SKYSPIKE_CTRL_IRQ_EN : 0));
+    uint32_t t0 = hal_cycles(), waited;
+    int finished = 0;
     for (;;) {
-        if (use_irq) {
-            if (core_irq_seen)
-                break;                       /* no bus traffic to the core while it runs */
-        } else {
-            uint32_t st = core_rd(SKYSPIKE_REG_STATUS);
-            if ((st & (SKYSPIKE_STATUS_BUSY | SKYSPIKE_STATUS_DONE)) == SKYSPIKE_STATUS_DONE)
-                break;
-        }
+        if (use_irq)
+            finished = core_irq_seen != 0;   /* no bus traffic to the core while it runs */
+        else
+            finished = (core_status() & (SKYSPIKE_STATUS_BUSY | SKYSPIKE_STATUS_DONE)) == SKYSPIKE_STATUS_DONE;
         waited = hal_cycles() - t0;
-        if (waited > timeout) {
-            status = PROTO_ST_TIMEOUT;
-            CNT(RUN_TIMEOUT)++;
-            core_wr(SKYSPIKE_REG_CTRL, 0);   /* no late interrupt */
-            waited = timeout;
+        if (finished || waited > timeout)
             break;
-        }
     }
-    if (status == PROTO_ST_OK)
-        waited = hal_cycles() - t0;
-    put32(TX_DATA, core_rd(SKYSPIKE_REG_STATUS));
+    put32(TX_DATA, core_status());
     put32(TX_DATA + 4, core_rd(SKYSPIKE_REG_CYCLES));
-    put32(TX_DATA + 8, waited);
+    put32(TX_DATA + 8, finished ? waited : timeout);
     *len = 12;
-    if (bus_failed())
+    if (!finished) {
+        CNT(RUN_TIMEOUT)++;
+        core_wr(SKYSPIKE_REG_CTRL, SKYSPIKE_CTRL_ABORT);   /* never leave a hung run behind */
+        return PROTO_ST_TIMEOUT;
+    }
+    uint32_t addr = hal_bus_error();
+    if (addr) {
+        CNT(BUS_ERROR)++;
+        put32(TX_DATA, addr);
+        *len = 4;
         return PROTO_ST_BUS_ERROR;
-    return status;
+    }
+    return PROTO_ST_OK;
 }
 
 static uint8_t cmd_read_results(const uint8_t *p, uint32_t n, uint32_t *len)
@@ -196,26 +249,24 @@ static uint8_t cmd_read_results(const uint8_t *p, uint32_t n, uint32_t *len)
     if (n != 8)
         return bad_arg();
     uint32_t cf = get16(p), nc = get16(p + 2), sf = get16(p + 4), ns = get16(p + 6);
-    bus_clear();
     uint32_t caps2 = core_rd(SKYSPIKE_REG_CAPS2);
     if (nc + ns > PROTO_MAX_WORDS || cf + nc > (caps2 >> 16) || sf + ns > (caps2 & 0xFFFF))
         return bad_arg();
+    flags_clear();
     uint8_t *d = TX_DATA;
     for (uint32_t i = 0; i < nc; i++, d += 4)
         put32(d, core_rd(SKYSPIKE_COUNT_BASE + 4 * (cf + i)));
     for (uint32_t i = 0; i < ns; i++, d += 4)
         put32(d, core_rd(SKYSPIKE_STATE_BASE + 4 * (sf + i)));
-    if (bus_failed())
-        return PROTO_ST_BUS_ERROR;
     *len = 4 * (nc + ns);
-    return PROTO_ST_OK;
+    return flags_check(len);
 }
 
 static uint8_t cmd_status(const uint8_t *p, uint32_t n, uint32_t *len)
 {
     if (n > 1)
         return bad_arg();
-    put32(TX_DATA, core_rd(SKYSPIKE_REG_STATUS));
+    put32(TX_DATA, core_status());
     put32(TX_DATA + 4, core_rd(SKYSPIKE_REG_CYCLES));
     TX_DATA[8] = PROTO_NUM_COUNTERS;
     for (int i = 0; i < PROTO_NUM_COUNTERS; i++)
@@ -240,8 +291,8 @@ static void execute(uint8_t ver, uint8_t cmd, uint8_t seq, const uint8_t *p, uin
     switch (cmd) {
     case PROTO_CMD_IDENTIFY:     st = cmd_identify(p, n, &len); break;
     case PROTO_CMD_READ_MEM:     st = cmd_read_mem(p, n, &len); break;
-    case PROTO_CMD_WRITE_MEM:    st = write_words(p, n, 0, SKYSPIKE_CORE_SPAN); break;
-    case PROTO_CMD_LOAD_INPUTS:  st = write_words(p, n, SKYSPIKE_INPUT_BASE, input_bytes()); break;
+    case PROTO_CMD_WRITE_MEM:    st = write_words(p, n, 0, SKYSPIKE_CORE_SPAN, &len); break;
+    case PROTO_CMD_LOAD_INPUTS:  st = write_words(p, n, SKYSPIKE_INPUT_BASE, input_bytes(), &len); break;
     case PROTO_CMD_RUN:          st = cmd_run(p, n, &len); break;
     case PROTO_CMD_READ_RESULTS: st = cmd_read_results(p, n, &len); break;
     case PROTO_CMD_STATUS:       st = cmd_status(p, n, &len); break;
@@ -249,7 +300,7 @@ static void execute(uint8_t ver, uint8_t cmd, uint8_t seq, const uint8_t *p, uin
         CNT(UNKNOWN_COMMAND)++;
         st = PROTO_ST_UNKNOWN_COMMAND;
     }
-    if (st != PROTO_ST_OK && st != PROTO_ST_TIMEOUT)
+    if (st != PROTO_ST_OK && st != PROTO_ST_TIMEOUT && st != PROTO_ST_BUS_ERROR)
         len = 0;
     reply(cmd, seq, st, len);
 }
@@ -266,6 +317,7 @@ static void drop(uint32_t n)
 static int scan(int stale)
 {
     uint32_t n = rx_len, skip = 0;
+    want = 1;
     if (n == 0)
         return 0;
     while (skip < n && !(rx[skip] == PROTO_SYNC0 && (skip + 1 == n || rx[skip + 1] == PROTO_SYNC1)))
@@ -279,11 +331,12 @@ static int scan(int stale)
         return 1;
     }
     if (n >= 2)
-        discarding = 0;
+        discarding = 0;              /* a confirmed SYNC ends a run of garbage */
     if (n < PROTO_HEADER_SIZE) {
+        want = PROTO_HEADER_SIZE - n;
         if (!stale)
             return 0;
-        CNT(TRUNCATED)++;            /* header never completed: silent */
+        CNT(TRUNCATED)++;            /* header never completed: dropped silently */
         CNT(GARBAGE_BYTES)++;
         drop(1);
         return 1;
@@ -299,6 +352,7 @@ static int scan(int stale)
     }
     uint32_t end = PROTO_HEADER_SIZE + len + PROTO_CRC_SIZE;
     if (n < end) {
+        want = end - n;
         if (!stale)
             return 0;
         CNT(TRUNCATED)++;
@@ -327,16 +381,26 @@ void proto_loop(void)
         while (scan(stale))
             ;
         stale = 0;
-        /* Idle (nothing buffered): wait as long as it takes. Inside a frame: bounded. */
-        uint32_t t0 = hal_cycles();
-        int c;
-        while ((c = hal_uart_rx()) < 0) {
-            if (rx_len && hal_cycles() - t0 > hal_interbyte_timeout()) {
-                stale = 1;           /* the rest is not coming: resolve what is buffered */
-                break;
+        /* Receive the `want` bytes scan() needs (its decisions only depend on complete
+         * prefixes, so taking them in one go changes nothing but the speed: a few bus reads
+         * per byte). Idle (nothing buffered): wait as long as it takes. Inside a frame: a
+         * silence longer than the inter-byte timeout ends the wait. */
+        do {
+            int c = next_byte();
+            if (c < 0) {
+                hal_uart_errors();
+                uint32_t t0 = hal_cycles();
+                while ((c = next_byte()) < 0) {
+                    if (rx_len && hal_cycles() - t0 > hal_interbyte_timeout()) {
+                        stale = 1;       /* the rest is not coming: resolve what is buffered */
+                        hal_rx_timeout();
+                        break;
+                    }
+                }
+                if (c < 0)
+                    break;
             }
-        }
-        if (c >= 0)
-            rx[rx_len++] = (uint8_t)c;   /* scan() keeps rx_len < PROTO_MAX_FRAME here */
+            rx[rx_len++] = (uint8_t)c;   /* want <= PROTO_MAX_FRAME - rx_len */
+        } while (--want);
     }
 }

@@ -1,6 +1,7 @@
 /* Reset and IRQ entry for PicoRV32 (PROGADDR_RESET 0x0, PROGADDR_IRQ 0x10). We run from
  * RAM: nothing to copy. .persist (the error counters) is part of the image and survives the
- * warm restart that follows a trap; .bss is cleared on every (re)start. */
+ * warm restart that follows a trap; .bss is cleared on every (re)start; .noinit (the frame
+ * buffers) is never cleared. */
 #include "skyspike_regs.h"
 #include "picorv32.h"
 

@@ -30,9 +30,10 @@ import select
 import struct
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from . import memmap as mm
 from .config import CONFIGS, CoreConfig
@@ -91,9 +92,9 @@ STATUS_DOC = {
     Status.TRUNCATED: "the frame stopped before its CRC (inter-byte timeout in the firmware)",
     Status.BAD_VERSION: "unsupported protocol version (the reply's payload carries the firmware's)",
     Status.BAD_ARG: "payload size, alignment or range wrong for the command (nothing was executed)",
-    Status.BUSY: "the core is running: writes and RUN are refused",
-    Status.TIMEOUT: "RUN: the core did not finish within the timeout (STATUS, CYCLES, waited follow)",
-    Status.BUS_ERROR: "an access hit an unmapped address (SoC bus-error register was set)",
+    Status.BUSY: "the core is running: RUN and writes outside the register block are refused",
+    Status.TIMEOUT: "RUN: the core did not finish in time and was aborted (STATUS, CYCLES, waited follow)",
+    Status.BUS_ERROR: "an access hit an unmapped address or wrote a read-only one (the address follows)",
 }
 #: Status codes that say the request was damaged on the way: worth a retry.
 TRANSPORT_ERRORS = frozenset({Status.BAD_CRC, Status.BAD_LENGTH, Status.TRUNCATED})
@@ -112,7 +113,7 @@ FW_COUNTERS = [
     ("UART_OVERRUN", "UART receive overruns (STATUS bit 2)"),
     ("UART_FRAMING", "UART framing errors (STATUS bit 3)"),
     ("TX_TIMEOUT", "reply bytes abandoned because tx_ready stayed low"),
-    ("BUS_ERROR", "core accesses that set the SoC bus-error register"),
+    ("BUS_ERROR", "commands that hit an unmapped or read-only address (core or SoC bus error)"),
     ("CORE_IRQ", "core interrupts taken"),
     ("RUN_TIMEOUT", "RUN commands that timed out"),
     ("TRAPS", "CPU traps (illegal instruction, misaligned access): firmware restarted"),
@@ -130,12 +131,18 @@ REP_RUN = "<III"              # core STATUS, CYCLES, CPU cycles waited
 REP_STATUS_HEAD = "<IIB"      # core STATUS, CYCLES, number of counters (then that many u32)
 
 # Core register fields the firmware and the host decode (docs/memory-map.md).
-CTRL_START = 1 << 0
-CTRL_IRQ_EN = 1 << 2
+CTRL_START = 1 << 0        # write 1: start an inference (ignored while busy)
+CTRL_ABORT = 1 << 1        # write 1: soft reset (abort a run, clear done, errors and flags)
+CTRL_IRQ_EN = 1 << 2       # irq output = done & this (written with every CTRL write)
+CTRL_CLEAR_FLAGS = 1 << 3  # write 1: clear STATUS_BUS_ERROR and STATUS_WRITE_REFUSED
 STATUS_BUSY = 1 << 0
 STATUS_DONE = 1 << 1
+STATUS_BUS_ERROR = 1 << 2       # sticky: unmapped core address, or a write to a read-only one
+STATUS_WRITE_REFUSED = 1 << 3   # sticky: weights/inputs/descriptors/NET written while busy
 STATUS_ERROR_SHIFT = 8
 STATUS_LAYER_SHIFT = 16
+#: Bytes of the register block at core offset 0 (writes there are allowed while busy).
+REG_BLOCK = 0x40
 
 
 def crc16(data: bytes, crc: int = CRC_INIT) -> int:
@@ -450,14 +457,17 @@ class HostClient:
     turn RUN's cycle timeout into a host wait.
     """
 
-    def __init__(self, link: Link, *, timeout: float = 1.0, retries: int = 1, clock_hz: float = 10e6):
+    def __init__(self, link: Link, *, timeout: float = 1.0, retries: int = 1, clock_hz: float = 10e6,
+                 interbyte: float = 0.1):
         self.link = link
         self.timeout = timeout
         self.retries = retries
         self.clock_hz = clock_hz
+        self.interbyte = interbyte  # quiet time after which a partial frame is given up (expire)
         self.parser = FrameParser()
         self.seq = 0
         self.stray_frames = 0   # replies that matched no outstanding request
+        self._backlog: list[Frame | FrameError] = []
 
     # -- transport --------------------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -478,12 +488,17 @@ class HostClient:
             if left <= 0:
                 self.parser.expire()   # whatever partial frame is buffered will never complete
                 raise LinkTimeoutError(
-                    f"no reply to {cmd.name} (seq {seq}) within {wait:.3f} s: received {received} bytes, "
-                    f"{self.parser.pending} still buffered, {self.stray_frames} unrelated frames so far")
-            data = self.link.read(MAX_FRAME, left)
+                    f"no reply to {cmd.name} (seq {seq}) within {wait:.3f} s: received {received} bytes "
+                    f"({self.parser.stats.truncated} truncated frames, {self.stray_frames} unrelated "
+                    f"frames so far)")
+            data = self.link.read(MAX_FRAME, min(left, self.interbyte) if self.parser.pending else left)
             received += len(data)
             if data:
                 self._backlog.extend(self.parser.feed(data))
+            elif self.parser.pending:
+                # quiet inside a frame: like the firmware's inter-byte timeout, give it up and
+                # rescan (a reply hidden behind a false SYNC in line noise is found)
+                self._backlog.extend(self.parser.expire())
 
     def request(self, cmd: int, payload: bytes = b"", *, wait: float | None = None,
                 retry: bool = True, version: int = PROTOCOL_VERSION) -> bytes:
@@ -494,14 +509,15 @@ class HostClient:
         last: Exception | None = None
         for _ in range(attempts):
             seq = self._next_seq()
-            self._backlog: list[Frame] = []
+            self._backlog = []
             self.link.write(encode_frame(cmd, seq, payload, version))
             try:
                 reply = self._await(cmd, seq, wait)
             except LinkTimeoutError as e:
                 last = e
                 continue
-            if reply.version != PROTOCOL_VERSION and not (reply.payload[:1] == bytes([Status.BAD_VERSION])):
+            # (a BAD_VERSION reply comes in the firmware's own version)
+            if reply.version != PROTOCOL_VERSION and reply.payload[:1] != bytes([Status.BAD_VERSION]):
                 raise ProtocolError(f"{cmd.name}: reply has protocol version {reply.version}, "
                                     f"expected {PROTOCOL_VERSION}")
             if not reply.payload:
@@ -509,8 +525,14 @@ class HostClient:
             status = reply.payload[0]
             if status == Status.OK:
                 return reply.payload[1:]
-            err = RemoteError(cmd.name, status, reply.payload[1:].hex() if len(reply.payload) > 1 else "")
-            err.payload = reply.payload[1:]
+            data = reply.payload[1:]
+            detail = data.hex()
+            if status == Status.BUS_ERROR and len(data) == 4:
+                detail = f"address {struct.unpack('<I', data)[0]:#x}"
+            elif status == Status.BAD_VERSION and len(data) == 1:
+                detail = f"the firmware speaks version {data[0]}"
+            err = RemoteError(cmd.name, status, detail)
+            err.payload = data
             if status in TRANSPORT_ERRORS:
                 last = err
                 continue
@@ -562,9 +584,11 @@ class HostClient:
 
     def run(self, *, timeout_cycles: int = 20_000_000, use_irq: bool = True,
             wait: float | None = None, check: bool = True) -> RunResult:
-        """Start an inference and wait for it. Raises RemoteError(TIMEOUT) (its ``result``
-        attribute holds STATUS/CYCLES) when the core does not finish within ``timeout_cycles``
-        CPU cycles, and CoreError when ``check`` and the core flagged an error."""
+        """Start an inference and wait for it (``use_irq``: the firmware waits for the core's
+        interrupt, else it polls STATUS). Raises RemoteError(TIMEOUT) when the core does not
+        finish within ``timeout_cycles`` CPU cycles -- the firmware then aborts the run; the
+        error's ``result`` holds STATUS/CYCLES from before the abort -- and CoreError when
+        ``check`` and the core flagged a descriptor error."""
         if not 0 < timeout_cycles <= 0xFFFF_FFFF:
             raise ValueError("timeout_cycles must be 1 .. 2**32-1")
         if wait is None:
@@ -611,9 +635,11 @@ class HostClient:
 
 # -- firmware model -------------------------------------------------------------------------
 class CoreModel:
-    """The core's memory map as the firmware sees it: registers, descriptors, counts, state,
-    input and weight SRAMs. ``run`` completes instantly by default (``on_run`` may fill in
-    counts/state and return the cycle count); ``hang = True`` leaves it busy forever."""
+    """The core's memory map as the firmware sees it (hw/skyspike_hw/core.py): registers,
+    descriptors, counts, state, input and weight SRAMs, the sticky bus-error / write-refused
+    flags and BUS_ADDR. ``run`` completes instantly by default (``on_run`` may fill in
+    counts/state and return the cycle count); ``hang = True`` leaves it busy until aborted.
+    firmware/host/hal_host.c emulates the same core for the C build."""
 
     def __init__(self, cfg: CoreConfig | None = None, on_run: Callable[[CoreModel], int] | None = None):
         self.cfg = cfg or CONFIGS["chip"]
@@ -623,11 +649,13 @@ class CoreModel:
         self.mem: dict[int, int] = {}          # descriptors, inputs, weights
         self.counts = [0] * self.cfg.max_outputs
         self.state = [0] * self.cfg.state_neurons
-        self.status = 0
+        self.status = 0                         # busy, done, error, layer (flags kept apart)
+        self.bus_error = False
+        self.write_refused = False
+        self.bus_addr = 0
         self.cycles = 0
         self.net = 0
         self.irq_en = False
-        self.irq = False                        # the core's irq output
         c = self.cfg
         self.caps = {
             "ID": mm.CORE_ID, "VERSION": mm.CORE_VERSION,
@@ -636,6 +664,8 @@ class CoreModel:
             "CAPS2": c.state_neurons | c.max_outputs << 16,
             "CAPS3": c.bank_depth | c.input_banks << 16 | (c.input_depth // 256) << 24,
         }
+        self._reg_names = {r.offset: r.name for r in mm.REGS}
+        self._reg_writable = {r.offset for r in mm.REGS if "w" in r.access}
 
     def _region(self, off: int) -> str | None:
         for name, (base, size) in self.regions.items():
@@ -647,34 +677,56 @@ class CoreModel:
     def busy(self) -> bool:
         return bool(self.status & STATUS_BUSY)
 
+    @property
+    def irq(self) -> bool:
+        return self.irq_en and bool(self.status & STATUS_DONE)
+
+    def _flag(self, off: int, refused: bool = False) -> None:
+        self.bus_addr = off
+        if refused:
+            self.write_refused = True
+        else:
+            self.bus_error = True
+
     def read(self, off: int) -> int:
         region = self._region(off)
         if region == "regs":
-            names = {v: k for k, v in mm.REG.items()}
-            name = names.get(off)
+            name = self._reg_names.get(off)
+            if name is None:
+                self._flag(off)
+                return 0
             if name in self.caps:
                 return self.caps[name]
-            return {"STATUS": self.status, "NET": self.net, "CYCLES": self.cycles,
-                    "CTRL": int(self.irq_en) << 2}.get(name, 0)
+            return {"STATUS": self.status | self.bus_error << 2 | self.write_refused << 3,
+                    "NET": self.net, "CYCLES": self.cycles, "CTRL": int(self.irq_en) << 2,
+                    "BUS_ADDR": self.bus_addr}[name]
         if region == "counts":
             return self.counts[(off - mm.COUNT_BASE) >> 2]
         if region == "state":
             return self.state[(off - mm.STATE_BASE) >> 2]
         if region in ("descriptors", "inputs", "weights"):
             return self.mem.get(off, 0)
+        self._flag(off)
         return 0
 
     def write(self, off: int, value: int) -> None:
         region = self._region(off)
-        if region == "regs":
-            if off == mm.REG["CTRL"]:
-                self.irq_en = bool(value & CTRL_IRQ_EN)
-                if value & CTRL_START and not self.busy:
-                    self._start()
-                self.irq = self.irq_en and bool(self.status & STATUS_DONE)
-            elif off == mm.REG["NET"] and not self.busy:
-                self.net = value & 0xFFFF
-        elif region in ("descriptors", "inputs", "weights") and not self.busy:
+        if region is None or region in ("counts", "state") or \
+                (region == "regs" and off not in self._reg_writable):
+            self._flag(off)
+        elif off == mm.REG["CTRL"]:
+            self.irq_en = bool(value & CTRL_IRQ_EN)
+            if value & (CTRL_CLEAR_FLAGS | CTRL_ABORT):
+                self.bus_error = self.write_refused = False
+            if value & CTRL_ABORT:
+                self.status = 0
+            elif value & CTRL_START and not self.busy:
+                self._start()
+        elif self.busy:        # NET, descriptors, inputs, weights are frozen while running
+            self._flag(off, refused=True)
+        elif off == mm.REG["NET"]:
+            self.net = value & 0xFFFF
+        else:
             self.mem[off] = value & 0xFFFF_FFFF
 
     def _start(self) -> None:
@@ -771,13 +823,31 @@ class FirmwareModel:
         words = [c.read(mm.REG[n]) for n in ("ID", "VERSION", "CAPS0", "CAPS1", "CAPS2", "CAPS3")]
         return Status.OK, struct.pack(REP_IDENTIFY, PROTOCOL_VERSION, FIRMWARE_VERSION, MAX_PAYLOAD, *words)
 
+    # The core's sticky flags around a command's accesses (proto.c: flags_clear / flags_check).
+    def _flags_clear(self) -> None:
+        c = self.core
+        if c.read(mm.REG["STATUS"]) & (STATUS_BUS_ERROR | STATUS_WRITE_REFUSED):
+            c.write(mm.REG["CTRL"], CTRL_CLEAR_FLAGS | (c.read(mm.REG["CTRL"]) & CTRL_IRQ_EN))
+
+    def _flags_check(self):
+        c = self.core
+        st = c.read(mm.REG["STATUS"])
+        if st & STATUS_BUS_ERROR:
+            self.counters["BUS_ERROR"] += 1
+            return Status.BUS_ERROR, struct.pack("<I", c.read(mm.REG["BUS_ADDR"]))
+        if st & STATUS_WRITE_REFUSED:
+            return Status.BUSY, b""
+        return None
+
     def _read_mem(self, p: bytes):
         if len(p) != struct.calcsize(REQ_READ_MEM):
             return Status.BAD_ARG, b""
         off, n = struct.unpack(REQ_READ_MEM, p)
         if off & 3 or n > MAX_WORDS or off + 4 * n > CORE_SPAN:
             return Status.BAD_ARG, b""
-        return Status.OK, b"".join(struct.pack("<I", self.core.read(off + 4 * i)) for i in range(n))
+        self._flags_clear()
+        data = b"".join(struct.pack("<I", self.core.read(off + 4 * i)) for i in range(n))
+        return self._flags_check() or (Status.OK, data)
 
     def _write_words(self, p: bytes, base: int, limit: int):
         if len(p) < 4 or (len(p) - 4) % 4:
@@ -786,11 +856,12 @@ class FirmwareModel:
         n = (len(p) - 4) // 4
         if off & 3 or off + 4 * n > limit:
             return Status.BAD_ARG, b""
-        if self.core.busy:
-            return Status.BUSY, b""
+        if self.core.busy and base + off + 4 * n > REG_BLOCK:
+            return Status.BUSY, b""      # the core would refuse them (CTRL still works: abort)
+        self._flags_clear()
         for i, w in enumerate(struct.unpack(f"<{n}I", p[4:])):
             self._core_write(base + off + 4 * i, w)
-        return Status.OK, b""
+        return self._flags_check() or (Status.OK, b"")
 
     def _core_write(self, off: int, value: int) -> None:
         """A core write, then the interrupt if it raised the core's irq (fw_irq in C)."""
@@ -820,13 +891,15 @@ class FirmwareModel:
             return Status.BUSY, b""
         use_irq = bool(flags & RUN_FLAG_IRQ)
         self.irq_seen = False
-        self._core_write(mm.REG["CTRL"], CTRL_START | (CTRL_IRQ_EN if use_irq else 0))
+        self._core_write(mm.REG["CTRL"], CTRL_START | CTRL_CLEAR_FLAGS | (CTRL_IRQ_EN if use_irq else 0))
         finished = self.irq_seen if use_irq else (c.status & (STATUS_BUSY | STATUS_DONE)) == STATUS_DONE
-        if not finished:   # hung core: the firmware gives up after `timeout` cycles
+        reply = struct.pack(REP_RUN, c.read(mm.REG["STATUS"]), c.read(mm.REG["CYCLES"]),
+                            c.cycles if finished else timeout)
+        if not finished:   # hung core: after `timeout` cycles the firmware aborts the run
             self.counters["RUN_TIMEOUT"] += 1
-            c.write(mm.REG["CTRL"], 0)
-            return Status.TIMEOUT, struct.pack(REP_RUN, c.status, c.cycles, timeout)
-        return Status.OK, struct.pack(REP_RUN, c.status, c.cycles, c.cycles)
+            c.write(mm.REG["CTRL"], CTRL_ABORT)
+            return Status.TIMEOUT, reply
+        return Status.OK, reply
 
     def _read_results(self, p: bytes):
         if len(p) != struct.calcsize(REQ_READ_RESULTS):
@@ -835,9 +908,10 @@ class FirmwareModel:
         caps2 = self.core.read(mm.REG["CAPS2"])
         if nc + ns > MAX_WORDS or cf + nc > caps2 >> 16 or sf + ns > caps2 & 0xFFFF:
             return Status.BAD_ARG, b""
+        self._flags_clear()
         words = [self.core.read(mm.COUNT_BASE + 4 * (cf + i)) for i in range(nc)]
         words += [self.core.read(mm.STATE_BASE + 4 * (sf + i)) for i in range(ns)]
-        return Status.OK, struct.pack(f"<{len(words)}I", *words)
+        return self._flags_check() or (Status.OK, struct.pack(f"<{len(words)}I", *words))
 
     def _status(self, p: bytes):
         if len(p) > 1:
