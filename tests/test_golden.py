@@ -208,3 +208,23 @@ def test_memory_map_doc_is_current():
         check_fits(cfg)
     doc = Path(__file__).resolve().parent.parent / "docs" / "memory-map.md"
     assert doc.read_text() == markdown(CONFIGS["chip"]), "regenerate: python -m skyspike.memmap > docs/memory-map.md"
+
+
+def test_network_file_round_trip_and_rejections(tmp_path):
+    from skyspike.netfile import load_network, save_network
+
+    rng = np.random.default_rng(SEED)
+    net = random_network(rng, CONFIGS["small"])
+    save_network(tmp_path / "n.npz", net)
+    back = load_network(tmp_path / "n.npz")
+    assert back.steps == net.steps
+    for a, b in zip(net.layers, back.layers):
+        assert np.array_equal(a.weights, b.weights)
+        assert (a.bits, a.beta, a.theta_high, a.theta_low, a.reset_sub, a.reset_zero) == \
+            (b.bits, b.beta, b.theta_high, b.theta_low, b.reset_sub, b.reset_zero)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file")
+    with pytest.raises(NetworkError, match="malformed"):
+        load_network(tmp_path / "bad.npz")
+    np.savez(tmp_path / "other.npz", manifest=np.array('{"format": "x"}'))
+    with pytest.raises(NetworkError, match="not a skyspike-chip-network"):
+        load_network(tmp_path / "other.npz")

@@ -1,0 +1,42 @@
+"""A chip network on disk: one .npz holding a JSON manifest (format name and version, steps,
+every layer's parameters) and each layer's integer weights. No pickles: ``allow_pickle=False``."""
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from .network import ChipLayer, ChipNetwork, NetworkError
+
+FORMAT = "skyspike-chip-network"
+VERSION = 1
+_PARAMS = [f.name for f in fields(ChipLayer) if f.name != "weights"]
+
+
+def save_network(path: Path | str, net: ChipNetwork) -> None:
+    net.check()
+    manifest = {"format": FORMAT, "version": VERSION, "steps": net.steps,
+                "layers": [{name: getattr(ly, name) for name in _PARAMS} for ly in net.layers]}
+    arrays = {f"weights_{i}": ly.weights.astype(np.int8) for i, ly in enumerate(net.layers)}
+    np.savez_compressed(path, manifest=np.array(json.dumps(manifest)), **arrays)
+
+
+def load_network(path: Path | str) -> ChipNetwork:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            manifest = json.loads(str(z["manifest"]))
+            if manifest.get("format") != FORMAT:
+                raise NetworkError(f"{path}: not a {FORMAT} file")
+            if manifest.get("version") != VERSION:
+                raise NetworkError(f"{path}: format version {manifest.get('version')}, this reader knows {VERSION}")
+            layers = [ChipLayer(z[f"weights_{i}"].astype(np.int64), **params)
+                      for i, params in enumerate(manifest["layers"])]
+    except (KeyError, ValueError, OSError, json.JSONDecodeError) as e:
+        if isinstance(e, NetworkError):
+            raise
+        raise NetworkError(f"{path}: malformed network file ({e})") from e
+    net = ChipNetwork(layers, steps=int(manifest["steps"]))
+    net.check()
+    return net
