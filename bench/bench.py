@@ -105,6 +105,20 @@ def rtl_speed(net, x, config):
         console.print(f"Verilator / Icarus speed ratio: {speeds['verilator'] / speeds['icarus']:.1f}x")
 
 
+def end_to_end():
+    """One inference through the firmware and the UART vs the core alone (SoC on Verilator)."""
+    from pathlib import Path
+
+    from skyspike.rtlsim.system import run_system
+
+    r = run_system(Path("build/bench/system"), fuzz=0, samples=2)
+    core, total, uart = r["core_cycles"], r["end_to_end_cycles"], r["uart_cycles"]
+    console.print(f"End to end through firmware + UART (SoC 'small' config, digits 64-48-10, UART {r['divisor']} "
+                  f"clocks/bit): {total:,.0f} cycles per inference vs {core:,.0f} for the core alone "
+                  f"({total / core:.0f}x): UART transfer {uart:,.0f} ({uart / total:.0%}, {r['uart_bytes']:.0f} bytes), "
+                  f"core {core / total:.1%}, firmware and host turnaround {(total - uart - core) / total:.0%}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the RTL simulator runs")
@@ -121,6 +135,7 @@ def main(argv=None):
             rtl_speed(dnet, dx[: args.samples], "chip")
         else:
             rtl_speed(net, rng.random((args.samples, 8, 784)) < 0.2, "chip")
+        end_to_end()
 
 
 if __name__ == "__main__":

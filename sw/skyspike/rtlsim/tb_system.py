@@ -1,0 +1,131 @@
+"""cocotb: the whole system. The firmware boots on the real PicoRV32 in the SoC RTL; the
+Python host protocol code (skyspike.protocol.HostClient, unchanged, in a cocotb bridge
+thread) talks to it over the simulated UART, loads a trained network, runs inferences and
+reads results, which must equal the golden model; then a protocol fuzz of malformed frames
+interleaved with valid commands, every one of which must still succeed.
+
+Environment: NETWORK (a skyspike netfile), INPUTS (npz: spikes (batch, steps, n_in)),
+DIVISOR (UART clocks per bit), FUZZ (malformed frames), SEED, REPORT (JSON file for the
+end-to-end cycle figures; used by make bench).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import cocotb
+import numpy as np
+from cocotb._bridge import bridge
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles
+from cocotb.utils import get_sim_time
+
+from skyspike import memmap as mm
+from skyspike import protocol as P
+from skyspike.config import CONFIGS
+from skyspike.golden import run as golden_run
+from skyspike.image import build_image
+from skyspike.netfile import load_network
+from skyspike.rtlsim.bus import CLOCK_NS
+from skyspike.rtlsim.uartlink import SimUartLink, infer, load_image
+
+
+FW_INTERBYTE_GAP = 24  # characters of silence (firmware gives up a partial frame well before)
+
+
+def malformed_frames(rng: random.Random, n: int):
+    """Bad CRC, bad length, unknown command, bad version, truncated frames and garbage."""
+    for i in range(n):
+        kind = i % 6
+        good = bytearray(P.encode_frame(P.Cmd.READ_MEM, rng.randrange(256), bytes(6)))
+        if kind == 0:
+            good[-1] ^= 1 << rng.randrange(8)                     # bad CRC
+        elif kind == 1:
+            good[5:7] = (P.MAX_PAYLOAD + 1 + rng.randrange(100)).to_bytes(2, "little")  # bad length
+        elif kind == 2:
+            good = bytearray(P.encode_frame(0x60 + rng.randrange(16), rng.randrange(256)))  # unknown command
+        elif kind == 3:
+            good = bytearray(P.encode_frame(P.Cmd.IDENTIFY, rng.randrange(256), version=7))  # bad version
+        elif kind == 4:
+            good = good[: rng.randrange(2, len(good) - 1)]          # truncated
+        else:
+            good = bytearray(rng.randrange(256) for _ in range(rng.randrange(1, 24)))  # garbage
+        yield kind, bytes(good)
+
+
+@cocotb.test()
+async def system(dut):
+    divisor = int(os.environ.get("DIVISOR", "32"))
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    dut.uart_rx.value = 1
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 1)
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 4)
+    dut.rst.value = 0
+    link = SimUartLink(dut, divisor)
+    await ClockCycles(dut.clk, 20_000)  # boot
+
+    cfg = CONFIGS[os.environ.get("CONFIG", "small")]
+    net = load_network(os.environ["NETWORK"])
+    x = np.load(os.environ["INPUTS"])["spikes"]
+    gold = golden_run(net, x, cfg)
+    image = build_image(net, cfg)
+    n_outs = [ly.n_out for ly in net.layers]
+    log = dut._log
+
+    @bridge
+    def host():
+        # Wall-clock deadlines are generous: simulated time is what the link measures.
+        client = P.HostClient(link, timeout=120.0, clock_hz=1e9 / CLOCK_NS)
+        ident = client.identify()
+        assert ident.core_ok, ident
+        load_image(client, image)
+        report = []
+        for b in range(len(x)):  # odd samples: the firmware polls; even: it waits for the interrupt
+            c0, t0 = get_sim_time("ns") / CLOCK_NS, link.bytes_out + link.bytes_in
+            result, counts, finals = infer(client, image, x[b], n_outs, use_irq=bool(b % 2 == 0))
+            total = get_sim_time("ns") / CLOCK_NS - c0
+            assert result.error == 0, result
+            assert result.cycles == gold.cycles[b], (result.cycles, gold.cycles[b])
+            assert np.array_equal(counts, gold.counts[b]), (counts, gold.counts[b])
+            for ly in range(len(n_outs)):
+                assert np.array_equal(finals[ly], gold.membranes[ly][b, -1]), f"sample {b} layer {ly}"
+            report.append((result.cycles, total, link.bytes_out + link.bytes_in - t0))
+            log.info(f"sample {b}: core {result.cycles} cycles, end to end {total:.0f} cycles "
+                     f"({report[-1][2]} UART bytes), counts {counts.tolist()} == golden")
+
+        # Protocol fuzz: malformed frames interleaved with valid commands.
+        rng = random.Random(int(os.environ.get("SEED", "1")))
+        n_fuzz = int(os.environ.get("FUZZ", "200"))
+        if not n_fuzz:
+            return report
+        probe = mm.WEIGHT_BASE
+        expect = client.read_mem(probe, 4)
+        for i, (_, frame) in enumerate(malformed_frames(rng, n_fuzz)):
+            link.write(frame)
+            # Quiet for longer than the firmware's inter-byte timeout: a partial frame is
+            # given up there, as a host does after line noise, before the next command.
+            link.idle(FW_INTERBYTE_GAP * link.char_cycles)
+            if i % 8 == 7:
+                assert client.read_mem(probe, 4) == expect, f"after malformed frame {i}"
+                assert client.identify().core_ok
+        stats = client.status()
+        log.info(f"fuzz: {n_fuzz} malformed frames; firmware counters {stats.counters}")
+        assert stats.counters["BAD_CRC"] > 0 and stats.counters["UNKNOWN_COMMAND"] > 0
+        # The state survived: the same network still gives the golden answer.
+        result, counts, _ = infer(client, image, x[0], n_outs)
+        assert np.array_equal(counts, gold.counts[0]) and result.cycles == gold.cycles[0]
+        return report
+
+    report = await host()
+    cores = float(np.mean([r[0] for r in report]))
+    ends = float(np.mean([r[1] for r in report]))
+    uart_bytes = float(np.mean([r[2] for r in report]))
+    log.info(f"END-TO-END: core {cores:.0f} cycles/inference, through firmware and UART "
+             f"(divisor {divisor}) {ends:.0f} cycles ({ends / cores:.1f}x), {uart_bytes:.0f} UART bytes per inference")
+    if os.environ.get("REPORT"):
+        with open(os.environ["REPORT"], "w") as f:
+            json.dump({"core_cycles": cores, "end_to_end_cycles": ends, "uart_bytes": uart_bytes,
+                       "uart_cycles": uart_bytes * 10 * divisor, "divisor": divisor}, f)
