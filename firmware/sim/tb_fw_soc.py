@@ -15,7 +15,6 @@ import os
 import struct
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.uart import UartSink, UartSource
 
@@ -23,6 +22,7 @@ from skyspike import memmap as mm
 from skyspike import protocol as P
 from skyspike.protocol import Cmd, Status
 from skyspike.rtlsim.bus import CLOCK_NS
+from skyspike.rtlsim.uartlink import reset_soc
 
 DIVISOR = int(os.environ.get("DIVISOR", "64"))
 CAPS = tuple(int(x, 16) for x in os.environ["CAPS"].split(","))
@@ -69,13 +69,7 @@ class Host:
 
 @cocotb.test()
 async def firmware_serves_protocol(dut):
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    dut.uart_rx.value = 1
-    dut.rst.value = 0
-    await ClockCycles(dut.clk, 1)
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 4)
-    dut.rst.value = 0
+    await reset_soc(dut, boot_cycles=0)
     host = Host(dut)
     await ClockCycles(dut.clk, 20_000)      # boot: clear .bss, unmask IRQs (a few thousand cycles)
 

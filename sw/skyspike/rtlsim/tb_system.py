@@ -17,8 +17,6 @@ import random
 import cocotb
 import numpy as np
 from cocotb._bridge import bridge
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles
 from cocotb.utils import get_sim_time
 
 from skyspike import memmap as mm
@@ -28,7 +26,7 @@ from skyspike.golden import run as golden_run
 from skyspike.image import build_image
 from skyspike.netfile import load_network
 from skyspike.rtlsim.bus import CLOCK_NS
-from skyspike.rtlsim.uartlink import SimUartLink, infer, load_image
+from skyspike.rtlsim.uartlink import SimUartLink, infer, load_image, reset_soc
 
 
 FW_INTERBYTE_GAP = 24  # characters of silence (firmware gives up a partial frame well before)
@@ -57,15 +55,8 @@ def malformed_frames(rng: random.Random, n: int):
 @cocotb.test()
 async def system(dut):
     divisor = int(os.environ.get("DIVISOR", "32"))
-    Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    dut.uart_rx.value = 1
-    dut.rst.value = 0
-    await ClockCycles(dut.clk, 1)
-    dut.rst.value = 1
-    await ClockCycles(dut.clk, 4)
-    dut.rst.value = 0
+    await reset_soc(dut)
     link = SimUartLink(dut, divisor)
-    await ClockCycles(dut.clk, 20_000)  # boot
 
     cfg = CONFIGS[os.environ.get("CONFIG", "small")]
     net = load_network(os.environ["NETWORK"])

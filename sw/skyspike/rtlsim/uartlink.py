@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from cocotb._bridge import resume  # cocotb 2.x: the public name is cocotb.task.resume
+from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.uart import UartSink, UartSource
 
@@ -13,6 +14,19 @@ from skyspike.image import ChipImage, image_writes, input_writes
 from skyspike.protocol import HostClient
 
 from .bus import CLOCK_NS
+
+
+async def reset_soc(dut, boot_cycles: int = 20_000) -> None:
+    """Clock, UART line idle, a reset pulse with real edges, then time for the firmware to
+    boot (clear .bss, unmask IRQs: a few thousand cycles)."""
+    Clock(dut.clk, CLOCK_NS, unit="ns").start()
+    dut.uart_rx.value = 1
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, 1)
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 4)
+    dut.rst.value = 0
+    await ClockCycles(dut.clk, boot_cycles)
 
 
 def uart_baud(divisor: int) -> float:
