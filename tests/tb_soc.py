@@ -15,6 +15,7 @@ from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.uart import UartSink, UartSource
 
 from skyspike.rtlsim.bus import CLOCK_NS
+from skyspike.rtlsim.uartlink import uart_baud
 
 DIVISOR = int(os.environ.get("DIVISOR", "8"))
 EXPECT = bytes.fromhex(os.environ["EXPECT"])
@@ -23,19 +24,11 @@ MAX_CYCLES = int(os.environ.get("MAX_CYCLES", "400000"))
 FIFO_DEPTH = int(os.environ.get("FIFO_DEPTH", "4"))
 
 
-def baud(divisor: int) -> float:
-    """cocotbext-uart truncates 1e9 / baud to whole ns: make that exactly ``divisor`` clocks."""
-    bit_ns = CLOCK_NS * divisor
-    rate = 1e9 / bit_ns * (1 - 1e-12)
-    assert int(1e9 / rate) == bit_ns and int(1e9 / rate / 2) == bit_ns // 2
-    return rate
-
-
 @cocotb.test()
 async def boot_and_talk(dut):
     Clock(dut.clk, CLOCK_NS, unit="ns").start()
-    sink = UartSink(dut.uart_tx, baud=baud(DIVISOR))
-    source = UartSource(dut.uart_rx, baud=baud(DIVISOR))
+    sink = UartSink(dut.uart_tx, baud=uart_baud(DIVISOR))
+    source = UartSource(dut.uart_rx, baud=uart_baud(DIVISOR))
     # A real 0 -> 1 -> 0 reset (see skyspike.rtlsim.bus.start_clock).
     dut.rst.value = 0
     await ClockCycles(dut.clk, 1)

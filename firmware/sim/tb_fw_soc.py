@@ -21,27 +21,18 @@ from cocotbext.uart import UartSink, UartSource
 from skyspike import memmap as mm
 from skyspike import protocol as P
 from skyspike.protocol import Cmd, Status
-from skyspike.rtlsim.bus import CLOCK_NS
-from skyspike.rtlsim.uartlink import reset_soc
+from skyspike.rtlsim.uartlink import reset_soc, uart_baud
 
 DIVISOR = int(os.environ.get("DIVISOR", "64"))
 CAPS = tuple(int(x, 16) for x in os.environ["CAPS"].split(","))
 MAX_CYCLES = int(os.environ.get("MAX_CYCLES", "400000"))
 
 
-def baud(divisor: int) -> float:
-    """cocotbext-uart truncates 1e9 / baud to whole ns: make that exactly ``divisor`` clocks."""
-    bit_ns = CLOCK_NS * divisor
-    rate = 1e9 / bit_ns * (1 - 1e-12)
-    assert int(1e9 / rate) == bit_ns and int(1e9 / rate / 2) == bit_ns // 2
-    return rate
-
-
 class Host:
     def __init__(self, dut):
         self.dut = dut
-        self.source = UartSource(dut.uart_rx, baud=baud(DIVISOR))
-        self.sink = UartSink(dut.uart_tx, baud=baud(DIVISOR))
+        self.source = UartSource(dut.uart_rx, baud=uart_baud(DIVISOR))
+        self.sink = UartSink(dut.uart_tx, baud=uart_baud(DIVISOR))
         self.parser = P.FrameParser()
         self.seq = 0
 

@@ -32,7 +32,9 @@ async def reset_soc(dut, boot_cycles: int = 20_000) -> None:
 def uart_baud(divisor: int) -> float:
     """cocotbext-uart truncates 1e9 / baud to whole ns: make that exactly ``divisor`` clocks."""
     bit_ns = CLOCK_NS * divisor
-    return 1e9 / bit_ns * (1 - 1e-12)
+    rate = 1e9 / bit_ns * (1 - 1e-12)
+    assert int(1e9 / rate) == bit_ns and int(1e9 / rate / 2) == bit_ns // 2
+    return rate
 
 
 class SimUartLink:
