@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from skyspike.config import CONFIGS, CoreConfig, lanes_per_bank, subwords
+from skyspike.config import CONFIGS, MAX_BIAS_ROWS, CoreConfig, lanes_per_bank, subwords
 from skyspike.golden import dense_cycles, leak, run, scan_cycles
 from skyspike.image import build_image, pack_inputs
 from skyspike.network import ChipLayer, ChipNetwork, NetworkError, place
@@ -28,6 +28,7 @@ def scalar_run(net: ChipNetwork, x: np.ndarray):
             for n in range(ly.n_out):
                 v, armed, fired = state[i][n]
                 current = sum(int(ly.weights[j, n]) for j in range(ly.n_in) if s[j])
+                current += sum(int(ly.bias[j, n]) for j in range(ly.n_bias))  # always-on inputs
                 lk = (v * ly.beta + 128) // 256
                 base = (0 if ly.reset_zero else lk - ly.reset_sub) if fired else lk
                 v = min(32767, max(-32768, base + current))
@@ -43,6 +44,7 @@ def scalar_run(net: ChipNetwork, x: np.ndarray):
 
 def test_golden_matches_scalar_reference():
     cfg = CONFIGS["small"]
+    with_bias = 0
     for case in range(25):
         rng = np.random.default_rng([SEED, case])
         net = random_network(rng, cfg, max_width=40)
@@ -54,6 +56,8 @@ def test_golden_matches_scalar_reference():
                 assert np.array_equal(g.spikes[ly][b], spikes[ly]), f"seed {SEED} case {case} layer {ly}"
                 assert np.array_equal(g.membranes[ly][b], mems[ly]), f"seed {SEED} case {case} layer {ly}"
         assert np.array_equal(g.counts, g.spikes[-1].sum(axis=1))
+        with_bias += any(ly.n_bias for ly in net.layers)
+    assert with_bias >= 5, "random_network hardly drew bias rows"
 
 
 def test_leak_rounding():
@@ -103,10 +107,13 @@ def test_weight_layout_round_trip(config):
         banks = np.zeros((cfg.banks, cfg.bank_depth), np.uint32)
         banks[:, : img.weights.shape[1]] = img.weights
         for ly, lp in zip(net.layers, img.placement.layers):
-            pairs = [(i, n) for i in range(ly.n_in) for n in range(ly.n_out)]
-            for k in rng.choice(len(pairs), size=min(400, len(pairs)), replace=False):
+            full = ly.weights_with_bias   # bias row j is input n_in + j
+            pairs = [(i, n) for i in range(ly.n_in + ly.n_bias) for n in range(ly.n_out)]
+            picks = list(rng.choice(len(pairs), size=min(400, len(pairs)), replace=False))
+            picks += [k for k in range(len(pairs)) if pairs[k][0] >= ly.n_in][:200]
+            for k in picks:
                 i, n = pairs[k]
-                assert unpack_weight(cfg, banks, lp, ly.bits, i, n) == ly.weights[i, n], (case, i, n)
+                assert unpack_weight(cfg, banks, lp, ly.bits, i, n) == full[i, n], (case, i, n)
 
 
 def test_input_layout():
@@ -139,6 +146,121 @@ def test_cycles_formula_pieces():
     assert scan_cycles(bits, 1)[0] == 4 and scan_cycles(bits, 2)[0] == 3
     x = rng.random((50, 8, 784)) < 0.2
     assert (run(net, x, cfg).cycles < dense_cycles(net, cfg)).all()
+
+
+def test_bias_hand_computed():
+    """Bias rows by hand: 2 inputs + 3 bias rows (sums 6, -4) -> 2 neurons, then a 1-bit layer
+    2 + 4 bias rows (sum +2) -> 1 neuron; cycles with the bias inputs scanned as spikes."""
+    l0 = ChipLayer(np.array([[3, -2], [1, 4]]), bits=4, theta_high=10,
+                   bias=np.array([[2, -1], [5, -3], [-1, 0]]))
+    l1 = ChipLayer(np.array([[1], [-1]]), bits=1, theta_high=3, bias=np.array([[1], [1], [1], [-1]]))
+    x = np.array([[0, 0], [1, 0], [1, 1]])
+    g = run(ChipNetwork([l0, l1], 3), x, CONFIGS["small"])
+    # neuron 0: 0+6 = 6; 6+3+6 = 15*; (15-10)+3+1+6 = 15*.  neuron 1: -4; -4-2-4 = -10; -10-2+4-4 = -12
+    assert g.membranes[0][0].T.tolist() == [[6, 15, 15], [-4, -10, -12]]
+    assert g.spikes[0][0].T.tolist() == [[False, True, True], [False, False, False]]
+    # layer 1 sees (0,0), (1,0), (1,0): 0+2 = 2; 2+1+2 = 5*; (5-3)+1+2 = 5*
+    assert g.membranes[1][0].T.tolist() == [[2, 5, 5]] and g.counts[0].tolist() == [2]
+    # start + 2 checks + done; per step and layer: load + (2 + spikes incl. bias in the one word) + 1 update
+    assert g.cycles[0] == 4 + (7 + 8) + (8 + 9) + (9 + 9)
+
+
+def test_bias_equals_always_on_inputs():
+    """A layer with bias rows computes what the same layer computes with those rows as real
+    inputs that spike at every step: spikes, membranes and cycles."""
+    cfg = CONFIGS["small"]
+    rng = np.random.default_rng(SEED)
+    for case in range(20):
+        n_bias = int(rng.choice([1, 5, 31, 32]))
+        n_in = int(rng.integers(1, cfg.max_inputs - n_bias + 1))
+        net = random_network(rng, cfg, max_layers=1)
+        ly = net.layers[0]
+        bits = ly.bits
+        w = np.where(rng.random((n_in, ly.n_out)) < 0.5, 1, -1) if bits == 1 else \
+            rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (n_in, ly.n_out))
+        b = np.where(rng.random((n_bias, ly.n_out)) < 0.5, 1, -1) if bits == 1 else \
+            rng.integers(-(1 << (bits - 1)), 1 << (bits - 1), (n_bias, ly.n_out))
+        args = dict(bits=bits, beta=ly.beta, theta_high=ly.theta_high, theta_low=ly.theta_low,
+                    reset_sub=ly.reset_sub, reset_zero=ly.reset_zero, slots=ly.slots)
+        biased = ChipNetwork([ChipLayer(w, bias=b, **args)], net.steps)
+        explicit = ChipNetwork([ChipLayer(np.concatenate([w, b]), **args)], net.steps)
+        x = rng.random((3, net.steps, n_in)) < rng.uniform(0, 0.5)
+        g = run(biased, x, cfg)
+        e = run(explicit, np.concatenate([x, np.ones((3, net.steps, n_bias), bool)], axis=2), cfg)
+        assert np.array_equal(g.membranes[0], e.membranes[0]), case
+        assert np.array_equal(g.spikes[0], e.spikes[0]), case
+        assert np.array_equal(g.cycles, e.cycles), case
+
+
+def test_bias_placement_and_capacity():
+    cfg = CONFIGS["small"]
+
+    def net(n_bias):   # two 8-bit layers that fill the 256 words per bank exactly
+        return ChipNetwork([ChipLayer(np.ones((64, 48), int), bits=8, slots=1),
+                            ChipLayer(np.ones((48, 16), int), bits=8, slots=1,
+                                      bias=np.ones((n_bias, 16), int))], 4)
+
+    # Bias rows in the unused bits of the last input word are free; a new word costs a row block.
+    for n_bias in (0, 1, 16):
+        pl = place(net(n_bias), cfg)
+        assert pl.weight_words == 256 and pl.layers[1].in_words == 2
+    with pytest.raises(NetworkError, match="layer 1: weights need 288 words per bank"):
+        place(net(17), cfg)
+    # The layer's bitmap counts the bias inputs; the host's input buffer does not.
+    bias_net = ChipNetwork([ChipLayer(np.ones((96, 8), int), bias=np.ones((5, 8), int))], 6)
+    pl = place(bias_net, cfg)
+    assert (pl.layers[0].in_words, pl.input_words, pl.input_words_per_bank) == (4, 3, 1)
+    x = np.random.default_rng(SEED).random((6, 96)) < 0.5
+    plain = place(ChipNetwork([ChipLayer(np.ones((96, 8), int))], 6), cfg)
+    assert np.array_equal(pack_inputs(x, cfg, pl), pack_inputs(x, cfg, plain))
+    # Bias rows come on top of the input limits, and never count against the input buffer.
+    chip = CONFIGS["chip"]
+    full = ChipNetwork([ChipLayer(np.ones((chip.max_inputs, 16), int), bits=2, bias=np.ones((32, 16), int)),
+                        ChipLayer(np.ones((16, chip.max_neurons), int), bits=1, bias=np.ones((32, chip.max_neurons), int)),
+                        ChipLayer(np.ones((chip.max_neurons, 10), int), bits=1, bias=np.ones((32, 10), int))], 32)
+    full.check(chip)
+    assert [lp.in_words for lp in place(full, chip).layers] == [33, 2, 17]
+    full.steps = 33
+    with pytest.raises(NetworkError, match="at most 32 steps for 1024 inputs"):
+        full.check(chip)
+
+
+def test_bias_cycles_formula():
+    """The chip's 784-128-10 with bias rows of zero weights: the bias inputs cost scan cycles
+    exactly like spikes at inputs n_in.. (all input spikes off)."""
+    cfg = CONFIGS["chip"]
+    rng = np.random.default_rng(SEED)
+    net = ChipNetwork([ChipLayer(rng.integers(-7, 8, (784, 128)), bits=4, theta_high=10 ** 4,
+                                 bias=np.zeros((16, 128), int)),
+                       ChipLayer(rng.integers(-7, 8, (128, 10)), bits=4, bias=np.zeros((20, 10), int))], steps=8)
+    assert [lp.slots for lp in place(net, cfg).layers] == [2, 4]
+    silent = run(net, np.zeros((1, 8, 784)), cfg).cycles[0]
+    # Layer 0: 25 words, bits 16..31 of word 24 are the bias: slot 0 scans words 0, 2, .., 24
+    # (12 empty + 16 bias spikes), slot 1 twelve empty words. Layer 1: 5 words, word 4 holds
+    # 20 bias spikes: slot 0 scans word 0 (empty) and word 4.
+    assert silent == 1 + 2 + 1 + 8 * ((1 + (2 + 12 + 16) + 8) + (1 + (2 + 1 + 20) + 1))
+
+
+@pytest.mark.parametrize("bias, match", [
+    (np.ones((2, 2), int), r"bias must be a \(n_bias, n_out=3\) array, got shape \(2, 2\)"),
+    (np.ones(3, int), "bias must be a"),
+    (np.ones((33, 3), int), "layer 0: 33 bias rows; the core takes at most 32"),
+    (np.full((2, 3), 8), "bias spans 8..8, outside 4-bit range"),
+    (np.full((2, 3), 0.5), "bias must be integers"),
+])
+def test_bias_rejections(bias, match):
+    with pytest.raises(NetworkError, match=match):
+        ChipNetwork([ChipLayer(np.ones((4, 3), int), bits=4, bias=bias)], 4).check()
+    assert MAX_BIAS_ROWS == 32
+
+
+def test_bias_rejections_1bit():
+    with pytest.raises(NetworkError, match=r"layer 1: bias spans -1..1, outside 1-bit range \{-1,\+1\}"):
+        ChipNetwork([ChipLayer(np.ones((4, 3), int)),
+                     ChipLayer(np.ones((3, 2), int), bits=1, bias=np.array([[1, 0], [-1, 1]]))], 4).check()
+    ok = ChipNetwork([ChipLayer(np.ones((4, 3), int), bias=np.zeros((0, 3), int))], 4)   # zero rows: no bias
+    ok.check(CONFIGS["small"])
+    assert ok.layers[0].n_bias == 0
 
 
 def test_bad_core_configs():
@@ -214,7 +336,9 @@ def test_network_file_round_trip_and_rejections(tmp_path):
     from skyspike.netfile import load_network, save_network
 
     rng = np.random.default_rng(SEED)
-    net = random_network(rng, CONFIGS["small"])
+    net = random_network(rng, CONFIGS["small"], max_layers=3)
+    net.layers[0].bias = np.ones((3, net.layers[0].n_out), int)
+    net.layers[-1].bias = None
     save_network(tmp_path / "n.npz", net)
     back = load_network(tmp_path / "n.npz")
     assert back.steps == net.steps
@@ -222,6 +346,14 @@ def test_network_file_round_trip_and_rejections(tmp_path):
         assert np.array_equal(a.weights, b.weights)
         assert (a.bits, a.beta, a.theta_high, a.theta_low, a.reset_sub, a.reset_zero) == \
             (b.bits, b.beta, b.theta_high, b.theta_low, b.reset_sub, b.reset_zero)
+        assert (a.bias is None) == (b.bias is None) and (a.bias is None or np.array_equal(a.bias, b.bias))
+    # A version-1 file (before bias rows) still loads, without bias.
+    import json
+    manifest = {"format": "skyspike-chip-network", "version": 1, "steps": 3,
+                "layers": [dict(bits=4, beta=256, theta_high=5, theta_low=5, reset_sub=5, reset_zero=False, slots=None)]}
+    np.savez(tmp_path / "v1.npz", manifest=np.array(json.dumps(manifest)), weights_0=np.ones((4, 2), np.int8))
+    v1 = load_network(tmp_path / "v1.npz")
+    assert v1.layers[0].bias is None and v1.layers[0].n_in == 4
     (tmp_path / "bad.npz").write_bytes(b"not a zip file")
     with pytest.raises(NetworkError, match="malformed"):
         load_network(tmp_path / "bad.npz")

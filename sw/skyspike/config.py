@@ -18,6 +18,9 @@ MEMBRANE_BITS = 16
 BETA_SHIFT = 8
 #: Words of the descriptor table per layer.
 DESC_WORDS = 8
+#: Most bias rows (always-on inputs) of one layer: they fill at most two words of its input
+#: bitmap, so the scanners need two masks per layer (docs/semantics.md, "Bias rows").
+MAX_BIAS_ROWS = 32
 #: Macro depth (32-bit words) -> OpenRAM sky130 macro name.
 SRAM_MACRO_NAMES = {
     256: "sky130_sram_1kbyte_1rw1r_32x256_8",
@@ -136,7 +139,9 @@ class CoreConfig:
 
     @property
     def acc_bits(self) -> int:
-        """Accumulator width: holds max fan-in x max |weight| (128) without overflow, signed."""
+        """Accumulator width: holds max fan-in x max |weight| (128) without overflow, signed.
+        The fan-in includes up to MAX_BIAS_ROWS bias rows: max_inputs and max_neurons are
+        multiples of 32, so their bit length still covers 32 more."""
         return max(self.max_inputs, self.max_neurons).bit_length() + 8 + 1
 
     def as_dict(self) -> dict:

@@ -44,6 +44,13 @@ class GoldenResult:
         return np.argmax(score, axis=1)
 
 
+def with_bias(bits: np.ndarray, n_bias: int) -> np.ndarray:
+    """A layer's input bitmaps (..., n_in) followed by its n_bias always-on bias inputs."""
+    if not n_bias:
+        return bits
+    return np.concatenate([bits, np.ones(bits.shape[:-1] + (n_bias,), bits.dtype)], axis=-1)
+
+
 def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> GoldenResult:
     """Run ``inputs`` (bool/0-1 array (batch, steps, n_in), or (steps, n_in)) through ``net``.
 
@@ -61,9 +68,10 @@ def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> 
     x = x.astype(bool)
     batch = x.shape[0]
 
-    # float32 BLAS is exact here: every partial sum is an integer below 2**24 (fan-in <= 4096,
-    # |weight| <= 128), and it is ~50x faster than numpy's integer matmul.
-    weights = [ly.weights.astype(np.float32) for ly in net.layers]
+    # float32 BLAS is exact here: every partial sum is an integer below 2**24 (fan-in <= 4096
+    # + 32 bias rows, |weight| <= 128), and it is ~50x faster than numpy's integer matmul.
+    # Bias rows are ordinary rows of the matrix whose inputs spike at every step.
+    weights = [ly.weights_with_bias.astype(np.float32) for ly in net.layers]
     v = [np.zeros((batch, ly.n_out), np.int64) for ly in net.layers]
     armed = [np.ones((batch, ly.n_out), bool) for ly in net.layers]
     fired = [np.zeros((batch, ly.n_out), bool) for ly in net.layers]
@@ -75,7 +83,7 @@ def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> 
         s = x[:, t]
         for i, ly in enumerate(net.layers):
             layer_inputs[i][:, t] = s
-            current = (s.astype(np.float32) @ weights[i]).astype(np.int64)
+            current = (with_bias(s, ly.n_bias).astype(np.float32) @ weights[i]).astype(np.int64)
             lk = leak(v[i], ly.beta)
             after_spike = 0 if ly.reset_zero else lk - ly.reset_sub
             base = np.where(fired[i], after_spike, lk)
@@ -95,8 +103,9 @@ def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> 
 
 
 def scan_cycles(bits: np.ndarray, slots: int) -> np.ndarray:
-    """Cycles the slot scanners need for one input bitmap (batch, n_in): the slowest slot's
-    sum over its words (word w belongs to slot w mod slots) of max(1, set bits in the word)."""
+    """Cycles the slot scanners need for one input bitmap (batch, n_in + n_bias), bias inputs
+    included: the slowest slot's sum over its words (word w belongs to slot w mod slots) of
+    max(1, set bits in the word)."""
     batch, n = bits.shape
     words = -(-n // 32)
     padded = np.zeros((batch, words * 32), bool)
@@ -109,19 +118,22 @@ def scan_cycles(bits: np.ndarray, slots: int) -> np.ndarray:
 
 
 def predict_cycles(net: ChipNetwork, cfg: CoreConfig, layer_inputs: list[np.ndarray]) -> np.ndarray:
-    """Exact clock cycles from the start strobe to done (see docs/semantics.md, "Cycles")."""
+    """Exact clock cycles from the start strobe to done (see docs/semantics.md, "Cycles").
+    ``layer_inputs``: per layer, its real inputs bool (batch, steps, n_in); the bias inputs
+    are added here (the scanners see them as spikes)."""
     pl = place(net, cfg)
     batch = layer_inputs[0].shape[0]
     cycles = np.full(batch, START_CYCLES + len(net.layers) + DONE_CYCLES, np.int64)
     for i, (ly, lp) in enumerate(zip(net.layers, pl.layers)):
         update = -(-ly.n_out // cfg.update_lanes)
         for t in range(net.steps):
-            scan = scan_cycles(layer_inputs[i][:, t], lp.slots)
+            scan = scan_cycles(with_bias(layer_inputs[i][:, t], ly.n_bias), lp.slots)
             cycles += LAYER_LOAD_CYCLES + lp.chunks * (CHUNK_OVERHEAD + scan) + update
     return cycles
 
 
 def dense_cycles(net: ChipNetwork, cfg: CoreConfig) -> int:
-    """Cycles the same engine would take if every input spiked at every step (a dense scan)."""
+    """Cycles the same engine would take if every input spiked at every step (a dense scan;
+    the bias inputs spike anyway)."""
     ones = [np.ones((1, net.steps, ly.n_in), bool) for ly in net.layers]
     return int(predict_cycles(net, cfg, ones)[0])

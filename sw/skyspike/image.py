@@ -25,7 +25,7 @@ def encode_descriptor(ly, lp) -> list[int]:
     u16 = lambda v: v & 0xFFFF  # noqa: E731 (two's complement into a 16-bit field)
     words = [
         ly.n_in | ly.n_out << 16,
-        PRECISIONS.index(ly.bits) | log2(lp.slots) << 2 | int(ly.reset_zero) << 4,
+        PRECISIONS.index(ly.bits) | log2(lp.slots) << 2 | int(ly.reset_zero) << 4 | ly.n_bias << 8,
         lp.w_base,
         lp.state_base,
         ly.beta,
@@ -38,9 +38,10 @@ def encode_descriptor(ly, lp) -> list[int]:
 
 
 def pack_weights(ly, lp, cfg: CoreConfig, banks: np.ndarray) -> None:
-    """Write one layer's weights into ``banks`` (uint32, banks x depth) at its place."""
+    """Write one layer's weights, then its bias rows (inputs n_in..), into ``banks``
+    (uint32, banks x depth) at its place."""
     n = np.arange(ly.n_out)
-    i = np.arange(ly.n_in)
+    i = np.arange(ly.n_in + ly.n_bias)
     word = i // 32
     slot = word % lp.slots
     row = (word // lp.slots) * 32 + i % 32
@@ -49,7 +50,7 @@ def pack_weights(ly, lp, cfg: CoreConfig, banks: np.ndarray) -> None:
     bank = slot[:, None] * lp.group_banks + (m // lp.lanes)[None, :]
     addr = lp.w_base + (chunk // lp.subwords)[None, :] * lp.rows + row[:, None]
     shift = (((chunk % lp.subwords) * lp.lanes + m % lp.lanes) * ly.bits)[None, :]
-    code = ly.weights.astype(np.int64)
+    code = ly.weights_with_bias.astype(np.int64)
     if ly.bits == 1:
         code = (code > 0).astype(np.int64)          # +1 -> 1, -1 -> 0
     code &= (1 << ly.bits) - 1
@@ -77,7 +78,8 @@ def pack_inputs(spikes: np.ndarray, cfg: CoreConfig, pl: Placement) -> np.ndarra
     """One inference's input spikes (steps, n_in) -> input buffer words (input_banks, depth).
 
     Word w of step t's bitmap (bit j = input 32w + j) lives in bank w mod input_banks at
-    address t * input_words_per_bank + w // input_banks.
+    address t * input_words_per_bank + w // input_banks. Only the real inputs: the bias
+    rows' always-on inputs are never sent (the scanners make them).
     """
     spikes = np.asarray(spikes, bool)
     steps, n_in = spikes.shape

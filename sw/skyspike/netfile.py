@@ -1,5 +1,7 @@
 """A chip network on disk: one .npz holding a JSON manifest (format name and version, steps,
-every layer's parameters) and each layer's integer weights. No pickles: ``allow_pickle=False``."""
+every layer's parameters) and each layer's integer weights and bias rows. No pickles:
+``allow_pickle=False``. Version 2 added the bias rows (``bias_<i>``, only for layers that
+have them); version 1 files are still read."""
 from __future__ import annotations
 
 import json
@@ -11,8 +13,9 @@ import numpy as np
 from .network import ChipLayer, ChipNetwork, NetworkError
 
 FORMAT = "skyspike-chip-network"
-VERSION = 1
-_PARAMS = [f.name for f in fields(ChipLayer) if f.name != "weights"]
+VERSION = 2
+READS = (1, 2)
+_PARAMS = [f.name for f in fields(ChipLayer) if f.name not in ("weights", "bias")]
 
 
 def save_network(path: Path | str, net: ChipNetwork) -> None:
@@ -20,6 +23,7 @@ def save_network(path: Path | str, net: ChipNetwork) -> None:
     manifest = {"format": FORMAT, "version": VERSION, "steps": net.steps,
                 "layers": [{name: getattr(ly, name) for name in _PARAMS} for ly in net.layers]}
     arrays = {f"weights_{i}": ly.weights.astype(np.int8) for i, ly in enumerate(net.layers)}
+    arrays.update({f"bias_{i}": ly.bias.astype(np.int8) for i, ly in enumerate(net.layers) if ly.bias is not None})
     np.savez_compressed(path, manifest=np.array(json.dumps(manifest)), **arrays)
 
 
@@ -29,9 +33,10 @@ def load_network(path: Path | str) -> ChipNetwork:
             manifest = json.loads(str(z["manifest"]))
             if manifest.get("format") != FORMAT:
                 raise NetworkError(f"{path}: not a {FORMAT} file")
-            if manifest.get("version") != VERSION:
-                raise NetworkError(f"{path}: format version {manifest.get('version')}, this reader knows {VERSION}")
-            layers = [ChipLayer(z[f"weights_{i}"].astype(np.int64), **params)
+            if manifest.get("version") not in READS:
+                raise NetworkError(f"{path}: format version {manifest.get('version')}, this reader knows {READS}")
+            layers = [ChipLayer(z[f"weights_{i}"].astype(np.int64), **params,
+                                bias=z[f"bias_{i}"].astype(np.int64) if f"bias_{i}" in z.files else None)
                       for i, params in enumerate(manifest["layers"])]
     except (KeyError, ValueError, OSError, json.JSONDecodeError) as e:
         if isinstance(e, NetworkError):

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import (BETA_SHIFT, MEMBRANE_BITS, PRECISIONS, CoreConfig, lanes_per_bank, log2,
-                     subwords)
+from .config import (BETA_SHIFT, MAX_BIAS_ROWS, MEMBRANE_BITS, PRECISIONS, CoreConfig, lanes_per_bank,
+                     log2, subwords)
 
 INT16_MIN, INT16_MAX = -(1 << (MEMBRANE_BITS - 1)), (1 << (MEMBRANE_BITS - 1)) - 1
 
@@ -36,6 +36,9 @@ class ChipLayer:
     when armed; re-arm below theta_low (== theta_high: no hysteresis, plain LIF).
     reset_sub: what a spike subtracts at the next step in subtract mode (snnTorch's threshold);
     reset_zero: reset to zero instead. slots: events per cycle (None: the compiler picks).
+    bias: None, or int array (n_bias, n_out), 0 <= n_bias <= MAX_BIAS_ROWS: bias rows, the
+    weights of n_bias extra inputs that spike at every step (same range as ``weights``); each
+    neuron gets the sum of its column as a constant current (docs/semantics.md, "Bias rows").
     """
 
     weights: np.ndarray
@@ -46,9 +49,12 @@ class ChipLayer:
     reset_sub: int | None = None
     reset_zero: bool = False
     slots: int | None = None
+    bias: np.ndarray | None = None
 
     def __post_init__(self):
         self.weights = np.asarray(self.weights)
+        if self.bias is not None:
+            self.bias = np.asarray(self.bias)
         if self.theta_low is None:
             self.theta_low = self.theta_high
         if self.reset_sub is None:
@@ -61,6 +67,18 @@ class ChipLayer:
     @property
     def n_out(self) -> int:
         return self.weights.shape[1]
+
+    @property
+    def n_bias(self) -> int:
+        """Bias rows: always-on inputs n_in .. n_in + n_bias - 1 of the layer."""
+        return 0 if self.bias is None else self.bias.shape[0]
+
+    @property
+    def weights_with_bias(self) -> np.ndarray:
+        """The (n_in + n_bias, n_out) matrix the chip stores: the weights, then the bias rows."""
+        if not self.n_bias:
+            return self.weights
+        return np.concatenate([self.weights, self.bias.astype(self.weights.dtype)])
 
 
 @dataclass
@@ -87,6 +105,18 @@ class ChipNetwork:
             if w.min() < lo or w.max() > hi or (ly.bits == 1 and np.any(w == 0)):
                 raise NetworkError(f"{where}: weights span {w.min()}..{w.max()}, outside {ly.bits}-bit range "
                                    f"{'{-1,+1}' if ly.bits == 1 else f'{lo}..{hi}'}")
+            if ly.bias is not None:
+                b = ly.bias
+                if b.ndim != 2 or b.shape[1] != w.shape[1]:
+                    raise NetworkError(f"{where}: bias must be a (n_bias, n_out={w.shape[1]}) array, "
+                                       f"got shape {b.shape}")
+                if b.shape[0] > MAX_BIAS_ROWS:
+                    raise NetworkError(f"{where}: {b.shape[0]} bias rows; the core takes at most {MAX_BIAS_ROWS}")
+                if b.size and not np.issubdtype(b.dtype, np.integer):
+                    raise NetworkError(f"{where}: bias must be integers (quantize first), got {b.dtype}")
+                if b.size and (b.min() < lo or b.max() > hi or (ly.bits == 1 and np.any(b == 0))):
+                    raise NetworkError(f"{where}: bias spans {b.min()}..{b.max()}, outside {ly.bits}-bit range "
+                                       f"{'{-1,+1}' if ly.bits == 1 else f'{lo}..{hi}'}")
             if not 0 <= ly.beta <= (1 << BETA_SHIFT):
                 raise NetworkError(f"{where}: beta={ly.beta} is outside 0..256 (beta x 256)")
             for name in ("theta_high", "theta_low", "reset_sub"):
@@ -113,7 +143,7 @@ class LayerPlacement:
     chunk: int          # neurons per chunk: group_banks * lanes
     chunks: int
     words_per_row: int  # ceil(chunks / subwords)
-    in_words: int       # 32-bit words of the layer's input bitmap
+    in_words: int       # 32-bit words the scanners read: ceil((n_in + n_bias) / 32)
     rows: int           # rows per slot: ceil(in_words / slots) * 32
     w_base: int         # first word, same in every bank
     state_base: int
@@ -126,7 +156,7 @@ class LayerPlacement:
 @dataclass
 class Placement:
     layers: list[LayerPlacement] = field(default_factory=list)
-    input_words: int = 0          # words of one step's input bitmap
+    input_words: int = 0          # words of one step's input bitmap (the real inputs, no bias)
     input_words_per_bank: int = 0  # per step, per input bank
 
     @property
@@ -135,13 +165,13 @@ class Placement:
 
 
 def _derive(cfg: CoreConfig, n_in: int, n_out: int, bits: int, slots: int, w_base: int,
-            state_base: int) -> LayerPlacement:
+            state_base: int, n_bias: int = 0) -> LayerPlacement:
     lanes = lanes_per_bank(bits)
     sub = subwords(bits)
     group = cfg.banks // slots
     chunk = group * lanes
     chunks = -(-n_out // chunk)
-    in_words = -(-n_in // 32)
+    in_words = -(-(n_in + n_bias) // 32)  # bias rows are inputs n_in .. n_in + n_bias - 1
     return LayerPlacement(slots=slots, group_banks=group, lanes=lanes, subwords=sub, chunk=chunk,
                           chunks=chunks, words_per_row=-(-chunks // sub), in_words=in_words,
                           rows=-(-in_words // slots) * 32, w_base=w_base, state_base=state_base)
@@ -176,7 +206,7 @@ def place(net: ChipNetwork, cfg: CoreConfig) -> Placement:
         for slots in choices:
             if slots not in (1 << j for j in range(log2(cfg.max_slots) + 1)):
                 raise NetworkError(f"{where}: slots={slots} must be a power of two <= {cfg.max_slots}")
-            lp = _derive(cfg, ly.n_in, ly.n_out, ly.bits, slots, w_base, state_base)
+            lp = _derive(cfg, ly.n_in, ly.n_out, ly.bits, slots, w_base, state_base, ly.n_bias)
             if lp.w_base + lp.bank_words <= cfg.bank_depth:
                 break
         else:
@@ -191,6 +221,7 @@ def place(net: ChipNetwork, cfg: CoreConfig) -> Placement:
     if net.layers[-1].n_out > cfg.max_outputs:
         raise NetworkError(f"last layer has {net.layers[-1].n_out} neurons; the core counts spikes of at most "
                            f"{cfg.max_outputs}")
+    # The host writes the real inputs only: the bias rows' spikes are made by the scanners.
     pl.input_words = -(-net.layers[0].n_in // 32)
     pl.input_words_per_bank = -(-pl.input_words // cfg.input_banks)
     if net.steps * pl.input_words_per_bank > cfg.input_depth:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import PRECISIONS, CoreConfig
+from .config import MAX_BIAS_ROWS, PRECISIONS, CoreConfig
 from .network import INT16_MAX, INT16_MIN, ChipLayer, ChipNetwork, NetworkError, weight_range
 
 
@@ -12,6 +12,28 @@ def random_weights(rng: np.random.Generator, n_in: int, n_out: int, bits: int) -
     if bits == 1:
         return rng.choice(np.array([-1, 1]), size=(n_in, n_out))
     return rng.integers(lo, hi + 1, size=(n_in, n_out))
+
+
+def random_bias_rows(rng: np.random.Generator) -> int:
+    """Bias rows of a random layer: none in half of the layers, usually a few, sometimes up
+    to the limit (so that they fill a word, or cross into the next one)."""
+    r = rng.random()
+    if r < 0.5:
+        return 0
+    if r < 0.85:
+        return int(rng.integers(1, 7))
+    return int(rng.choice([MAX_BIAS_ROWS, MAX_BIAS_ROWS - 1, int(rng.integers(7, MAX_BIAS_ROWS + 1))]))
+
+
+def random_size(rng: np.random.Generator, cap: int) -> int:
+    """A layer size in 1..cap; now and then a multiple of 32 (bias rows start a new word) or
+    just below one (bias rows cross into the next word)."""
+    r = rng.random()
+    if r < 0.15 and cap >= 32:
+        return 32 * int(rng.integers(1, cap // 32 + 1))
+    if r < 0.25 and cap >= 32:
+        return 32 * int(rng.integers(1, cap // 32 + 1)) - int(rng.integers(1, 4))
+    return int(rng.integers(1, cap + 1))
 
 
 def random_layer(rng: np.random.Generator, cfg: CoreConfig, n_in: int, n_out: int, flavour: str) -> ChipLayer:
@@ -31,28 +53,32 @@ def random_layer(rng: np.random.Generator, cfg: CoreConfig, n_in: int, n_out: in
     tl = int(np.clip(th - rng.integers(1, max(2, typical)), INT16_MIN, INT16_MAX)) if hysteresis else th
     beta = int(rng.choice([256, 0, 128, int(rng.integers(0, 257))]))
     reset_sub = th if rng.random() < 0.7 else int(rng.integers(INT16_MIN, INT16_MAX + 1))
+    n_bias = random_bias_rows(rng)
+    bias = random_weights(rng, n_bias, n_out, bits) if n_bias or rng.random() < 0.1 else None
     if flavour == "saturate":
         w = np.full_like(w, hi if rng.random() < 0.5 else weight_range(bits)[0])
+        if bias is not None:
+            bias = np.full_like(bias, w.flat[0])
         beta = 256
     slots = None if rng.random() < 0.5 else int(rng.choice([1 << j for j in range(cfg.max_slots.bit_length())]))
     return ChipLayer(w, bits=bits, beta=beta, theta_high=th, theta_low=min(tl, th), reset_sub=reset_sub,
-                     reset_zero=bool(rng.random() < 0.4), slots=slots)
+                     reset_zero=bool(rng.random() < 0.4), slots=slots, bias=bias)
 
 
 def random_network(rng: np.random.Generator, cfg: CoreConfig, max_layers: int | None = None,
                    max_steps: int = 8, max_width: int | None = None) -> ChipNetwork:
     """A random network that fits ``cfg`` (random sizes, precisions, betas, thresholds,
-    hysteresis on and off, reset modes, slot counts; sometimes saturating). ``max_width``
-    caps layer sizes (to keep slow simulations of big configurations short)."""
+    hysteresis on and off, reset modes, slot counts, bias rows; sometimes saturating).
+    ``max_width`` caps layer sizes (to keep slow simulations of big configurations short)."""
     top = min(cfg.max_layers, max_layers or cfg.max_layers)
     for _ in range(1000):
         n_layers = int(rng.integers(1, top + 1))
         flavour = "saturate" if rng.random() < 0.1 else "normal"
         cap = max_width or cfg.max_inputs
-        sizes = [int(rng.integers(1, min(cap, cfg.max_inputs) + 1))]
+        sizes = [random_size(rng, min(cap, cfg.max_inputs))]
         for i in range(n_layers):
             limit = cfg.max_outputs if i == n_layers - 1 else cfg.max_neurons
-            sizes.append(int(rng.integers(1, min(cap, limit) + 1)))
+            sizes.append(random_size(rng, min(cap, limit)))
         layers = [random_layer(rng, cfg, sizes[i], sizes[i + 1], flavour) for i in range(n_layers)]
         net = ChipNetwork(layers, steps=int(rng.integers(1, max_steps + 1)))
         try:
