@@ -35,15 +35,17 @@ def desc_addr(layer: int, word: int) -> int:
 
 
 def base_network(rng: np.random.Generator) -> ChipNetwork:
-    """100 -> 32 -> 24 -> 10, three precisions, hysteresis on layer 0, both reset modes;
-    excitatory-leaning weights, so that the output layer spikes."""
+    """100 -> 32 -> 24 -> 10, three precisions, hysteresis on layer 0, both reset modes, 3
+    bias rows on layer 1 (a word of their own); excitatory-leaning weights, so that the
+    output layer spikes."""
     def excitatory(n_in, n_out, bits):
         w = random_weights(rng, n_in, n_out, bits)
         return np.where(rng.random(w.shape) < 0.8, np.abs(w).clip(1, (1 << (bits - 1)) - 1 if bits > 1 else 1), w)
 
     return ChipNetwork([
         ChipLayer(excitatory(100, 32, 4), bits=4, beta=240, theta_high=40, theta_low=10),
-        ChipLayer(excitatory(32, 24, 2), bits=2, beta=256, theta_high=8, reset_zero=True),
+        ChipLayer(excitatory(32, 24, 2), bits=2, beta=256, theta_high=8, reset_zero=True,
+                  bias=excitatory(3, 24, 2)),
         ChipLayer(excitatory(24, 10, 1), bits=1, beta=200, theta_high=6),
     ], steps=6)
 
@@ -77,6 +79,8 @@ def error_cases(cfg, image):
         ("layer 2 (last): n_out above max_outputs",
          [(desc_addr(2, 0), 24 | (cfg.max_outputs + 1) << 16)], E["BAD_OUTPUTS"], 2),
         ("n_layers 2: layer 1 becomes last, 24 > max_outputs", [(net_reg, 2 | steps << 8)], E["BAD_OUTPUTS"], 1),
+        ("layer 1: 33 bias rows", [(desc_addr(1, 1), d[1][1] & ~0xFF00 | 33 << 8)], E["BAD_BIAS"], 1),
+        ("layer 2 (last): 40 bias rows", [(desc_addr(2, 1), d[2][1] | 40 << 8)], E["BAD_BIAS"], 2),
         ("two bad layers: the first one is reported",
          [(desc_addr(0, 4), 300), (desc_addr(2, 0), 23 | 10 << 16)], E["BAD_BETA"], 0),
     ]

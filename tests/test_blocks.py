@@ -25,7 +25,7 @@ from amaranth.sim import Simulator
 
 from simrun import run_cocotb
 from skyspike import golden
-from skyspike.config import CONFIGS, PRECISIONS, CoreConfig, log2
+from skyspike.config import CONFIGS, MAX_BIAS_ROWS, PRECISIONS, CoreConfig, log2
 from skyspike.image import encode_descriptor
 from skyspike.memmap import ERROR_CODE, ERRORS
 from skyspike.network import INT16_MAX, INT16_MIN, ChipLayer, ChipNetwork, _derive, place
@@ -313,12 +313,13 @@ class Desc:
     last: bool
     prev_n_out: int
     steps: int
+    n_bias: int = 0
 
     def words(self) -> list[int]:
         """Descriptor words 0..6, packed by the spec's own skyspike.image.encode_descriptor."""
         ly = SimpleNamespace(n_in=self.n_in, n_out=self.n_out, bits=self.bits, reset_zero=self.reset_zero,
                              beta=self.beta, theta_high=self.theta_high, theta_low=self.theta_low,
-                             reset_sub=self.reset_sub)
+                             reset_sub=self.reset_sub, n_bias=self.n_bias)
         lp = SimpleNamespace(slots=self.slots, w_base=self.w_base, state_base=self.state_base)
         return encode_descriptor(ly, lp)[:STORED_WORDS]
 
@@ -331,15 +332,15 @@ def network_descs(net: ChipNetwork, cfg: CoreConfig) -> list[tuple[Desc, object]
         out.append((Desc(ly.n_in, ly.n_out, ly.bits, lp.slots, ly.reset_zero, lp.w_base, lp.state_base,
                          ly.beta, ly.theta_high, ly.theta_low, ly.reset_sub, first=i == 0,
                          last=i == len(net.layers) - 1, prev_n_out=net.layers[i - 1].n_out if i else 0,
-                         steps=net.steps), lp))
+                         steps=net.steps, n_bias=ly.n_bias), lp))
     return out
 
 
 def broken_rules(cfg: CoreConfig, d: Desc) -> list[int]:
-    """Every rule of memmap.ERRORS (codes 2..10, in order) that ``d`` breaks, written from the
+    """Every rule of memmap.ERRORS (codes 2..11, in order) that ``d`` breaks, written from the
     ERRORS texts with the limits of network.place() and the sizes of network._derive()."""
     codes = []
-    in_words = -(-d.n_in // 32)
+    in_words = -(-d.n_in // 32)   # the input buffer holds the real inputs only
     if d.first and (d.steps == 0 or d.steps * -(-in_words // cfg.input_banks) > cfg.input_depth):
         codes.append(ERROR_CODE["BAD_STEPS"])
     max_in = cfg.max_inputs if d.first else cfg.max_neurons
@@ -353,7 +354,7 @@ def broken_rules(cfg: CoreConfig, d: Desc) -> list[int]:
         codes.append(ERROR_CODE["BAD_BETA"])
     if d.slots > cfg.max_slots:
         codes.append(ERROR_CODE["BAD_SLOTS"])
-    elif d.w_base + _derive(cfg, d.n_in, d.n_out, d.bits, d.slots, d.w_base, d.state_base).bank_words \
+    elif d.w_base + _derive(cfg, d.n_in, d.n_out, d.bits, d.slots, d.w_base, d.state_base, d.n_bias).bank_words \
             > cfg.bank_depth:
         codes.append(ERROR_CODE["WEIGHT_OVERFLOW"])
     lanes = cfg.update_lanes
@@ -361,13 +362,27 @@ def broken_rules(cfg: CoreConfig, d: Desc) -> list[int]:
         codes.append(ERROR_CODE["STATE_OVERFLOW"])
     if d.last and d.n_out > cfg.max_outputs:
         codes.append(ERROR_CODE["BAD_OUTPUTS"])
+    if d.n_bias > MAX_BIAS_ROWS:
+        codes.append(ERROR_CODE["BAD_BIAS"])
     return codes
 
 
-DECODE_RAW = ("n_in", "n_out", "bits_code", "slots_log2", "reset_zero", "w_base", "state_base", "beta",
-              "theta_high", "theta_low", "reset_sub")
+DECODE_RAW = ("n_in", "n_out", "bits_code", "slots_log2", "reset_zero", "n_bias", "w_base", "state_base",
+              "beta", "theta_high", "theta_low", "reset_sub")
 DECODE_DERIVED = ("chunks", "rows", "in_words", "in_words_per_bank", "chunk_log2", "sub_log2", "lanes_log2",
-                  "group_log2", "last_mask")
+                  "group_log2", "tail_word", "tail_mask", "tail_bias", "next_bias")
+
+
+def scan_masks(n_in: int, n_bias: int) -> dict:
+    """tail_word/tail_mask/tail_bias/next_bias from their definition (DescriptorDecode's
+    docstring): word n_in // 32 keeps the bits of inputs < n_in and gets those of the bias
+    inputs n_in .. n_in + n_bias - 1 that it holds; the next word gets the rest."""
+    tail = n_in // 32
+    words = [0, 0]
+    for i in range(n_in, n_in + n_bias):
+        words[i // 32 - tail] |= 1 << (i % 32)
+    mask = sum(1 << b for b in range(32) if 32 * tail + b < n_in)
+    return dict(tail_word=tail, tail_mask=mask, tail_bias=words[0], next_bias=words[1])
 
 
 def run_decode(cfg: CoreConfig, descs: list[Desc]) -> list[dict]:
@@ -390,14 +405,14 @@ def run_decode(cfg: CoreConfig, descs: list[Desc]) -> list[dict]:
 
 def expected_decode(cfg: CoreConfig, d: Desc) -> dict:
     """Raw fields and the placement of network._derive for a valid descriptor."""
-    lp = _derive(cfg, d.n_in, d.n_out, d.bits, d.slots, d.w_base, d.state_base)
+    lp = _derive(cfg, d.n_in, d.n_out, d.bits, d.slots, d.w_base, d.state_base, d.n_bias)
     return dict(n_in=d.n_in, n_out=d.n_out, bits_code=PRECISIONS.index(d.bits), slots_log2=log2(d.slots),
-                reset_zero=int(d.reset_zero), w_base=d.w_base, state_base=d.state_base, beta=d.beta,
-                theta_high=d.theta_high, theta_low=d.theta_low, reset_sub=d.reset_sub,
+                reset_zero=int(d.reset_zero), n_bias=d.n_bias, w_base=d.w_base, state_base=d.state_base,
+                beta=d.beta, theta_high=d.theta_high, theta_low=d.theta_low, reset_sub=d.reset_sub,
                 chunks=lp.chunks, rows=lp.rows, in_words=lp.in_words,
-                in_words_per_bank=-(-lp.in_words // cfg.input_banks), chunk_log2=log2(lp.chunk),
+                in_words_per_bank=-(-ceil_div(d.n_in, 32) // cfg.input_banks), chunk_log2=log2(lp.chunk),
                 sub_log2=log2(lp.subwords), lanes_log2=log2(lp.lanes), group_log2=log2(lp.group_banks),
-                last_mask=(1 << d.n_in % 32) - 1 if d.n_in % 32 else 0xFFFF_FFFF, error=0)
+                **scan_masks(d.n_in, d.n_bias), error=0)
 
 
 def random_valid_network(rng: np.random.Generator, cfg: CoreConfig) -> ChipNetwork:
@@ -420,8 +435,14 @@ def test_descriptor_decode_valid_layers(config):
         for d, lp in network_descs(net, cfg):
             assert broken_rules(cfg, d) == [], f"place() accepted a layer that breaks a rule: {d}"
             if d.first:
-                assert -(-lp.in_words // cfg.input_banks) == pl.input_words_per_bank
+                assert ceil_div(ceil_div(d.n_in, 32), cfg.input_banks) == pl.input_words_per_bank
+            assert lp.in_words == ceil_div(d.n_in + d.n_bias, 32)
             descs.append(d)
+    # Bias rows at every offset in the word, up to the limit: filling the word, starting a new
+    # one, crossing into the next.
+    for n_in, n_bias in [(32, 1), (32, 32), (64, 31), (31, 1), (31, 2), (30, 32), (1, 32), (33, 31), (63, 32),
+                         (cfg.max_inputs, 32), (cfg.max_inputs - 1, 32), (100, 28), (100, 29)]:
+        descs.append(replace(descs[0], n_in=n_in, n_bias=n_bias))
     got = run_decode(cfg, descs)
     errors = []
     for d, g in zip(descs, got):
@@ -434,6 +455,10 @@ def test_descriptor_decode_valid_layers(config):
     assert {d.bits for d in descs} == set(PRECISIONS)
     assert {d.slots for d in descs} == {1 << j for j in range(log2(cfg.max_slots) + 1)}
     assert any(d.n_in % 32 for d in descs) and any(d.n_in % 32 == 0 for d in descs)
+    assert sum(d.n_bias > 0 for d in descs) > 50 and any(d.n_bias == 0 for d in descs)
+    assert any(d.n_in % 32 == 0 and d.n_bias for d in descs), "bias never started a new word"
+    assert any(d.n_in // 32 != (d.n_in + d.n_bias - 1) // 32 and d.n_in % 32 for d in descs), \
+        "bias never crossed a word boundary"
 
 
 def base_descs(cfg: CoreConfig) -> tuple[Desc, Desc]:
@@ -451,6 +476,7 @@ def single_rule_cases(cfg: CoreConfig) -> list[tuple[str, Desc, int]]:
     d0, d1 = base_descs(cfg)
     lanes = cfg.update_lanes
     bank_words0 = _derive(cfg, d0.n_in, d0.n_out, d0.bits, d0.slots, 0, 0).bank_words
+    bank_words0_b = _derive(cfg, d0.n_in, d0.n_out, d0.bits, d0.slots, 0, 0, 1).bank_words  # bias: one more word
     c = ERROR_CODE
     cases = [
         ("steps 0", replace(d0, steps=0), c["BAD_STEPS"]),
@@ -485,6 +511,15 @@ def single_rule_cases(cfg: CoreConfig) -> list[tuple[str, Desc, int]]:
         ("last n_out > max_outputs", replace(d1, n_out=cfg.max_outputs + 1), c["BAD_OUTPUTS"]),
         ("last n_out == max_outputs", replace(d1, n_out=cfg.max_outputs), 0),
         ("hidden n_out > max_outputs", replace(d1, last=False, n_out=cfg.max_outputs + 1), 0),
+        ("32 bias rows", replace(d1, n_bias=MAX_BIAS_ROWS), 0),
+        ("33 bias rows", replace(d1, n_bias=MAX_BIAS_ROWS + 1), c["BAD_BIAS"]),
+        ("63 bias rows", replace(d0, n_bias=63), c["BAD_BIAS"]),
+        ("bias on top of max_inputs", replace(d0, n_in=cfg.max_inputs, n_bias=MAX_BIAS_ROWS), 0),
+        ("bias on top of max_neurons", replace(d1, n_in=cfg.max_neurons, prev_n_out=cfg.max_neurons,
+                                               n_bias=MAX_BIAS_ROWS), 0),
+        ("bias word at the end of the bank", replace(d0, n_bias=1, w_base=cfg.bank_depth - bank_words0_b), 0),
+        ("bias word past the end of the bank", replace(d0, n_bias=1, w_base=cfg.bank_depth - bank_words0_b + 1),
+         c["WEIGHT_OVERFLOW"]),
     ]
     # steps x input words per bank above the input buffer: only reachable with a legal n_in
     # where max_inputs needs more than one word per bank at depth/steps (not on 'small').
@@ -492,6 +527,7 @@ def single_rule_cases(cfg: CoreConfig) -> list[tuple[str, Desc, int]]:
     if cfg.input_depth // per_bank < 255:
         wide = replace(d0, n_in=cfg.max_inputs, steps=cfg.input_depth // per_bank)
         cases += [("steps at the input buffer's end", wide, 0),
+                  ("steps at the input buffer's end, bias not in it", replace(wide, n_bias=MAX_BIAS_ROWS), 0),
                   ("steps past the input buffer", replace(wide, steps=wide.steps + 1), c["BAD_STEPS"])]
     return cases
 
@@ -531,6 +567,7 @@ def mutate(rng: np.random.Generator, cfg: CoreConfig, d: Desc) -> Desc:
         "steps": [0, 1, 255, int(rng.integers(1, 256))],
         "first": [True, False],
         "last": [True, False],
+        "n_bias": [0, 1, 31, 32, 33, 63, 255],
     }
     fields = rng.choice(list(choices), size=int(rng.integers(1, 4)), replace=False)
     return replace(d, **{f: type(getattr(d, f))(rng.choice(choices[f])) for f in fields})
@@ -568,26 +605,25 @@ def test_descriptor_errors_first_wins(config):
 # =========================================================================================
 
 WORD_BITS = 12      # as the engine instantiates it
-SCANNERS = 4        # slots 0..3 side by side, sharing start / slots_log2 / in_words / last_mask
+SCANNERS = 4        # slots 0..3 side by side, sharing start / slots_log2 / in_words / the masks
 
 
 @dataclass
 class ScanCase:
     k: int
     n_in: int
-    mem: list[int]  # the bitmap words, with garbage past n_in and words past in_words
+    mem: list[int]  # the memory words: the real inputs' bits, garbage past n_in and past in_words
+    n_bias: int = 0
 
     @property
     def in_words(self) -> int:
-        return -(-self.n_in // 32)
-
-    @property
-    def last_mask(self) -> int:
-        return (1 << self.n_in % 32) - 1 if self.n_in % 32 else 0xFFFF_FFFF
+        return -(-(self.n_in + self.n_bias) // 32)
 
     def bits(self) -> np.ndarray:
-        """The bitmap as golden.scan_cycles takes it: bool (1, n_in)."""
-        return np.array([[self.mem[i // 32] >> (i % 32) & 1 for i in range(self.n_in)]], bool)
+        """The bitmap as golden.scan_cycles takes it, bool (1, n_in + n_bias): the real inputs
+        from memory, then the bias inputs (always set)."""
+        real = np.array([[self.mem[i // 32] >> (i % 32) & 1 for i in range(self.n_in)]], bool)
+        return golden.with_bias(real, self.n_bias)
 
     def expected(self, slot: int) -> tuple[list[int], int]:
         """Rows of the slot's set bits in order (docs/semantics.md: word w of slot w mod k,
@@ -595,9 +631,9 @@ class ScanCase:
         rows, cycles = [], 0
         if slot >= self.k:
             return rows, cycles
+        bits = self.bits()[0]
         for w in range(slot, self.in_words, self.k):
-            word = self.mem[w] & (self.last_mask if w == self.in_words - 1 else 0xFFFF_FFFF)
-            set_bits = [b for b in range(32) if word >> b & 1]
+            set_bits = [b for b in range(32) if 32 * w + b < len(bits) and bits[32 * w + b]]
             rows += [(w // self.k) * 32 + b for b in set_bits]
             cycles += max(1, len(set_bits))
         return rows, cycles
@@ -605,15 +641,17 @@ class ScanCase:
 
 def random_scan_case(rng: np.random.Generator) -> ScanCase:
     k = int(rng.choice([1, 2, 4]))
-    in_words = int(rng.choice([1, 2, 3, 4, 5, int(rng.integers(1, 40)), int(rng.integers(40, 140))]))
-    n_in = (in_words - 1) * 32 + int(rng.choice([32, 1, 31, int(rng.integers(1, 33))]))
+    real_words = int(rng.choice([1, 2, 3, 4, 5, int(rng.integers(1, 40)), int(rng.integers(40, 140))]))
+    n_in = (real_words - 1) * 32 + int(rng.choice([32, 1, 31, int(rng.integers(1, 33))]))
+    n_bias = int(rng.choice([0, 0, 1, 2, int(rng.integers(1, 7)), 31, 32, int(rng.integers(0, 33))]))
     density = float(rng.choice([0.0, 1.0, rng.uniform(0, 1), rng.uniform(0, 0.1)]))
+    in_words = -(-(n_in + n_bias) // 32)
     words = in_words + int(rng.integers(0, 3))
-    bits = rng.random((words, 32)) < density
-    bits[in_words - 1, n_in - (in_words - 1) * 32:] = rng.random(32 - (n_in - (in_words - 1) * 32)) < 0.7
-    bits[in_words:] = rng.random((words - in_words, 32)) < 0.7
-    mem = [int(sum(1 << b for b in range(32) if row[b])) for row in bits]
-    return ScanCase(k, n_in, mem)
+    # Real bits at the density; everything past n_in (bias positions included) garbage.
+    flat = rng.random(words * 32) < density
+    flat[n_in:] = rng.random(words * 32 - n_in) < float(rng.choice([0.7, 1.0]))
+    mem = [int(sum(1 << b for b in range(32) if flat[32 * w + b])) for w in range(words)]
+    return ScanCase(k, n_in, mem, n_bias)
 
 
 def test_spike_scanner():
@@ -622,6 +660,10 @@ def test_spike_scanner():
     cases = [random_scan_case(rng) for _ in range(120)]
     cases += [ScanCase(k, 1, [1, 0xFFFF_FFFF]) for k in (1, 2, 4)]                    # single input
     cases += [ScanCase(4, 3 * 32 + 5, [0, 0xFFFF_FFFF, 0x8000_0001, 0xFFFF_FFE0])]    # last word masked empty
+    ones = [0xFFFF_FFFF] * 6
+    for k in (1, 2, 4):   # bias rows: a new word, a whole word, crossing words; garbage all ones past n_in
+        cases += [ScanCase(k, n_in, [0] * (n_in // 32) + ones, n_bias)
+                  for n_in, n_bias in [(32, 1), (64, 32), (31, 1), (31, 2), (30, 32), (1, 32), (33, 31), (5, 0)]]
     m = Module()
     dut = [SpikeScanner(s, WORD_BITS) for s in range(SCANNERS)]
     for s, sc in enumerate(dut):
@@ -630,13 +672,14 @@ def test_spike_scanner():
 
     async def bench(ctx):
         for n, case in enumerate(cases):
-            label = f"case {n} (k={case.k} n_in={case.n_in} in_words={case.in_words})"
+            label = f"case {n} (k={case.k} n_in={case.n_in} n_bias={case.n_bias} in_words={case.in_words})"
             rows = [[] for _ in dut]
             cycles = [0] * SCANNERS
             for sc in dut:
                 ctx.set(sc.slots_log2, log2(case.k))
                 ctx.set(sc.in_words, case.in_words)
-                ctx.set(sc.last_mask, case.last_mask)
+                for name, value in scan_masks(case.n_in, case.n_bias).items():
+                    ctx.set(getattr(sc, name), value)
                 ctx.set(sc.start, 1)
             pending = [ctx.get(sc.req_word) if ctx.get(sc.req) else None for sc in dut]
             await ctx.tick()
@@ -682,8 +725,8 @@ def test_spike_scanner():
                     errors.append(f"{label}: slot {s} active {cycles[s]} cycles, expected {want_cycles}")
                 for r in rows[s]:
                     index = ((r >> 5) * case.k + s) * 32 + (r & 31)
-                    if index >= case.n_in:
-                        errors.append(f"{label}: slot {s} reported row {r} = input {index} >= n_in")
+                    if index >= case.n_in + case.n_bias:
+                        errors.append(f"{label}: slot {s} reported row {r} = input {index} >= n_in + n_bias")
                 slowest = max(slowest, cycles[s])
             want_slowest = int(golden.scan_cycles(case.bits(), case.k)[0])
             if slowest != want_slowest:

@@ -32,7 +32,7 @@
 
 /* ---- SNN core (byte offsets from SOC_CORE_BASE; docs/memory-map.md) ---- */
 #define SKYSPIKE_CORE_ID                     0x534b5953  /* 'SKYS' */
-#define SKYSPIKE_CORE_VERSION                0x10000  /* 8.8.16 major.minor.patch */
+#define SKYSPIKE_CORE_VERSION                0x10100  /* 8.8.16 major.minor.patch */
 #define SKYSPIKE_CORE_SPAN                   0x40000  /* bytes of the core's address window */
 #define SKYSPIKE_REG_BLOCK                   0x40  /* bytes of the register block (writable while busy) */
 #define SKYSPIKE_REG_ID                      0x0  /* constant 0x534B5953 ('SKYS') */
@@ -72,6 +72,7 @@
 #define SKYSPIKE_ERR_WEIGHT_OVERFLOW         8  /* w_base + the layer's words per bank exceed bank_depth */
 #define SKYSPIKE_ERR_STATE_OVERFLOW          9  /* state_base not a multiple of update_lanes, or state_base + n_out above state_neurons */
 #define SKYSPIKE_ERR_BAD_OUTPUTS             10  /* the last layer has more neurons than max_outputs */
+#define SKYSPIKE_ERR_BAD_BIAS                11  /* more than 32 bias rows (MAX_BIAS_ROWS) */
 
 /* ---- host link protocol (docs/protocol.md) ---- */
 #define PROTO_VERSION                        1

@@ -115,7 +115,7 @@ class Engine(wiring.Component):
         L = {name: Signal.like(getattr(dec, name), name=f"ly_{name}") for name in (
             "n_out", "bits_code", "slots_log2", "reset_zero", "w_base", "state_base", "beta",
             "theta_high", "theta_low", "reset_sub", "sub_log2", "chunk_log2", "chunks",
-            "in_words", "rows", "last_mask")}
+            "in_words", "rows", "tail_word", "tail_mask", "tail_bias", "next_bias")}
         chunk = Signal(16)
         chunk_base = Signal(16)       # weight word of this chunk's rows (same in every bank)
         subword = Signal(2)
@@ -125,6 +125,8 @@ class Engine(wiring.Component):
         state_addr = Signal(range(max(2, cfg.state_neurons // U)))
 
         # -- spike bitmaps of hidden layers (layer l writes map l%2, reads map (l-1)%2) --
+        # A layer reads its map past n_in when it has bias rows (up to index n_words, which
+        # reads 0): the scanners use only the real bits, so stale bits there are harmless.
         n_words = cfg.max_neurons // 32
         bitmaps = [Signal(cfg.max_neurons, name=f"bitmap{b}") for b in range(2)]
         src_words = Array([Array([bm[32 * w: 32 * (w + 1)] for w in range(n_words)]) for bm in bitmaps])
@@ -139,11 +141,15 @@ class Engine(wiring.Component):
         in_sel = Array([self.in_data[32 * i: 32 * (i + 1)] for i in range(IB)])
         for s, sc in enumerate(scanners):
             m.d.comb += [sc.start.eq(scan_start), sc.stop.eq(self.abort), sc.slots_log2.eq(L["slots_log2"]),
-                         sc.in_words.eq(L["in_words"]), sc.last_mask.eq(L["last_mask"]),
+                         sc.in_words.eq(L["in_words"]), sc.tail_word.eq(L["tail_word"]),
+                         sc.tail_mask.eq(L["tail_mask"]), sc.tail_bias.eq(L["tail_bias"]),
+                         sc.next_bias.eq(L["next_bias"]),
                          sc.data.eq(Mux(from_inputs, in_sel[ib_q[s]], word_q[s]))]
             m.d.sync += [ib_q[s].eq(sc.req_word[:max(1, log2(IB))] if IB > 1 else 0),
                          word_q[s].eq(src_words[~layer[0]][sc.req_word])]
         # Input bank i serves the slot s = i mod k; the slot's word w lives in bank w mod IB.
+        # Bias-only words of layer 0 (w >= the step's input words) read the next step's words
+        # or wrap around the bank: harmless, the scanners ignore their data.
         for i in range(IB):
             s_sel = Signal(range(max(2, K)), name=f"in_slot{i}")
             m.d.comb += s_sel.eq(i & k_mask)

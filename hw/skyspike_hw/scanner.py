@@ -4,6 +4,11 @@ Slot ``s`` of ``k`` owns words s, s+k, s+2k, ... of the bitmap. A word costs
 max(1, set bits) cycles: the next word is always requested in the cycle the current one
 runs out, and arrives (one-cycle memory latency) exactly when it is needed, so there are
 no bubbles. This is what makes the layer's work proportional to its input spikes.
+
+The bitmap is the layer's n_in real inputs followed by its bias inputs (always set): the
+scanner keeps only the real bits of what it reads and ORs the bias bits in itself (masks
+from :class:`~skyspike_hw.descriptor.DescriptorDecode`), so the memory past the real inputs
+may hold anything.
 """
 from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import wiring
@@ -44,9 +49,13 @@ class SpikeScanner(wiring.Component):
     slots_log2 : In(2)
         log2 of the layer's slot count k (held during the scan).
     in_words : In(word_bits)
-        Words in the bitmap; the scan ends after the slot's last word.
-    last_mask : In(32)
-        Valid bits of the bitmap's last word (bits past n_in are ignored).
+        Words in the bitmap, bias inputs included; the scan ends after the slot's last word.
+    tail_word : In(word_bits - 1)
+        The word holding input n_in (n_in // 32): words below it are used as read.
+    tail_mask, tail_bias : In(32)
+        Word ``tail_word`` is used as (data & tail_mask) | tail_bias.
+    next_bias : In(32)
+        Word tail_word + 1 (no word lies beyond it) is ``next_bias``, whatever was read.
     req, req_word : Out
         Read request for word ``req_word`` this cycle; its data must be on ``data`` next cycle.
     data : In(32)
@@ -62,7 +71,8 @@ class SpikeScanner(wiring.Component):
             raise ValueError(f"slot must be >= 0, not {slot}")
         self.slot = slot
         super().__init__({
-            "start": In(1), "stop": In(1), "slots_log2": In(2), "in_words": In(word_bits), "last_mask": In(32),
+            "start": In(1), "stop": In(1), "slots_log2": In(2), "in_words": In(word_bits),
+            "tail_word": In(word_bits - 1), "tail_mask": In(32), "tail_bias": In(32), "next_bias": In(32),
             "req": Out(1), "req_word": Out(word_bits), "data": In(32),
             "event": Out(1), "event_row": Out(word_bits + 5), "active": Out(1),
         })
@@ -75,9 +85,17 @@ class SpikeScanner(wiring.Component):
         k = Signal(5)
         m.d.comb += k.eq(Const(1, 5) << self.slots_log2)
 
+        # The word as loaded: real inputs below tail_word; real and bias bits at it; only bias
+        # bits after it (in_words <= tail_word + 2, as n_bias <= 32).
+        loaded = Signal(32)
+        with m.If(cur_word < self.tail_word):
+            m.d.comb += loaded.eq(self.data)
+        with m.Elif(cur_word == self.tail_word):
+            m.d.comb += loaded.eq((self.data & self.tail_mask) | self.tail_bias)
+        with m.Else():
+            m.d.comb += loaded.eq(self.next_bias)
         word = Signal(32)
-        is_last = cur_word == self.in_words - 1
-        m.d.comb += word.eq(Mux(loading, self.data & Mux(is_last, self.last_mask, 0xFFFF_FFFF), cur))
+        m.d.comb += word.eq(Mux(loading, loaded, cur))
         low = Signal(32)
         m.d.comb += low.eq(word & (~word + 1))
         rest = word & ~low

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from .config import DESC_WORDS, CoreConfig
 
 CORE_ID = 0x534B5953          # "SKYS"
-CORE_VERSION = 0x0001_0000    # major.minor.patch as 8.8.16
+CORE_VERSION = 0x0001_0100    # major.minor.patch as 8.8.16; 1.1: bias rows (descriptor word 1 bits 15:8)
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ ERRORS = {
     8: ("WEIGHT_OVERFLOW", "w_base + the layer's words per bank exceed bank_depth"),
     9: ("STATE_OVERFLOW", "state_base not a multiple of update_lanes, or state_base + n_out above state_neurons"),
     10: ("BAD_OUTPUTS", "the last layer has more neurons than max_outputs"),
+    11: ("BAD_BIAS", "more than 32 bias rows (MAX_BIAS_ROWS)"),
 }
 ERROR_CODE = {name: code for code, (name, _) in ERRORS.items()}
 
