@@ -34,7 +34,15 @@ def seed_for(shard: int, sim: str) -> str:
 def test_random_networks_small(shard, sim):
     run_cocotb([core_verilog("small")], "skyspike_core", "tb_core", build_dir=BUILD / "core_small",
                extra_env={"CONFIG": "small", "N_CASES": str(CASES_PER_SHARD), "SEED": seed_for(shard, sim)},
-               sim=sim)
+               testcase="random_networks", sim=sim)
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_bias_directed_small(sim):
+    """Bias rows where the memory past the real inputs holds garbage (tests/tb_core.py)."""
+    run_cocotb([core_verilog("small")], "skyspike_core", "tb_core", build_dir=BUILD / "core_small",
+               extra_env={"CONFIG": "small", "SEED": os.environ.get("SEED", "5")},
+               testcase="bias_directed", sim=sim)
 
 
 def test_random_networks_chip():
@@ -42,4 +50,5 @@ def test_random_networks_chip():
     fewer, narrower cases, since it simulates at ~150 cycles/s."""
     run_cocotb([core_verilog("chip")], "skyspike_core", "tb_core", build_dir=BUILD / "core_chip",
                extra_env={"CONFIG": "chip", "N_CASES": os.environ.get("CHIP_CASES", "3"), "BATCH": "1",
-                          "MAX_WIDTH": "160", "SEED": os.environ.get("SEED", "77")}, sim="icarus")
+                          "MAX_WIDTH": "160", "SEED": os.environ.get("SEED", "77")},
+               testcase="random_networks", sim="icarus")
