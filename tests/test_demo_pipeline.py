@@ -268,8 +268,8 @@ def _bad(kind):
     elif kind == "inf":
         with torch.no_grad():
             lin2.weight[0, 0] = float("inf")
-    elif kind == "bias":
-        mods["fc2"] = nn.Linear(3, 2, bias=True)
+    elif kind == "beta":
+        mods["lif2"] = snn.Leaky(beta=torch.tensor([0.9, 0.8]))
     elif kind == "none":
         mods["lif2"] = snn.Leaky(beta=0.9, reset_mechanism="none")
     elif kind == "relu":
@@ -280,9 +280,9 @@ def _bad(kind):
 @pytest.mark.parametrize("kind, message", [
     ("nan", r"layer 1 \(Linear 'fc2'\).*NaN"),
     ("inf", r"layer 1 \(Linear 'fc2'\).*NaN or infinite"),
-    ("bias", r"layer 1 \(Linear 'fc2'\).*bias"),
+    ("beta", r"layer 1 \(Leaky 'lif2'\).*per-neuron beta"),
     ("none", r"layer 1 \(Leaky 'lif2'\).*reset_mechanism='none'"),
-    ("relu", r"module 'lif2' \(ReLU\).*unsupported"),
+    ("relu", r"module 'lif2' \(ReLU\).*not supported"),
 ])
 def test_quantizer_rejects_unsupported(kind, message):
     with pytest.raises(NetworkError, match=message):
@@ -291,9 +291,9 @@ def test_quantizer_rejects_unsupported(kind, message):
 
 def test_quantizer_rejects_bad_structure():
     lin, lif = nn.Linear(4, 3, bias=False), snn.Leaky(beta=0.9)
-    with pytest.raises(NetworkError, match="no Leaky after it"):
+    with pytest.raises(NetworkError, match="no neuron layer after it"):
         quantize.quantize_snntorch([lin, lif, nn.Linear(3, 2, bias=False)], steps=4)
-    with pytest.raises(NetworkError, match="must follow a Linear"):
+    with pytest.raises(NetworkError, match="must follow a Linear layer"):
         quantize.quantize_snntorch([lif], steps=4)
     with pytest.raises(ValueError):   # NetworkError is a ValueError
         quantize.quantize_snntorch([lin, lif], bits=3, steps=4)

@@ -167,3 +167,8 @@ def get_config(name_or_cfg) -> CoreConfig:
         return CONFIGS[name_or_cfg]
     except KeyError:
         raise ValueError(f"unknown core configuration {name_or_cfg!r}; known: {', '.join(CONFIGS)}") from None
+
+
+def config_name(cfg: CoreConfig) -> str:
+    """The name of a configuration in :data:`CONFIGS`, or ``"custom"``."""
+    return next((k for k, v in CONFIGS.items() if v == cfg), "custom")

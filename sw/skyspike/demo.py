@@ -72,10 +72,11 @@ def compare(rtl, gold, b: int, gb: int | None = None) -> list[str]:
 def network_table(net, cfg, cycles_one: int, dense: int, scales):
     from rich.table import Table
 
+    from .config import config_name
     from .network import place
 
     pl = place(net, cfg)
-    t = Table(title=f"network: {net.steps} steps, on the '{cfg_name(cfg)}' core ({cfg.banks} weight banks x "
+    t = Table(title=f"network: {net.steps} steps, on the '{config_name(cfg)}' core ({cfg.banks} weight banks x "
                     f"{cfg.bank_depth} words)", title_justify="left")
     for col in ("layer", "size", "bits", "beta/256", "fire, reset", "slots", "words/bank"):
         t.add_column(col, justify="left" if col in ("layer", "fire, reset", "words/bank") else "right",
@@ -95,11 +96,6 @@ def network_table(net, cfg, cycles_one: int, dense: int, scales):
                  f"every step: {dense})")
     t.caption_justify = "left"
     return t
-
-
-def cfg_name(cfg) -> str:
-    from .config import CONFIGS
-    return next((k for k, v in CONFIGS.items() if v == cfg), "custom")
 
 
 def demo_network(cfg, out: Path = Path("build/demo"), bits: int = 4):

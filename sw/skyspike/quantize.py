@@ -1,25 +1,29 @@
-"""Post-training quantization: a float snnTorch network -> a :class:`ChipNetwork` in chip integers.
+"""Quantization: a trained float network -> a :class:`ChipNetwork` in chip integers.
 
-Accepted models: an ``nn.Sequential`` (or a list of modules) of ``nn.Linear(bias=False)`` /
-``snn.Leaky`` pairs (``nn.Identity`` is skipped). Each pair becomes one
-:class:`ChipLayer`. Rounding, exactly (all arithmetic in float64, ``rint`` = numpy's
-round-half-to-even):
+Sources are everything :mod:`skyspike.model` imports (PyTorch/snnTorch modules, NIR graphs).
+Each Linear + neuron pair becomes one :class:`ChipLayer`. Rounding, exactly (all arithmetic
+in float64, ``rint`` = numpy's round-half-to-even):
 
-* scale ``s``, per layer: ``s = max|W| / (2**(bits-1) - 1)`` for 2/4/8 bits (symmetric,
-  so the most negative code, e.g. -8 at 4 bits, is never produced); ``s = mean|W|`` at 1 bit.
-  ``scales=[...]`` overrides it per layer.
-* weights: ``W_int = clip(rint(W / s), lo, hi)`` at 2/4/8 bits (the clip only acts with an
-  overridden scale); at 1 bit ``W_int = +1 if W >= 0 else -1``.
+* scale ``s``, per layer (:func:`layer_scale`): the ``"max"`` rule ``s = max|W| / (2**(bits-1) - 1)``
+  for 2/4/8 bits (symmetric, so nothing clips), the ``"mse"`` rule (default) the scale up to
+  that with the least squared weight error; ``s = mean|W|`` at 1 bit; ``align_threshold``
+  makes the threshold a whole number of LSBs. ``scales=[...]`` overrides it per layer.
+* weights: ``W_int = clip(rint(W / s), lo, hi)`` at 2/4/8 bits; at 1 bit
+  ``W_int = +1 if W >= 0 else -1``.
+* bias: ``b_int = rint(b / s)``, spread over k always-on bias rows within the weight range
+  (:func:`_bias_rows`; at most ``MAX_BIAS_ROWS``, larger biases clip with a warning).
 * the membrane unit is one weight LSB of the layer (``s``), so the threshold is
   ``T_int = rint(threshold / s)``. snnTorch fires at ``U > threshold``, i.e. on integers at
   ``V >= T_int + 1``: ``theta_high = theta_low = T_int + 1`` (no hysteresis), and a spike
   subtracts ``reset_sub = T_int`` at the next step (``reset_mechanism="subtract"``) or
-  zeroes the membrane (``"zero"`` -> ``reset_zero=True``).
+  zeroes the membrane (``"zero"`` -> ``reset_zero=True``). The chip's own neuron
+  (:class:`skyspike.neurons.Schmitt`) fires at ``V >= theta_high``: ``rint`` of each of
+  theta_high, theta_low, reset_sub over ``s``. A non-spiking readout gets theta 32767.
 * leak: ``beta_int = rint(clamp(beta, 0, 1) * 256)`` (snnTorch clamps beta to 0..1 too);
   the chip then computes ``(V * beta_int + 128) >> 8`` every step (round to nearest, ties up),
   where snnTorch computes ``beta * U`` exactly.
 
-So a network whose weights and thresholds are already integers times ``s`` and whose
+So a network whose weights, biases and thresholds are already integers times ``s`` and whose
 leak never produces fractions (beta = 1, or membranes that stay divisible) runs
 bit-exactly on the chip; otherwise the rounding above is the whole quantization error,
 which :func:`quantization_report` measures.
@@ -27,6 +31,7 @@ which :func:`quantization_report` measures.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,119 +56,154 @@ def predict(counts: np.ndarray, last_membrane: np.ndarray) -> np.ndarray:
             else np.argmax(np.where(top, v, -np.inf), axis=1))
 
 
-def _modules(model_or_layers) -> list[tuple[str, object]]:
-    import torch.nn as nn
-    if isinstance(model_or_layers, nn.Sequential):
-        return list(model_or_layers.named_children())
-    if isinstance(model_or_layers, nn.Module):
-        children = list(model_or_layers.named_children())
-        if not children:
-            return [(type(model_or_layers).__name__, model_or_layers)]
-        return children
-    return [(str(i), m) for i, m in enumerate(model_or_layers)]
+def _bias_rows(b_int: np.ndarray, bits: int, where: str) -> tuple[np.ndarray | None, int]:
+    """Split integer biases (n_out,) into k always-on rows within the weight range (the chip's
+    bias, docs/semantics.md): (rows (k, n_out) or None, number of clipped biases).
+
+    2/4/8 bits: k = ceil(max|b| / wmax) rows; each neuron's bias spread as evenly as possible.
+    1 bit: rows are +-1, so k = max|b| rows and every sum has k's parity: a bias of the other
+    parity moves one step towards zero (0 to +1): the rounding error of 1-bit biases."""
+    from .config import MAX_BIAS_ROWS
+
+    b = np.asarray(b_int, np.int64)
+    m = int(np.abs(b).max(initial=0))
+    if m == 0:
+        return None, 0
+    wmax = 1 if bits == 1 else (1 << (bits - 1)) - 1
+    k = min(-(-m // wmax), MAX_BIAS_ROWS)
+    clipped = int(np.sum(np.abs(b) > k * wmax))
+    if clipped:
+        warnings.warn(f"{where}: {clipped} biases exceed {k} bias rows x {wmax} and are clipped", stacklevel=3)
+    b = np.clip(b, -k * wmax, k * wmax)
+    if bits == 1:
+        odd = (b - k) % 2 != 0
+        b = np.where(odd, b - np.where(b > 0, 1, -1), b)   # towards zero; 0 -> +1
+        n_pos = (k + b) // 2
+        rows = np.where(np.arange(k)[:, None] < n_pos[None, :], 1, -1)
+    else:
+        q, r = np.divmod(b, k)
+        rows = q[None, :] + (np.arange(k)[:, None] < r[None, :])
+    return rows.astype(np.int64), clipped
 
 
-def _scalar(t, what: str, where: str) -> float:
-    import torch
-    a = t.detach().to(torch.float64).cpu().numpy() if torch.is_tensor(t) else np.asarray(t, np.float64)
-    if a.size == 0:
-        raise NetworkError(f"{where}: {what} is empty")
-    if not np.all(np.isfinite(a)):
-        raise NetworkError(f"{where}: {what} is not finite ({a.ravel()[:4]})")
-    if np.any(a != a.ravel()[0]):
-        raise NetworkError(f"{where}: per-neuron {what} is not supported (the chip has one per layer)")
-    return float(a.ravel()[0])
+SCALE_RULES = ("mse", "max")
 
 
-def _check_leaky(lif, where: str) -> tuple[float, float, bool]:
-    """(beta, threshold, reset_zero) of an snn.Leaky, or NetworkError for what the chip lacks."""
-    mech = int(lif.reset_mechanism_val)
-    if mech == 2:
-        raise NetworkError(f"{where}: reset_mechanism='none' is not supported (use 'subtract' or 'zero')")
-    if mech not in (0, 1):
-        raise NetworkError(f"{where}: unknown reset mechanism {mech}")
-    if getattr(lif, "inhibition", False):
-        raise NetworkError(f"{where}: inhibition=True is not supported")
-    if getattr(lif, "state_quant", False):
-        raise NetworkError(f"{where}: state_quant is not supported (the chip has its own integers)")
-    if not getattr(lif, "reset_delay", True):
-        raise NetworkError(f"{where}: reset_delay=False is not supported (the chip resets at the next step)")
-    gsf = getattr(lif, "graded_spikes_factor", None)
-    if gsf is not None and _scalar(gsf, "graded_spikes_factor", where) != 1.0:
-        raise NetworkError(f"{where}: graded spikes (graded_spikes_factor != 1) are not supported")
-    beta = _scalar(lif.beta, "beta", where)
-    thr = _scalar(lif.threshold, "threshold", where)
-    return beta, thr, mech == 1
+def _mse_scale(w: np.ndarray, bits: int, s_max: float) -> float:
+    """The scale among ``s_max * (1, 0.98, ..., 0.1)`` with the least squared weight error
+    after rounding and clipping (the largest on ties): clipping a few outliers buys
+    resolution for the many small weights, which matters most at 2 bits."""
+    lo, hi = weight_range(bits)
+    cands = s_max * np.linspace(1.0, 0.1, 46)
+    flat = w.ravel()
+    if flat.size > 65536:  # a fixed subsample keeps this cheap; the choice hardly moves
+        flat = flat[np.linspace(0, flat.size - 1, 65536).astype(np.int64)]
+    err = [np.sum((np.clip(np.rint(flat / c), lo, hi) * c - flat) ** 2) for c in cands]
+    return float(cands[int(np.argmin(err))])
+
+
+def layer_scale(ly, bits: int, rule: str = "mse", *, align_threshold: bool = False) -> float:
+    """One weight LSB of a layer, in float membrane units.
+
+    ``"max"``: max|W| / (2**(bits-1) - 1) (symmetric, nothing clips; 1 bit: mean|W|).
+    ``"mse"``: the scale up to that one with the least squared rounding error of the weights
+    (:func:`_mse_scale`; 1 bit: mean|W|, already the least-squares scale of sign(W)).
+    ``align_threshold``: then move it so that the firing threshold is a whole number of
+    LSBs, ``theta / max(1, rint(theta / s))``: the threshold is exact on the chip and only
+    weights, biases and the leak round. Quantization-aware fine-tuning (:mod:`skyspike.qat`)
+    trains against the ``"mse"`` + aligned grid.
+    """
+    if rule not in SCALE_RULES:
+        raise ValueError(f"scale rule {rule!r}: use one of {SCALE_RULES}")
+    w = np.abs(np.asarray(ly.weight, np.float64))
+    qmax = max(1, (1 << (bits - 1)) - 1)
+    s = float(w.mean()) if bits == 1 else float(w.max()) / qmax
+    if rule == "mse" and bits > 1 and s > 0:
+        s = _mse_scale(np.asarray(ly.weight, np.float64), bits, s)
+    if align_threshold and ly.spiking and ly.theta_high > 0 and s > 0:
+        s = ly.theta_high / max(1.0, float(np.rint(ly.theta_high / s)))
+    return s
+
+
+def _int16(v: float, name: str, where: str, s: float) -> int:
+    from .network import INT16_MAX, INT16_MIN
+    i = int(np.rint(v / s))
+    if not INT16_MIN <= i <= INT16_MAX:
+        raise NetworkError(f"{where}: {name} = {v:.4g} is {i} weight LSBs (scale {s:.4g}), outside the "
+                           f"chip's signed 16-bit range; use more weight bits or rescale the layer")
+    return i
+
+
+def quantize_layer(ly, bits: int, s: float, where: str):
+    """One FloatLayer -> ChipLayer at ``bits`` with scale ``s`` (rounding: module docstring)."""
+    from .network import INT16_MAX
+
+    if bits not in (1, 2, 4, 8):
+        raise NetworkError(f"{where}: bits={bits} is not one of 1, 2, 4, 8")
+    if not (s > 0 and math.isfinite(s)):
+        raise NetworkError(f"{where}: weight scale {s} (all weights zero?) cannot be used")
+    lo, hi = weight_range(bits)
+    if bits == 1:
+        wq = np.where(ly.weight >= 0, 1, -1).astype(np.int64)
+    else:
+        wq = np.clip(np.rint(ly.weight / s), lo, hi).astype(np.int64)
+    bias, _ = (None, 0) if ly.bias is None else _bias_rows(np.rint(ly.bias / s), bits, where)
+    beta = int(np.rint(min(max(ly.beta, 0.0), 1.0) * 256))
+    if not ly.spiking:   # a readout: never fires (short of saturating at 32767)
+        hi_t = lo_t = INT16_MAX
+        sub = 0
+    elif ly.strict:      # snnTorch: U > T  <=>  V_int >= T_int + 1 on the grid
+        t = _int16(ly.theta_high, "threshold", where, s)
+        hi_t = lo_t = t + 1
+        sub = _int16(ly.reset_sub, "reset", where, s)
+        if hi_t > INT16_MAX:
+            raise NetworkError(f"{where}: threshold {t} + 1 does not fit the chip's signed 16-bit field")
+    else:                # the chip's own neuron: V >= theta_high, re-arm below theta_low
+        hi_t = _int16(ly.theta_high, "theta_high", where, s)
+        lo_t = _int16(ly.theta_low, "theta_low", where, s)
+        sub = _int16(ly.reset_sub, "reset_sub", where, s)
+    out = ChipLayer(weights=wq, bits=bits, beta=beta, theta_high=hi_t, theta_low=lo_t, reset_sub=sub,
+                    reset_zero=ly.reset_zero, bias=bias)
+    out.scale = s  # float value of one membrane/weight unit (informational)
+    return out
+
+
+def quantize(model, bits: int | list[int] = 4, steps: int = 16, *, scales: list[float | None] | None = None,
+             rule: str = "mse", align_threshold: bool = False, **nir_options) -> ChipNetwork:
+    """Quantize a trained network (torch module or list, NIR graph or file, FloatNetwork) to a
+    :class:`ChipNetwork`: ``bits`` per network or per layer, ``steps`` time steps per
+    inference, per-layer ``scales`` overriding ``rule`` and ``align_threshold`` (see
+    :func:`layer_scale`; models fine-tuned by :mod:`skyspike.qat` need ``align_threshold=True``).
+
+    Raises :class:`NetworkError` (a ValueError) naming the layer for anything the chip cannot
+    compute (see :mod:`skyspike.model`) and for values that do not fit its fields.
+    """
+    from .model import load_model
+
+    fnet = load_model(model, **nir_options)
+    n = len(fnet.layers)
+    per_layer = list(bits) if isinstance(bits, (list, tuple)) else [bits] * n
+    if len(per_layer) != n:
+        raise NetworkError(f"bits has {len(per_layer)} entries for {n} layers")
+    if scales is not None and len(scales) != n:
+        raise NetworkError(f"scales has {len(scales)} entries for {n} layers")
+    layers = []
+    for i, (ly, b) in enumerate(zip(fnet.layers, per_layer)):
+        where = f"layer {i} ({ly.name!r})" if ly.name else f"layer {i}"
+        if b not in (1, 2, 4, 8):
+            raise NetworkError(f"{where}: bits={b} is not one of 1, 2, 4, 8")
+        s = scales[i] if scales is not None and scales[i] is not None else \
+            layer_scale(ly, b, rule, align_threshold=align_threshold)
+        layers.append(quantize_layer(ly, b, s, where))
+    net = ChipNetwork(layers, steps)
+    net.check()
+    return net
 
 
 def quantize_snntorch(model_or_layers, bits: int = 4, steps: int = 16, *,
                       scales: list[float | None] | None = None) -> ChipNetwork:
-    """Quantize Linear/Leaky pairs to a :class:`ChipNetwork` of ``bits``-bit layers
-    (rounding as in the module docstring). ``steps``: time steps of an inference.
-
-    Raises :class:`NetworkError` (a ValueError) naming the layer for a bias, NaN/inf or
-    all-zero weights, per-neuron beta/threshold, reset 'none', other neuron options the chip
-    lacks, and modules other than Linear/Leaky.
-    """
-    import snntorch as snn
-    import torch.nn as nn
-
-    if bits not in (1, 2, 4, 8):
-        raise NetworkError(f"bits={bits} is not one of 1, 2, 4, 8")
-    pairs: list[tuple[str, nn.Linear, str, snn.Leaky]] = []
-    pending: tuple[str, nn.Linear] | None = None
-    for name, m in _modules(model_or_layers):
-        where = f"module {name!r} ({type(m).__name__})"
-        if isinstance(m, nn.Identity):
-            continue
-        if isinstance(m, nn.Linear):
-            if pending is not None:
-                raise NetworkError(f"{where}: two Linear layers without a Leaky between them "
-                                   f"(after module {pending[0]!r})")
-            pending = (name, m)
-        elif isinstance(m, snn.Leaky):
-            if pending is None:
-                raise NetworkError(f"{where}: a Leaky layer must follow a Linear layer")
-            pairs.append((*pending, name, m))
-            pending = None
-        else:
-            raise NetworkError(f"{where}: unsupported module; only Linear (bias=False) and snn.Leaky "
-                               f"layers map onto the chip")
-    if pending is not None:
-        raise NetworkError(f"module {pending[0]!r} (Linear): the last Linear layer has no Leaky after it")
-    if not pairs:
-        raise NetworkError("no Linear/Leaky layers to quantize")
-    if scales is not None and len(scales) != len(pairs):
-        raise NetworkError(f"scales has {len(scales)} entries for {len(pairs)} layers")
-
-    layers = []
-    lo, hi = weight_range(bits)
-    qmax = max(1, (1 << (bits - 1)) - 1)
-    for i, (lin_name, lin, lif_name, lif) in enumerate(pairs):
-        where = f"layer {i} (Linear {lin_name!r})"
-        if lin.bias is not None:
-            raise NetworkError(f"{where}: has a bias; the chip has none (use bias=False)")
-        w = lin.weight.detach().to("cpu").double().numpy().T  # (n_in, n_out)
-        if not np.all(np.isfinite(w)):
-            bad = int((~np.isfinite(w)).sum())
-            raise NetworkError(f"{where}: {bad} weights are NaN or infinite")
-        beta, thr, zero = _check_leaky(lif, f"layer {i} (Leaky {lif_name!r})")
-        s = scales[i] if scales is not None and scales[i] is not None else \
-            (float(np.mean(np.abs(w))) if bits == 1 else float(np.max(np.abs(w))) / qmax)
-        if not (s > 0 and math.isfinite(s)):
-            raise NetworkError(f"{where}: weight scale {s} (all weights zero?) cannot be used")
-        if bits == 1:
-            wq = np.where(w >= 0, 1, -1).astype(np.int64)
-        else:
-            wq = np.clip(np.rint(w / s), lo, hi).astype(np.int64)
-        t_int = int(np.rint(thr / s))
-        beta_int = int(np.rint(min(max(beta, 0.0), 1.0) * 256))
-        layers.append(ChipLayer(weights=wq, bits=bits, beta=beta_int, theta_high=t_int + 1,
-                                theta_low=t_int + 1, reset_sub=t_int, reset_zero=zero))
-        layers[-1].scale = s  # float value of one membrane/weight unit (informational)
-    net = ChipNetwork(layers, steps)
-    net.check()
-    return net
+    """:func:`quantize` of a torch model with the ``"max"`` scale rule (nothing clips)."""
+    return quantize(model_or_layers, bits, steps, scales=scales, rule="max")
 
 
 @dataclass
@@ -180,21 +220,30 @@ class QuantReport:
                 f"(same prediction on {100 * self.agreement:.1f}%, output count MAE {self.count_mae:.2f})")
 
 
-def quantization_report(model, net: ChipNetwork, spikes: np.ndarray, labels: np.ndarray) -> QuantReport:
-    """Float model vs golden model of its quantized network on the same encoded inputs."""
+def quantization_report(model, net: ChipNetwork, spikes: np.ndarray, labels: np.ndarray, *,
+                        batch: int = 2000) -> QuantReport:
+    """Float model (anything :func:`skyspike.model.load_model` takes) vs the golden model of
+    its quantized network ``net``, on the same encoded inputs, in batches of ``batch``."""
     import torch
 
     from . import golden
-    from .train import simulate
+    from .model import load_model
 
+    fnet = load_model(model)
+    fp, gp, mae = [], [], 0.0
+    spikes = np.asarray(spikes)
     with torch.no_grad():
-        fr = simulate(model, spikes)
-    gr = golden.run(net, spikes)
-    fp, gp = fr.prediction, predict(gr.counts, gr.membranes[-1][:, -1])
+        for i in range(0, len(spikes), batch):
+            x = spikes[i:i + batch]
+            fr = fnet.simulate(x, record=False)
+            gr = golden.run(net, x)
+            fp.append(fr.prediction)
+            gp.append(predict(gr.counts, gr.membranes[-1][:, -1]))
+            mae += float(np.abs(fr.counts.numpy() - gr.counts).sum()) / gr.counts.shape[1]
+    fp, gp = np.concatenate(fp), np.concatenate(gp)
     labels = np.asarray(labels)
-    fc = fr.counts.numpy()
     return QuantReport(float(np.mean(fp == labels)), float(np.mean(gp == labels)), float(np.mean(fp == gp)),
-                       float(np.mean(np.abs(fc - gr.counts))), fp, gp)
+                       mae / len(spikes), fp, gp)
 
 
 def golden_prediction(result) -> np.ndarray:
@@ -205,4 +254,4 @@ def golden_prediction(result) -> np.ndarray:
     return predict(result.counts, last)
 
 
-__all__ = ["quantize_snntorch", "quantization_report", "QuantReport", "predict", "golden_prediction"]
+__all__ = ["quantize", "quantize_layer", "layer_scale", "SCALE_RULES", "quantize_snntorch", "quantization_report", "QuantReport", "predict", "golden_prediction"]

@@ -1,11 +1,17 @@
-"""A small, fast training recipe: a bias-free spiking MLP in snnTorch, trained with surrogate
-gradients (BPTT) on rate-coded input.
+"""The training recipe: a spiking MLP trained with surrogate gradients (BPTT through time)
+on rate-coded input, Adam with a cosine-annealed learning rate (per batch; the schedule the
+QSNN study found good for quantized SNNs).
 
-The model is an ``nn.Sequential`` of ``Linear(bias=False)`` and ``snn.Leaky`` (subtract reset,
-default ``reset_delay``) layers, exactly the shape :func:`skyspike.quantize.quantize_snntorch`
-maps onto the chip. :func:`simulate` runs any such Sequential over encoded spikes
-(batch, steps, n_in) and returns every layer's spikes and membranes, the float counterpart of
-:func:`skyspike.golden.run`.
+The model is an ``nn.Sequential`` of ``Linear`` (bias optional) and neuron layers: snnTorch's
+``snn.Leaky`` (``neuron="lif"``: subtract or zero reset, default ``reset_delay``) or the
+chip's own hysteresis neuron :class:`skyspike.neurons.Schmitt` (``neuron="schmitt"``),
+exactly the shapes :func:`skyspike.quantize.quantize` maps onto the chip.
+:func:`simulate` runs any such Sequential over encoded spikes (batch, steps, n_in) and
+returns every layer's spikes and membranes, the float counterpart of :func:`skyspike.golden.run`.
+Quantization-aware fine-tuning is in :mod:`skyspike.qat`.
+
+Trained models are saved as tensors only (:func:`save`): the state_dict plus the recipe as
+JSON; :func:`load_file` rebuilds the model from them (``torch.load(weights_only=True)``).
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
-from . import encode
+from .neurons import Schmitt, fast_sigmoid_ge
 from .quantize import predict
 
 
@@ -31,10 +37,14 @@ class Recipe:
     """Hyperparameters; their hash keys the cache of trained weights."""
 
     hidden: int = 128
+    hidden2: int = 0              # a second hidden layer (0: none)
     steps: int = 10
     beta: float = 0.9
     threshold: float = 1.0
     reset: str = "subtract"
+    neuron: str = "lif"           # "lif" (snn.Leaky) or "schmitt" (skyspike.neurons.Schmitt)
+    hysteresis: float = 0.0       # schmitt: theta_low = threshold * (1 - hysteresis)
+    bias: bool = False            # Linear layers with bias (the chip's bias rows)
     gain: float = 1.0             # rate-coding gain
     epochs: int = 10
     batch: int = 128
@@ -43,23 +53,33 @@ class Recipe:
     slope: float = 25.0           # fast-sigmoid surrogate slope
     seed: int = 0
     dataset: str = "digits"
+    qat_bits: int = 0             # > 0: quantization-aware fine-tuning to this precision
+    qat_epochs: int = 0
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
 
+def _neuron(recipe: Recipe):
+    if recipe.neuron == "lif":
+        return snn.Leaky(beta=recipe.beta, threshold=recipe.threshold,
+                         spike_grad=surrogate.fast_sigmoid(slope=recipe.slope), reset_mechanism=recipe.reset)
+    if recipe.neuron == "schmitt":
+        return Schmitt(beta=recipe.beta, theta_high=recipe.threshold,
+                       theta_low=recipe.threshold * (1 - recipe.hysteresis), reset_mechanism=recipe.reset,
+                       spike_grad=fast_sigmoid_ge(recipe.slope))
+    raise ValueError(f"neuron={recipe.neuron!r}: use 'lif' or 'schmitt'")
+
+
 def build_model(n_in: int, n_out: int, recipe: Recipe) -> nn.Sequential:
-    """Linear(n_in, H) -> Leaky -> Linear(H, n_out) -> Leaky, no biases."""
+    """Linear(n_in, hidden) -> neuron [-> Linear(hidden, hidden2) -> neuron] -> Linear(., n_out)
+    -> neuron, with biases if ``recipe.bias``."""
     torch.manual_seed(recipe.seed)
-    grad = surrogate.fast_sigmoid(slope=recipe.slope)
-    return nn.Sequential(
-        nn.Linear(n_in, recipe.hidden, bias=False),
-        snn.Leaky(beta=recipe.beta, threshold=recipe.threshold, spike_grad=grad,
-                  reset_mechanism=recipe.reset),
-        nn.Linear(recipe.hidden, n_out, bias=False),
-        snn.Leaky(beta=recipe.beta, threshold=recipe.threshold, spike_grad=grad,
-                  reset_mechanism=recipe.reset),
-    )
+    sizes = [n_in, recipe.hidden] + ([recipe.hidden2] if recipe.hidden2 else []) + [n_out]
+    mods = []
+    for a, b in zip(sizes, sizes[1:]):
+        mods += [nn.Linear(a, b, bias=recipe.bias), _neuron(recipe)]
+    return nn.Sequential(*mods)
 
 
 @dataclass
@@ -91,19 +111,19 @@ def simulate(model: nn.Sequential, spikes, record: bool = True) -> FloatResult:
     h = x
     spikes_out, mem_out = [], []
     for m in model:
-        if isinstance(m, snn.Leaky):
-            mem = torch.zeros_like(h[:, 0])
+        if isinstance(m, (snn.Leaky, Schmitt)):
+            state = torch.zeros_like(h[:, 0]) if isinstance(m, snn.Leaky) else None
             spk_t, mem_t = [], []
             for t in range(steps):
-                spk, mem = m(h[:, t], mem)
+                spk, state = m(h[:, t], state)
                 spk_t.append(spk)
                 if record or t == steps - 1:
-                    mem_t.append(mem)
+                    mem_t.append(state if isinstance(m, snn.Leaky) else state.mem)
             h = torch.stack(spk_t, dim=1)
             spikes_out.append(h)
             mem_out.append(torch.stack(mem_t, dim=1))
         else:
-            h = m(h)
+            h = m(h.to(dtype))   # snnTorch's spike functions return float32 whatever the model's dtype
     return FloatResult(spikes_out, mem_out)
 
 
@@ -113,36 +133,33 @@ class TrainLog:
     seconds: float = 0.0
 
 
-def train(x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe = Recipe(), *,
-          n_out: int = 10, threads: int | None = 2, progress=None) -> tuple[nn.Sequential, TrainLog]:
-    """Train the recipe's model on intensities ``x_train`` (N, n_in) in 0..1.
-
-    Every epoch re-encodes the training set (rate coding, seeded by recipe.seed and the
-    epoch), BPTT over recipe.steps steps, cross-entropy on output spike counts, Adam with
-    a cosine-annealed learning rate (per batch). ``progress(epoch, loss, acc)``: optional
-    callback after each epoch.
-    """
-    if threads:
-        torch.set_num_threads(threads)
-    model = build_model(x_train.shape[1], n_out, recipe)
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe, *, epochs: int,
+        lr: float, device: str | None = None, progress=None, log: TrainLog | None = None) -> TrainLog:
+    """BPTT over ``epochs`` epochs: every batch is rate coded afresh (torch generator seeded by
+    recipe.seed), cross-entropy on output spike counts, Adam, cosine-annealed learning rate
+    (per batch). ``progress(epoch, loss, acc)``: optional callback after each epoch."""
+    dev = torch.device(device or "cpu")
+    model.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
     n = x_train.shape[0]
     per_epoch = math.ceil(n / recipe.batch)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=recipe.epochs * per_epoch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * per_epoch))
     loss_fn = nn.CrossEntropyLoss()
-    rng = np.random.default_rng(recipe.seed)
-    y_all = torch.as_tensor(y_train, dtype=torch.long)
-    log = TrainLog()
+    gen = torch.Generator(device=dev).manual_seed(recipe.seed)
+    perm_gen = torch.Generator().manual_seed(recipe.seed)
+    x_all = torch.as_tensor(np.asarray(x_train, np.float32), device=dev)
+    y_all = torch.as_tensor(y_train, dtype=torch.long, device=dev)
+    log = log or TrainLog()
     t0 = time.time()
     model.train()
-    for epoch in range(recipe.epochs):
-        spikes = torch.from_numpy(encode.rate(x_train, recipe.steps, gain=recipe.gain, rng=rng)).float()
-        perm = torch.from_numpy(rng.permutation(n))
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=perm_gen).to(dev)
         total, correct = 0.0, 0
         for b in range(per_epoch):
             idx = perm[b * recipe.batch:(b + 1) * recipe.batch]
-            out = simulate(model, spikes[idx], record=False)
-            counts = out.counts
+            p = (x_all[idx] * recipe.gain).clamp(0, 1)[:, None, :]
+            spikes = (torch.rand((len(idx), recipe.steps, x_all.shape[1]), generator=gen, device=dev) < p).float()
+            counts = simulate(model, spikes, record=False).counts
             loss = loss_fn(counts, y_all[idx])
             opt.zero_grad()
             loss.backward()
@@ -150,12 +167,29 @@ def train(x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe = Recipe(), *
             sched.step()
             total += loss.item() * len(idx)
             correct += int((counts.argmax(1) == y_all[idx]).sum())
-        entry = {"epoch": epoch + 1, "loss": total / n, "train_acc": correct / n}
+        entry = {"epoch": len(log.epochs) + 1, "loss": total / n, "train_acc": correct / n}
         log.epochs.append(entry)
         if progress:
-            progress(epoch + 1, entry["loss"], entry["train_acc"])
-    log.seconds = time.time() - t0
+            progress(entry["epoch"], entry["loss"], entry["train_acc"])
+    log.seconds += time.time() - t0
     model.eval()
+    model.to("cpu")
+    return log
+
+
+def train(x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe = Recipe(), *, n_out: int = 10,
+          threads: int | None = 2, device: str | None = None, progress=None) -> tuple[nn.Sequential, TrainLog]:
+    """Train the recipe's model on intensities ``x_train`` (N, n_in) in 0..1: ``recipe.epochs``
+    of :func:`fit`, then, if ``recipe.qat_bits``, ``recipe.qat_epochs`` of quantization-aware
+    fine-tuning (:func:`skyspike.qat.fine_tune`) at a tenth of the learning rate."""
+    if threads:
+        torch.set_num_threads(threads)
+    model = build_model(x_train.shape[1], n_out, recipe)
+    log = fit(model, x_train, y_train, recipe, epochs=recipe.epochs, lr=recipe.lr, device=device,
+              progress=progress)
+    if recipe.qat_bits and recipe.qat_epochs:
+        from .qat import fine_tune
+        fine_tune(model, x_train, y_train, recipe, device=device, progress=progress, log=log)
     return model, log
 
 
@@ -181,14 +215,30 @@ def save(model: nn.Sequential, path: str | Path, recipe: Recipe) -> None:
 
 def load(path: str | Path, n_in: int, n_out: int, recipe: Recipe) -> nn.Sequential:
     """Load a cached model (weights_only=True); ValueError if it was trained with another recipe."""
-    blob = torch.load(path, weights_only=True)
-    stored = json.loads(bytes(blob["recipe"].tolist()).decode())
-    if stored != asdict(recipe):
-        raise ValueError(f"{path}: trained with another recipe {stored}")
-    model = build_model(n_in, n_out, recipe)
-    model.load_state_dict(blob["state_dict"])
-    model.eval()
+    model, stored = load_file(path)
+    if stored != recipe:
+        raise ValueError(f"{path}: trained with another recipe {asdict(stored)}")
     return model
+
+
+def load_file(path: str | Path) -> tuple[nn.Sequential, Recipe]:
+    """A model saved by :func:`save` (or ``skyspike train``) and its recipe. Tensors only
+    (``weights_only=True``); ValueError for a file that is not one."""
+    try:
+        blob = torch.load(path, weights_only=True)
+        stored = json.loads(bytes(blob["recipe"].tolist()).decode())
+        recipe = Recipe(**stored)
+        sd = blob["state_dict"]
+        weights = [k for k in sd if k.endswith(".weight") and sd[k].ndim == 2]
+        n_in, n_out = sd[weights[0]].shape[1], sd[weights[-1]].shape[0]
+        model = build_model(n_in, n_out, recipe)
+        model.load_state_dict(sd)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # torch / json / shape errors: not one of our model files
+        raise ValueError(f"{path}: not a SkySpike model file ({type(e).__name__}: {e})") from e
+    model.eval()
+    return model, recipe
 
 
 def train_or_load(x_train, y_train, recipe: Recipe, cache_dir: str | Path, *, n_out: int = 10,
@@ -205,5 +255,5 @@ def train_or_load(x_train, y_train, recipe: Recipe, cache_dir: str | Path, *, n_
     return model, log
 
 
-__all__ = ["Recipe", "build_model", "simulate", "train", "evaluate", "train_or_load", "save", "load",
+__all__ = ["Recipe", "build_model", "simulate", "fit", "train", "evaluate", "train_or_load", "save", "load", "load_file",
            "FloatResult"]

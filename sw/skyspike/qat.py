@@ -1,0 +1,106 @@
+"""Quantization-aware fine-tuning: train the float model against the chip's weight grid.
+
+Each Linear's weight (and bias) is replaced in the forward pass by its fake-quantized value
+``s * rint(W / s)`` at the target precision (``s * sign(W)`` at 1 bit), with the
+straight-through estimator for the gradient; ``s`` is the per-layer scale of
+:func:`skyspike.quantize.layer_scale` (``"mse"`` rule, ``align_threshold=True``),
+recomputed from the current weights at every step and not differentiated. The latent float
+weights keep training; :func:`skyspike.quantize.quantize` with ``align_threshold=True``
+then maps them to exactly the integers the fine-tuning saw. Thresholds sit on the grid by that rule, so what
+remains between the fine-tuned float model and the chip is the leak's rounding.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from .model import FloatLayer
+from .quantize import layer_scale
+
+
+def _ste(w: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    return w + (q - w).detach()
+
+
+class FakeQuant(nn.Module):
+    """Parametrization of a Linear's ``weight`` or ``bias``: forward = fake-quantized value.
+
+    ``owner``: the Linear (its current weight sets the scale), ``threshold``: the following
+    neuron's firing threshold (a float), ``bits``: 1, 2, 4 or 8."""
+
+    def __init__(self, owner: nn.Linear, threshold: float, bits: int, is_bias: bool = False):
+        super().__init__()
+        if bits not in (1, 2, 4, 8):
+            raise ValueError(f"bits={bits} is not one of 1, 2, 4, 8")
+        self.owner = [owner]          # a list: not a submodule (no parameter loop)
+        self.threshold, self.bits, self.is_bias = threshold, bits, is_bias
+
+    def scale(self) -> float:
+        lin = self.owner[0]
+        w = lin.parametrizations.weight.original if parametrize.is_parametrized(lin, "weight") else lin.weight
+        w = w.detach().double().cpu().numpy().T
+        ly = FloatLayer(w, None, 1.0, self.threshold, self.threshold, self.threshold)
+        return layer_scale(ly, self.bits, "mse", align_threshold=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.scale()
+        if self.bits == 1 and not self.is_bias:
+            return _ste(x, s * torch.where(x >= 0, 1.0, -1.0).to(x.dtype))
+        if self.is_bias:
+            return _ste(x, s * torch.round(x / s))
+        hi = (1 << (self.bits - 1)) - 1
+        return _ste(x, s * torch.clamp(torch.round(x / s), -hi - 1, hi))
+
+
+def _threshold(neuron) -> float:
+    t = getattr(neuron, "threshold", None)
+    if t is None:
+        t = neuron.theta_high
+    t = torch.as_tensor(t).detach().flatten()
+    return float(t.max())
+
+
+def attach(model: nn.Sequential, bits: int) -> list[nn.Linear]:
+    """Put fake quantization on every Linear of ``model`` (followed by its neuron)."""
+    mods = list(model)
+    linears = []
+    for i, m in enumerate(mods):
+        if isinstance(m, nn.Linear):
+            thr = _threshold(mods[i + 1])
+            parametrize.register_parametrization(m, "weight", FakeQuant(m, thr, bits))
+            if m.bias is not None:
+                parametrize.register_parametrization(m, "bias", FakeQuant(m, thr, bits, is_bias=True))
+            linears.append(m)
+    return linears
+
+
+def detach(model: nn.Sequential) -> None:
+    """Remove the fake quantization, keeping the latent float weights."""
+    for m in model:
+        if isinstance(m, nn.Linear):
+            for name in ("weight", "bias"):
+                if parametrize.is_parametrized(m, name):
+                    parametrize.remove_parametrizations(m, name, leave_parametrized=False)
+
+
+def fine_tune(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe, *, bits: int | None = None,
+              epochs: int | None = None, device: str | None = None, progress=None, log=None):
+    """``epochs`` (default recipe.qat_epochs) of BPTT with fake-quantized weights at ``bits``
+    (default recipe.qat_bits), learning rate recipe.lr / 10. Leaves ``model`` without the
+    parametrization (latent weights); quantize it with ``align_threshold=True``."""
+    from .train import fit
+
+    bits = bits or recipe.qat_bits
+    epochs = recipe.qat_epochs if epochs is None else epochs
+    attach(model, bits)
+    try:
+        return fit(model, x_train, y_train, recipe, epochs=epochs, lr=recipe.lr / 10, device=device,
+                   progress=progress, log=log)
+    finally:
+        model.to("cpu")
+        detach(model)
+
+
+__all__ = ["FakeQuant", "attach", "detach", "fine_tune"]
