@@ -138,5 +138,55 @@ def load_idx_split(data_dir: str | Path, name: str = "mnist") -> Split:
     return Split(x_tr, y_tr, x_te, y_te, (28, 28), name)
 
 
-__all__ = ["Split", "load_digits", "load_idx", "load_idx_split", "read_idx",
+#: Where the IDX files can be fetched (the data sets' own published locations).
+DOWNLOAD_URLS = {
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "fashion-mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+}
+DATASETS = ("digits",) + IDX_NAMES
+
+
+def download(name: str, data_dir: str | Path) -> Path:
+    """Fetch the four IDX files of ``name`` into ``data_dir/name`` (needs internet)."""
+    import urllib.request
+
+    if name not in IDX_NAMES:
+        raise ValueError(f"unknown IDX data set {name!r}; known: {', '.join(IDX_NAMES)}")
+    folder = Path(data_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in _PREFIX.values():
+        for kind in ("images-idx3", "labels-idx1"):
+            fn = f"{split}-{kind}-ubyte.gz"
+            if not (folder / fn).is_file():
+                tmp = folder / (fn + ".part")
+                urllib.request.urlretrieve(DOWNLOAD_URLS[name] + fn, tmp)
+                read_idx(tmp)  # a truncated or wrong download fails here, not later
+                tmp.replace(folder / fn)
+    return folder
+
+
+def load(name: str = "digits", data_dir: str | Path | None = None, *, download_missing: bool = False) -> Split:
+    """A data set by name: ``digits`` (built in) or ``mnist`` / ``fashion-mnist`` from the IDX
+    files in ``data_dir`` (default ``$SKYSPIKE_DATA``). FileNotFoundError says what to do when
+    they are missing; ``download_missing`` fetches them first."""
+    import os
+
+    if name == "digits":
+        return load_digits()
+    if name not in IDX_NAMES:
+        raise ValueError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}")
+    data_dir = data_dir or os.environ.get("SKYSPIKE_DATA")
+    if data_dir is None:
+        raise FileNotFoundError(f"{name} needs its IDX files: pass a data directory (--data DIR, or set "
+                                f"SKYSPIKE_DATA) holding {name}/train-images-idx3-ubyte.gz etc.; "
+                                f"--download fetches them from {DOWNLOAD_URLS[name]}")
+    if download_missing:
+        download(name, data_dir)
+    try:
+        return load_idx_split(data_dir, name)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{e}; --download fetches them from {DOWNLOAD_URLS[name]}") from e
+
+
+__all__ = ["Split", "load", "download", "DATASETS", "load_digits", "load_idx", "load_idx_split", "read_idx",
            "IDX_IMAGES_MAGIC", "IDX_LABELS_MAGIC"]

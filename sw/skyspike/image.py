@@ -37,9 +37,9 @@ def encode_descriptor(ly, lp) -> list[int]:
     return words
 
 
-def pack_weights(ly, lp, cfg: CoreConfig, banks: np.ndarray) -> None:
-    """Write one layer's weights, then its bias rows (inputs n_in..), into ``banks``
-    (uint32, banks x depth) at its place."""
+def weight_fields(ly, lp):
+    """Where each weight lives: (bank, word address, bit shift), int arrays broadcast to
+    (n_in + n_bias, n_out) -- the layout of docs/semantics.md, shared by packing and reading back."""
     n = np.arange(ly.n_out)
     i = np.arange(ly.n_in + ly.n_bias)
     word = i // 32
@@ -50,18 +50,34 @@ def pack_weights(ly, lp, cfg: CoreConfig, banks: np.ndarray) -> None:
     bank = slot[:, None] * lp.group_banks + (m // lp.lanes)[None, :]
     addr = lp.w_base + (chunk // lp.subwords)[None, :] * lp.rows + row[:, None]
     shift = (((chunk % lp.subwords) * lp.lanes + m % lp.lanes) * ly.bits)[None, :]
+    return np.broadcast_arrays(bank, addr, shift)
+
+
+def pack_weights(ly, lp, cfg: CoreConfig, banks: np.ndarray) -> None:
+    """Write one layer's weights, then its bias rows (inputs n_in..), into ``banks``
+    (uint32, banks x depth) at its place."""
+    bank, addr, shift = weight_fields(ly, lp)
     code = ly.weights_with_bias.astype(np.int64)
     if ly.bits == 1:
         code = (code > 0).astype(np.int64)          # +1 -> 1, -1 -> 0
     code &= (1 << ly.bits) - 1
     contrib = (code << shift).astype(np.uint64)
-    bank_b, addr_b = np.broadcast_arrays(bank, addr)
     flat = banks.reshape(-1).view(np.uint32)
-    idx = (bank_b * banks.shape[1] + addr_b).reshape(-1)
+    idx = (bank * banks.shape[1] + addr).reshape(-1)
     # Fields of one word never overlap, so OR-accumulation builds each word exactly.
     acc = np.zeros(flat.shape, np.uint64)
     np.bitwise_or.at(acc, idx, contrib.reshape(-1))
     flat |= acc.astype(np.uint32)
+
+
+def unpack_weights(ly, lp, banks: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`pack_weights`: ``ly``'s (n_in + n_bias, n_out) signed weights
+    read from ``banks`` (uint32, banks x depth); ``ly`` needs only its sizes and bits."""
+    bank, addr, shift = weight_fields(ly, lp)
+    code = (banks.astype(np.int64)[bank, addr] >> shift) & ((1 << ly.bits) - 1)
+    if ly.bits == 1:
+        return np.where(code == 1, 1, -1)
+    return np.where(code >= 1 << (ly.bits - 1), code - (1 << ly.bits), code)
 
 
 def build_image(net: ChipNetwork, cfg: CoreConfig) -> ChipImage:

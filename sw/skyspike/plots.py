@@ -61,3 +61,30 @@ def spike_raster(result_spikes_per_layer, sample: int, path: str | Path, title: 
 
 
 __all__ = ["spike_raster"]
+
+
+def accuracy_vs_precision(rows: list[dict], path: str | Path, title: str = "accuracy vs. weight precision") -> Path:
+    """Save test accuracy against weight bits as PNG. ``rows``: dicts with ``dataset``,
+    ``bits`` and accuracies in 0..1 under ``chip`` (solid) and optionally ``float`` (dashed)
+    and ``chip_ptq`` (dotted)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for ds in dict.fromkeys(r["dataset"] for r in rows):
+        rs = sorted((r for r in rows if r["dataset"] == ds), key=lambda r: r["bits"])
+        bits = [r["bits"] for r in rs]
+        line, = ax.plot(bits, [100 * r["chip"] for r in rs], "o-", label=f"{ds}: chip")
+        for key, style, what in (("chip_ptq", "s:", "chip, no fine-tuning"), ("float", "x--", "float")):
+            if all(key in r for r in rs):
+                ax.plot(bits, [100 * r[key] for r in rs], style, color=line.get_color(), label=f"{ds}: {what}")
+    ticks = sorted({r["bits"] for r in rows})
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ticks, [str(b) for b in ticks])
+    ax.set_xlabel("weight precision (bits)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

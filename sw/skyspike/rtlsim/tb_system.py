@@ -26,7 +26,8 @@ from skyspike.golden import run as golden_run
 from skyspike.image import build_image
 from skyspike.netfile import load_network
 from skyspike.rtlsim.bus import CLOCK_NS
-from skyspike.rtlsim.uartlink import SimUartLink, infer, load_image, reset_soc
+from skyspike.host import infer, load_image
+from skyspike.rtlsim.uartlink import SimUartLink, reset_soc
 
 
 FW_INTERBYTE_GAP = 24  # characters of silence (firmware gives up a partial frame well before)

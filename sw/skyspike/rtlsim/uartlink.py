@@ -1,17 +1,12 @@
 """The host link over the simulated SoC's UART: a blocking :class:`skyspike.protocol.Link`
 for code running in a cocotb ``bridge`` thread (the real HostClient, unchanged), plus the
-host-side sequence that loads a chip image and runs inferences through the firmware."""
+SoC reset sequence; the host-side sequence itself lives in :mod:`skyspike.host`."""
 from __future__ import annotations
 
-import numpy as np
 from cocotb._bridge import resume  # cocotb 2.x: the public name is cocotb.task.resume
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.uart import UartSink, UartSource
-
-from skyspike import memmap as mm
-from skyspike.image import ChipImage, image_writes, input_writes
-from skyspike.protocol import HostClient
 
 from .bus import CLOCK_NS
 
@@ -74,37 +69,3 @@ class SimUartLink:
         data = bytes(self.sink.read_nowait(min(n, self.sink.count()))) if not self.sink.empty() else b""
         self.bytes_in += len(data)
         return data
-
-
-def _runs(writes):
-    """Group (address, word) writes into runs of consecutive addresses."""
-    run_addr, words = None, []
-    for addr, word in writes:
-        if run_addr is not None and addr == run_addr + 4 * len(words):
-            words.append(word)
-            continue
-        if words:
-            yield run_addr, words
-        run_addr, words = addr, [word]
-    if words:
-        yield run_addr, words
-
-
-def load_image(client: HostClient, image: ChipImage) -> None:
-    for addr, words in _runs(image_writes(image)):
-        client.write_mem(addr, words)
-
-
-def infer(client: HostClient, image: ChipImage, spikes: np.ndarray, n_outs: list[int], use_irq: bool = True):
-    """One inference through the firmware: (RunResult, counts, final membranes per layer)."""
-    for addr, words in _runs(input_writes(spikes, image)):
-        client.load_inputs(words, offset=addr - mm.INPUT_BASE)
-    result = client.run(use_irq=use_irq, timeout_cycles=5_000_000)
-    first = image.placement.layers[0].state_base
-    last = image.placement.layers[-1].state_base + n_outs[-1]
-    res = client.read_results(n_outs[-1], state_first=first, n_state=last - first)
-    finals = []
-    for lp, n in zip(image.placement.layers, n_outs):
-        raw = np.array(res.state[lp.state_base - first: lp.state_base - first + n], np.int64) & 0xFFFF
-        finals.append(np.where(raw & 0x8000, raw - 0x10000, raw))
-    return result, np.array(res.counts), finals

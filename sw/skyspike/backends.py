@@ -1,0 +1,191 @@
+"""Where a chip network runs: the golden model, the RTL simulation, or a chip on a serial
+port. Every backend takes the same encoded input spikes and returns a :class:`Outcome`,
+so their answers can be compared sample by sample (they must be equal, bit for bit).
+
+* :class:`GoldenBackend` (``"golden"``): the bit-exact numpy model, batched; fast.
+* :class:`SimBackend` (``"sim"``): the generated Verilog in cocotb. ``via="core"`` drives the
+  core's Wishbone bus directly (Icarus or Verilator); ``via="soc"`` boots the real firmware
+  on PicoRV32 in the SoC and talks the host protocol over the simulated UART (Verilator),
+  exactly as with hardware.
+* :class:`SerialBackend` (``"serial"``): real hardware through the host protocol over a
+  serial port (pyserial URL or device path), with identity and capability checks.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import CoreConfig, config_name, get_config
+from .network import ChipNetwork
+from .quantize import predict
+
+BACKENDS = ("golden", "sim", "serial")
+
+
+@dataclass
+class Outcome:
+    counts: np.ndarray           # (batch, n_out): output spike counts
+    finals: list[np.ndarray]     # per layer (batch, n_out): final membranes
+    cycles: np.ndarray           # (batch,): core clock cycles per inference
+    spikes: list[np.ndarray] | None = None   # per layer (batch, steps, n_out), where the backend sees them
+
+    @property
+    def prediction(self) -> np.ndarray:
+        return predict(self.counts, self.finals[-1])
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+
+def _as_batch(spikes, net: ChipNetwork) -> np.ndarray:
+    x = np.asarray(spikes)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3 or x.shape[1:] != (net.steps, net.layers[0].n_in):
+        raise ValueError(f"input spikes must have shape (batch, {net.steps}, {net.layers[0].n_in}), "
+                         f"got {x.shape}")
+    return x.astype(bool)
+
+
+class GoldenBackend:
+    """The golden model (:func:`skyspike.golden.run`) in batches of ``batch``."""
+
+    name = "golden"
+
+    def __init__(self, batch: int = 2000, keep_spikes: bool = False):
+        self.batch = batch
+        self.keep_spikes = keep_spikes
+
+    def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
+        from . import golden
+
+        cfg, x = get_config(cfg), _as_batch(spikes, net)
+        parts = []
+        for i in range(0, len(x), self.batch):
+            g = golden.run(net, x[i:i + self.batch], cfg)
+            parts.append((g.counts, [m[:, -1] for m in g.membranes], g.cycles,
+                          g.spikes if self.keep_spikes else None))
+            if progress:
+                progress(len(parts[-1][0]))
+        n = len(net.layers)
+        return Outcome(np.concatenate([p[0] for p in parts]),
+                       [np.concatenate([p[1][i] for p in parts]) for i in range(n)],
+                       np.concatenate([p[2] for p in parts]),
+                       [np.concatenate([p[3][i] for p in parts]) for i in range(n)] if self.keep_spikes else None)
+
+
+class SimBackend:
+    """The RTL simulation. ``via="core"``: the core alone over Wishbone (``simulator``
+    icarus or verilator; default ``$SIM`` or icarus). ``via="soc"``: firmware + PicoRV32 +
+    UART + core on Verilator, through the host protocol (slow: ~0.3 M cycles per sample).
+    ``build_dir``: where simulator builds are cached (default under build/rtlsim)."""
+
+    name = "sim"
+
+    def __init__(self, simulator: str | None = None, via: str = "core", build_dir: Path | str | None = None):
+        if via not in ("core", "soc"):
+            raise ValueError(f"via={via!r}: use 'core' or 'soc'")
+        self.simulator, self.via = simulator, via
+        self.build_dir = Path(build_dir) if build_dir else None
+
+    def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
+        x = _as_batch(spikes, net)
+        if self.via == "core":
+            from .rtlsim import run_rtl
+
+            r = run_rtl(net, x, cfg, sim=self.simulator, build_dir=self.build_dir)
+            errors = np.flatnonzero(r.errors)
+            if errors.size:
+                raise RuntimeError(f"the core reported error 0x{int(r.errors[errors[0]]):02x} on sample {errors[0]}")
+            out = Outcome(r.counts, r.finals, r.cycles, r.spikes)
+        else:
+            out = self._run_soc(net, x, get_config(cfg))
+        if progress:
+            progress(len(x))
+        return out
+
+    def _run_soc(self, net: ChipNetwork, x: np.ndarray, cfg: CoreConfig) -> Outcome:
+        from skyspike_hw.socgen import write_soc
+
+        from .netfile import save_network
+        from .rtlsim.runner import run_cocotb
+        from .rtlsim.system import DIVISOR, ROOT
+
+        if shutil.which("riscv64-unknown-elf-gcc") is None:
+            raise FileNotFoundError("riscv64-unknown-elf-gcc not found: install Debian's "
+                                    "gcc-riscv64-unknown-elf (make setup)")
+        name = config_name(cfg)
+        if name == "custom":
+            raise ValueError("the SoC backend needs a named core configuration (skyspike.config.CONFIGS)")
+        build = (self.build_dir or Path("build") / "rtlsim" / f"soc-{name}").resolve()
+        fw = build / "firmware"
+        subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), f"BUILD={fw}"], check=True)
+        sources = write_soc(cfg, fw / "firmware.hex", build / "verilog", uart_divisor=DIVISOR)
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            save_network(tmp / "net.npz", net)
+            np.savez(tmp / "inputs.npz", spikes=x)
+            run_cocotb(sources, "skyspike_soc", "skyspike.rtlsim.tb_host", build_dir=build, sim="verilator",
+                       extra_env={"NETWORK": str(tmp / "net.npz"), "INPUTS": str(tmp / "inputs.npz"),
+                                  "CONFIG": name, "DIVISOR": str(DIVISOR),
+                                  "RESULT": str(tmp / "result.npz")})
+            r = dict(np.load(tmp / "result.npz"))
+        return Outcome(r["counts"], [r[f"finals_{i}"] for i in range(len(net.layers))], r["cycles"])
+
+
+class SerialBackend:
+    """A SkySpike chip (its firmware) on a serial port: ``port`` is a device path or a
+    pyserial URL (``socket://host:port``, ``loop://``...). The image is loaded once per
+    :meth:`run`; every sample is one LOAD_INPUTS / RUN / READ_RESULTS exchange."""
+
+    name = "serial"
+
+    def __init__(self, port: str | None = None, baudrate: int = 115200, *, timeout: float = 2.0,
+                 clock_hz: float = 50e6, use_irq: bool = True, link=None):
+        if port is None and link is None:
+            raise ValueError("the serial backend needs a port (e.g. /dev/ttyUSB0)")
+        self.port, self.baudrate, self.timeout = port, baudrate, timeout
+        self.clock_hz, self.use_irq, self.link = clock_hz, use_irq, link
+
+    def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
+        from .host import check_identity, infer, load_image
+        from .image import build_image
+        from .protocol import HostClient, SerialLink
+
+        cfg, x = get_config(cfg), _as_batch(spikes, net)
+        image = build_image(net, cfg)
+        link = self.link or SerialLink.open(self.port, self.baudrate)
+        try:
+            client = HostClient(link, timeout=self.timeout, clock_hz=self.clock_hz)
+            check_identity(client.identify(), cfg)
+            load_image(client, image)
+            n_outs = [ly.n_out for ly in net.layers]
+            cycles, counts, finals = [], [], [[] for _ in n_outs]
+            for b in range(len(x)):
+                result, c, f = infer(client, image, x[b], n_outs, use_irq=self.use_irq)
+                cycles.append(result.cycles)
+                counts.append(c)
+                for i, fi in enumerate(f):
+                    finals[i].append(fi)
+                if progress:
+                    progress(1)
+        finally:
+            if self.link is None:
+                link.close()
+        return Outcome(np.array(counts), [np.array(f) for f in finals], np.array(cycles))
+
+
+def get_backend(name: str, **options):
+    """A backend by name: ``golden``, ``sim`` (simulator, via) or ``serial`` (port, baudrate)."""
+    classes = {"golden": GoldenBackend, "sim": SimBackend, "serial": SerialBackend}
+    if name not in classes:
+        raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    return classes[name](**options)
+
+
+__all__ = ["Outcome", "GoldenBackend", "SimBackend", "SerialBackend", "get_backend", "BACKENDS"]

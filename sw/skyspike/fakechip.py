@@ -1,0 +1,85 @@
+"""An emulated SkySpike chip on a pseudo-terminal, for testing the serial path without
+hardware: ``with FakeChip("chip") as chip: SerialBackend(chip.port).run(...)``.
+
+The firmware's protocol is :class:`skyspike.protocol.FirmwareModel`; its core
+(:class:`skyspike.protocol.CoreModel`) computes every run with the golden model from what
+the host actually loaded (read back by :mod:`skyspike.readback`), so a transfer error shows
+up as a wrong answer. POSIX only (``os.openpty``).
+"""
+from __future__ import annotations
+
+import os
+import select
+import threading
+import tty
+
+from . import golden
+from .config import CoreConfig, get_config
+from .protocol import CoreModel, FirmwareModel
+from .readback import read_inputs, read_network
+
+#: Quiet time after which a partial frame is dropped (the firmware's inter-byte timeout).
+IDLE_S = 0.05
+
+
+class FakeChip:
+    """Serve the host protocol on a pseudo-terminal; ``port`` is its device path.
+
+    Parameters
+    ----------
+    config : str or CoreConfig
+        The emulated core's configuration (reported by IDENTIFY).
+    """
+
+    def __init__(self, config: str | CoreConfig = "chip"):
+        self.cfg = get_config(config)
+        self.firmware = FirmwareModel(CoreModel(self.cfg, on_run=self._run))
+        self.runs = 0
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.port = os.ttyname(self._slave)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="fakechip", daemon=True)
+
+    def _read(self, core: CoreModel):
+        return lambda addr, n: [core.read(addr + 4 * i) for i in range(n)]
+
+    def _run(self, core: CoreModel) -> int:
+        read = self._read(core)
+        net, pl = read_network(read, self.cfg)
+        x = read_inputs(read, net, pl, self.cfg)
+        g = golden.run(net, x[None], self.cfg)
+        core.counts[: net.layers[-1].n_out] = [int(c) for c in g.counts[0]]
+        for ly, lp, v, s in zip(net.layers, pl.layers, g.membranes, g.spikes):
+            for j in range(ly.n_out):
+                core.state[lp.state_base + j] = (int(v[0, -1, j]) & 0xFFFF) | int(s[0, -1, j]) << 17
+        self.runs += 1
+        return int(g.cycles[0])
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._master], [], [], IDLE_S)
+            if not ready:
+                self.firmware.idle()
+            else:
+                try:
+                    data = os.read(self._master, 4096)
+                except OSError:
+                    return
+                self.firmware.receive(data)
+            out = self.firmware.take_output()
+            if out:
+                os.write(self._master, out)
+
+    def __enter__(self) -> FakeChip:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        os.close(self._master)
+        os.close(self._slave)
+
+
+__all__ = ["FakeChip"]

@@ -1,0 +1,70 @@
+"""Host side of a chip behind the host protocol (docs/protocol.md): load a chip image, run
+inferences, read results. The same code drives real hardware over a serial port
+(:class:`skyspike.protocol.SerialLink`), the simulated SoC's UART
+(:mod:`skyspike.rtlsim.uartlink`) and the fake device of the tests."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import memmap as mm
+from .config import CoreConfig
+from .image import ChipImage, image_writes, input_writes
+from .protocol import CoreModel, HostClient, Identity
+
+CAP_NAMES = ("CAPS0", "CAPS1", "CAPS2", "CAPS3")
+
+
+class DeviceMismatch(RuntimeError):
+    """The device is not a SkySpike core of the configuration an image was built for."""
+
+
+def word_runs(writes):
+    """Group (address, word) writes into runs of consecutive addresses: (address, [words])."""
+    run_addr, words = None, []
+    for addr, word in writes:
+        if run_addr is not None and addr == run_addr + 4 * len(words):
+            words.append(word)
+            continue
+        if words:
+            yield run_addr, words
+        run_addr, words = addr, [word]
+    if words:
+        yield run_addr, words
+
+
+def check_identity(ident: Identity, cfg: CoreConfig) -> None:
+    """DeviceMismatch unless the device is a SkySpike core with ``cfg``'s capabilities."""
+    if not ident.core_ok:
+        raise DeviceMismatch(f"the device's core ID is 0x{ident.core_id:08x}, not SkySpike's 0x{mm.CORE_ID:08x}")
+    expect = tuple(CoreModel(cfg).caps[name] for name in CAP_NAMES)
+    if tuple(ident.caps) != expect:
+        got = ", ".join(f"{n}=0x{v:08x}" for n, v in zip(CAP_NAMES, ident.caps))
+        want = ", ".join(f"{n}=0x{v:08x}" for n, v in zip(CAP_NAMES, expect))
+        raise DeviceMismatch(f"the device's core has other capabilities ({got}) than the configuration "
+                             f"the image was built for ({want}): recompile for the device's configuration")
+
+
+def load_image(client: HostClient, image: ChipImage) -> None:
+    """Write the image's descriptors, NET register and weights."""
+    for addr, words in word_runs(image_writes(image)):
+        client.write_mem(addr, words)
+
+
+def infer(client: HostClient, image: ChipImage, spikes: np.ndarray, n_outs: list[int], *,
+          use_irq: bool = True, timeout_cycles: int = 5_000_000):
+    """One inference: (RunResult, counts, final membranes per layer). Raises
+    :class:`skyspike.protocol.CoreError` if the core reports an error."""
+    for addr, words in word_runs(input_writes(spikes, image)):
+        client.load_inputs(words, offset=addr - mm.INPUT_BASE)
+    result = client.run(use_irq=use_irq, timeout_cycles=timeout_cycles)
+    first = image.placement.layers[0].state_base
+    last = image.placement.layers[-1].state_base + n_outs[-1]
+    res = client.read_results(n_outs[-1], state_first=first, n_state=last - first)
+    finals = []
+    for lp, n in zip(image.placement.layers, n_outs):
+        raw = np.array(res.state[lp.state_base - first: lp.state_base - first + n], np.int64) & 0xFFFF
+        finals.append(np.where(raw & 0x8000, raw - 0x10000, raw))
+    return result, np.array(res.counts), finals
+
+
+__all__ = ["DeviceMismatch", "check_identity", "load_image", "infer", "word_runs"]

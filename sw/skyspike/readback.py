@@ -1,0 +1,81 @@
+"""Read a loaded chip back: the network and input spikes that a core's memories hold,
+decoded from descriptor, weight and input-buffer words (the inverse of :mod:`skyspike.image`).
+
+Used by the emulated chip of :mod:`skyspike.fakechip` (which computes its answers from
+exactly what the host sent) and to check what a real chip holds.
+``read(address, count)`` returns ``count`` 32-bit words from consecutive byte addresses.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from . import memmap as mm
+from .config import DESC_WORDS, PRECISIONS, CoreConfig
+from .image import unpack_weights
+from .network import ChipLayer, ChipNetwork, NetworkError, Placement, place
+
+Reader = Callable[[int, int], list[int]]
+
+
+def _s16(v: int) -> int:
+    v &= 0xFFFF
+    return v - 0x10000 if v & 0x8000 else v
+
+
+def decode_descriptor(words) -> dict:
+    """The fields of one layer's descriptor words (layout: docs/semantics.md)."""
+    w = [int(x) for x in words]
+    return {"n_in": w[0] & 0xFFFF, "n_out": w[0] >> 16, "bits": PRECISIONS[w[1] & 3],
+            "slots": 1 << ((w[1] >> 2) & 3), "reset_zero": bool(w[1] >> 4 & 1), "n_bias": (w[1] >> 8) & 0x3F,
+            "w_base": w[2], "state_base": w[3], "beta": w[4] & 0x1FF, "theta_high": _s16(w[5]),
+            "theta_low": _s16(w[5] >> 16), "reset_sub": _s16(w[6])}
+
+
+def read_network(read: Reader, cfg: CoreConfig) -> tuple[ChipNetwork, Placement]:
+    """The network a core holds (NET register, descriptors, weights). NetworkError if the
+    descriptors do not describe a layout this driver would have produced."""
+    net_reg = read(mm.REG["NET"], 1)[0]
+    n_layers, steps = net_reg & 0xFF, (net_reg >> 8) & 0xFF
+    if not 1 <= n_layers <= cfg.max_layers:
+        raise NetworkError(f"NET register holds {n_layers} layers (1..{cfg.max_layers})")
+    desc = np.array(read(mm.DESC_BASE, n_layers * DESC_WORDS), np.int64).reshape(n_layers, DESC_WORDS)
+    fields = [decode_descriptor(d) for d in desc]
+    skeleton = []
+    for f in fields:
+        ly = ChipLayer(np.zeros((f["n_in"], f["n_out"]), np.int64), bits=f["bits"], beta=f["beta"],
+                       theta_high=f["theta_high"], theta_low=f["theta_low"], reset_sub=f["reset_sub"],
+                       reset_zero=f["reset_zero"], slots=f["slots"],
+                       bias=np.zeros((f["n_bias"], f["n_out"]), np.int64) if f["n_bias"] else None)
+        skeleton.append(ly)
+    net = ChipNetwork(skeleton, steps)
+    pl = place(net, cfg)
+    for i, (f, lp) in enumerate(zip(fields, pl.layers)):
+        if (f["w_base"], f["state_base"]) != (lp.w_base, lp.state_base):
+            raise NetworkError(f"layer {i}: descriptor places weights at {f['w_base']} and state at "
+                               f"{f['state_base']}; this driver's layout puts them at {lp.w_base}, {lp.state_base}")
+    words = pl.weight_words
+    banks = np.array([read(mm.WEIGHT_BASE + 4 * b * cfg.bank_depth, words) for b in range(cfg.banks)],
+                     np.uint32).reshape(cfg.banks, words)
+    for ly, lp in zip(net.layers, pl.layers):
+        w = unpack_weights(ly, lp, banks)
+        ly.weights = w[:ly.n_in]
+        ly.bias = w[ly.n_in:] if ly.n_bias else None
+    return net, pl
+
+
+def read_inputs(read: Reader, net: ChipNetwork, pl: Placement, cfg: CoreConfig) -> np.ndarray:
+    """One inference's input spikes (steps, n_in) from the input buffer."""
+    per_bank = net.steps * pl.input_words_per_bank
+    banks = [read(mm.INPUT_BASE + 4 * b * cfg.input_depth, per_bank) for b in range(cfg.input_banks)]
+    w = np.arange(pl.input_words)
+    out = np.zeros((net.steps, pl.input_words * 32), bool)
+    for t in range(net.steps):
+        words = np.array([banks[k % cfg.input_banks][t * pl.input_words_per_bank + k // cfg.input_banks]
+                          for k in w], np.uint64)
+        out[t] = ((words[:, None] >> np.arange(32, dtype=np.uint64)) & 1).astype(bool).reshape(-1)
+    return out[:, :net.layers[0].n_in]
+
+
+__all__ = ["decode_descriptor", "read_network", "read_inputs"]

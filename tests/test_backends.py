@@ -1,0 +1,159 @@
+"""Backends and the command-line driver: a trained network gives the golden model's answer
+bit for bit on the RTL simulation (core over Wishbone; the SoC with the firmware over the
+UART) and through the serial backend (pyserial on a pseudo-terminal served by an emulated
+chip that computes from what was loaded); the CLI from training to evaluation, and its
+error messages."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from skyspike import datasets, encode, quantize, train
+from skyspike.backends import GoldenBackend, SerialBackend, SimBackend, get_backend
+from skyspike.cli import app
+from skyspike.fakechip import FakeChip
+from skyspike.host import DeviceMismatch
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build" / "tests"
+
+
+@pytest.fixture(scope="module")
+def digits_net():
+    """A trained digits network with biases that the 'small' core holds (64-32-10, 4-bit)."""
+    d = datasets.load_digits()
+    r = train.Recipe(hidden=32, steps=8, epochs=3, bias=True)
+    model, _ = train.train(d.x_train, d.y_train, r)
+    net = quantize.quantize(model, 4, r.steps)
+    assert any(ly.n_bias for ly in net.layers)
+    return net, encode.rate(d.x_test[:6], r.steps, rng=1), d.y_test[:6]
+
+
+def _same(a, b) -> bool:
+    return (np.array_equal(a.counts, b.counts) and np.array_equal(a.cycles, b.cycles)
+            and all(np.array_equal(x, y) for x, y in zip(a.finals, b.finals)))
+
+
+def test_serial_backend_against_emulated_chip(digits_net):
+    net, x, _ = digits_net
+    gold = GoldenBackend().run(net, x, "small")
+    with FakeChip("small") as chip:
+        out = SerialBackend(chip.port, timeout=5).run(net, x, "small")
+        assert chip.runs == len(x)
+    assert _same(out, gold)
+    np.testing.assert_array_equal(out.prediction, gold.prediction)
+
+
+def test_serial_backend_refuses_another_configuration(digits_net):
+    net, x, _ = digits_net
+    with FakeChip("chip") as chip, pytest.raises(DeviceMismatch, match="other capabilities"):
+        SerialBackend(chip.port, timeout=5).run(net, x, "small")
+
+
+def test_serial_backend_errors():
+    import serial
+    with pytest.raises(serial.SerialException):
+        SerialBackend("/dev/nonexistent-skyspike").run(*_tiny())
+    with pytest.raises(ValueError, match="needs a port"):
+        SerialBackend()
+    with pytest.raises(ValueError, match="unknown backend"):
+        get_backend("fpga")
+
+
+def _tiny():
+    from skyspike.network import ChipLayer, ChipNetwork
+    net = ChipNetwork([ChipLayer(np.ones((4, 2), np.int64), theta_high=2)], steps=2)
+    return net, np.ones((1, 2, 4), bool), "small"
+
+
+def test_rtl_equals_golden_on_trained_network(digits_net, sim):
+    net, x, _ = digits_net
+    out = SimBackend(sim, build_dir=BUILD / "backend").run(net, x, "small")
+    gold = GoldenBackend(keep_spikes=True).run(net, x, "small")
+    assert _same(out, gold)
+    for a, b in zip(out.spikes, gold.spikes):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_soc_backend_firmware_path(digits_net):
+    """The firmware on PicoRV32 answers the host protocol over the simulated UART."""
+    pytest.importorskip("cocotbext.uart", reason="cocotbext-uart is not installed")
+    if shutil.which("riscv64-unknown-elf-gcc") is None:
+        pytest.skip("riscv64-unknown-elf-gcc not found: install Debian's gcc-riscv64-unknown-elf (make setup)")
+    net, x, _ = digits_net
+    out = SimBackend(via="soc", build_dir=BUILD / "system").run(net, x[:2], "small")
+    assert _same(out, GoldenBackend().run(net, x[:2], "small"))
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+
+def _cli(*args, code=0):
+    res = CliRunner().invoke(app, [str(a) for a in args])
+    assert res.exit_code == code, res.output + repr(res.exception)
+    return " ".join(res.output.split())   # rich wraps lines at the terminal width
+
+
+def test_cli_train_compile_info_run_eval(tmp_path):
+    model, net = tmp_path / "m.pt", tmp_path / "net.npz"
+    out = _cli("train", "-o", model, "--hidden", 24, "--epochs", 2, "--steps", 6, "--bits", 4, "--qat-epochs", 1)
+    assert "float test accuracy" in out and model.is_file()
+    out = _cli("compile", model, "-o", net, "--config", "small", "--validate", 100)
+    assert "weight memory" in out and "predicted cycles" in out and "validation on 100 digits" in out
+    out = _cli("info", net)
+    assert "core configuration 'small'" in out and "64->24" in out
+    out = _cli("run", net, "--samples", 3, "--raster", tmp_path / "r.png")
+    assert "prediction" in out and (tmp_path / "r.png").stat().st_size > 1000
+    out = _cli("eval", net, "--limit", 50)
+    assert "accuracy" in out and "on 50 test images" in out
+    with FakeChip("small") as chip:
+        out = _cli("eval", net, "--limit", 5, "--backend", "serial", "--port", chip.port)
+    assert "serial == golden on all 5 samples" in out
+    out = _cli("sweep", model, "--limit", 60, "--plot", tmp_path / "s.png")
+    assert (tmp_path / "s.png").is_file() and "8" in out
+
+
+def test_cli_compiles_nir(tmp_path):
+    import nir
+    import snntorch as snn
+    import torch
+    from snntorch.export_nir import export_to_nir
+    from torch import nn
+
+    h = 16
+    model = nn.Sequential(nn.Linear(64, h), snn.Leaky(beta=torch.full((h,), 0.9), threshold=torch.ones(h),
+                                                      init_hidden=True),
+                          nn.Linear(h, 10), snn.Leaky(beta=torch.full((10,), 0.9), threshold=torch.ones(10),
+                                                      init_hidden=True, output=True))
+    nir.write(str(tmp_path / "g.nir"), export_to_nir(model, torch.zeros(1, 64), ignore_dims=[0]))
+    out = _cli("compile", tmp_path / "g.nir", "-o", tmp_path / "n.npz", "--nir-reset", "subtract",
+               "--dataset", "digits", "--validate", 50)
+    assert "NIR has no time step" in out and "reset='subtract'" in out and (tmp_path / "n.npz").is_file()
+
+
+def test_cli_errors(tmp_path):
+    (tmp_path / "junk.nir").write_bytes(b"nope")
+    out = _cli("compile", tmp_path / "junk.nir", "-o", tmp_path / "x.npz", code=2)
+    assert "not a readable NIR file" in out
+    out = _cli("compile", tmp_path / "missing.pt", "-o", tmp_path / "x.npz", code=2)
+    assert "no such file" in out
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    assert "malformed network file" in _cli("run", tmp_path / "bad.npz", code=2)
+    assert "unknown data set" in _cli("train", "-o", tmp_path / "m.pt", "--dataset", "cifar", code=2)
+    out = _cli("train", "-o", tmp_path / "m.pt", "--dataset", "mnist", "--data", tmp_path, code=2)
+    assert "train-images-idx3-ubyte" in out and "--download" in out
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "datasets" / "mnist").is_dir() and not os.environ.get("SKYSPIKE_DATA"),
+                    reason="MNIST IDX files not found (../shared/datasets or $SKYSPIKE_DATA)")
+def test_cli_eval_mnist_shape_mismatch(tmp_path):
+    model, net = tmp_path / "m.pt", tmp_path / "net.npz"
+    _cli("train", "-o", model, "--hidden", 16, "--epochs", 1, "--steps", 4)
+    _cli("compile", model, "-o", net, "--validate", 0)
+    data = os.environ.get("SKYSPIKE_DATA") or ROOT.parent / "shared" / "datasets"
+    assert "takes 64 inputs but mnist images have 784" in _cli("eval", net, "--dataset", "mnist", "--data", data,
+                                                                code=2)
