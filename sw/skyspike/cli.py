@@ -302,12 +302,27 @@ Sim = Annotated[str | None, typer.Option(help="sim backend: icarus or verilator"
 Via = Annotated[str, typer.Option(help="sim backend: core (Wishbone) or soc (firmware over UART)")]
 Port = Annotated[str | None, typer.Option(help="serial backend: device or pyserial URL")]
 Baud = Annotated[int, typer.Option(help="serial backend: baud rate")]
+ImageArg = Annotated[Path, typer.Argument(help="a compiled chip network file")]
+TestSet = Annotated[str | None, typer.Option("--dataset", help="default: the one it was compiled for, or digits")]
+Seed = Annotated[int, typer.Option(help="rate-coding seed")]
+
+
+def _image_and_data(image: Path, dataset: str | None, data: Path | None):
+    """(network, meta, core configuration, data split) for run / eval, or a clear error."""
+    from .config import get_config
+
+    net, meta = _load_image(image)
+    cfg = get_config(meta.get("config", "chip"))
+    d = _load_data(dataset or meta.get("dataset") or "digits", data)
+    if d.n_in != net.layers[0].n_in:
+        _fail(f"{image} takes {net.layers[0].n_in} inputs but {d.name} images have {d.n_in} pixels")
+    return net, meta, cfg, d
 
 
 @app.command()
 def run(
-    image: Annotated[Path, typer.Argument(help="a compiled chip network file")],
-    dataset: Annotated[str | None, typer.Option(help="default: the one it was compiled for, or digits")] = None,
+    image: ImageArg,
+    dataset: TestSet = None,
     data: DataDir = None,
     samples: int = 4,
     start: Annotated[int, typer.Option(help="first test image")] = 0,
@@ -316,18 +331,13 @@ def run(
     via: Via = "core",
     port: Port = None,
     baud: Baud = 115200,
-    seed: Annotated[int, typer.Option(help="rate-coding seed")] = 1,
+    seed: Seed = 1,
     raster: Annotated[Path | None, typer.Option(help="save a spike raster of the first sample (PNG)")] = None,
 ):
     """Run test images on a backend: prediction, spike counts and cycles per sample."""
     from .backends import GoldenBackend
-    from .config import get_config
 
-    net, meta = _load_image(image)
-    cfg = get_config(meta.get("config", "chip"))
-    d = _load_data(dataset or meta.get("dataset") or "digits", data)
-    if d.n_in != net.layers[0].n_in:
-        _fail(f"{image} takes {net.layers[0].n_in} inputs but {d.name} images have {d.n_in} pixels")
+    net, meta, cfg, d = _image_and_data(image, dataset, data)
     idx = np.arange(start, min(start + samples, len(d.y_test)))
     x = _encode(d.x_test[idx], net, meta, seed)
     out = _run_backend(_backend(backend, sim, via, port, baud), net, x, cfg, f"{len(x)} samples")
@@ -349,8 +359,8 @@ def run(
 
 @app.command("eval")
 def evaluate(
-    image: Annotated[Path, typer.Argument(help="a compiled chip network file")],
-    dataset: Annotated[str | None, typer.Option(help="default: the one it was compiled for, or digits")] = None,
+    image: ImageArg,
+    dataset: TestSet = None,
     data: DataDir = None,
     limit: Annotated[int | None, typer.Option(help="only the first N test images")] = None,
     backend: Backend = "golden",
@@ -358,17 +368,12 @@ def evaluate(
     via: Via = "core",
     port: Port = None,
     baud: Baud = 115200,
-    seed: Annotated[int, typer.Option(help="rate-coding seed")] = 1,
+    seed: Seed = 1,
 ):
     """Accuracy on a test set; a non-golden backend is also checked against the golden model."""
     from .backends import GoldenBackend
-    from .config import get_config
 
-    net, meta = _load_image(image)
-    cfg = get_config(meta.get("config", "chip"))
-    d = _load_data(dataset or meta.get("dataset") or "digits", data)
-    if d.n_in != net.layers[0].n_in:
-        _fail(f"{image} takes {net.layers[0].n_in} inputs but {d.name} images have {d.n_in} pixels")
+    net, meta, cfg, d = _image_and_data(image, dataset, data)
     n = len(d.y_test) if limit is None else min(limit, len(d.y_test))
     x = _encode(d.x_test[:n], net, meta, seed)
     y = d.y_test[:n]
