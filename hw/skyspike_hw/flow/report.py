@@ -114,14 +114,14 @@ def text(r: dict) -> str:
         lines.append(f"  {name}  {s['count']:3d} x {s['area_each_um2'] / 1e6:.4f} mm^2 = {s['area_um2'] / 1e6:.4f} mm^2")
     lines += [
         f"  SRAM macros          {a['sram_mm2']:9.4f} mm^2",
-        f"  total (cells+macros) {a['total_mm2']:9.4f} mm^2   target <= {r['targets']['total_area_mm2_max']} mm^2: "
+        f"  total (cells+macros) {a['total_mm2']:9.4f} mm^2   chip target <= {r['targets']['total_area_mm2_max']} mm^2: "
         f"{'met' if r['targets']['area_met'] else 'MISSED'}",
         "",
         f"Timing (pre-layout, ideal clock, no wires) at {t['clock_period_ns']} ns "
         f"({1000 / t['clock_period_ns']:.1f} MHz)",
         f"  worst setup slack {t['worst_slack_ns']:.3f} ns   WNS {t['wns_ns']:.3f} ns   TNS {t['tns_ns']:.3f} ns   "
         f"worst hold slack {t['hold_worst_slack_ns']:.3f} ns",
-        f"  fmax {t['fmax_mhz']:.1f} MHz (min period {t['min_period_ns']:.2f} ns)   target >= "
+        f"  fmax {t['fmax_mhz']:.1f} MHz (min period {t['min_period_ns']:.2f} ns)   chip target >= "
         f"{r['targets']['fmax_mhz_min']} MHz: {'met' if r['targets']['fmax_met'] else 'MISSED'}",
         f"  critical path: {t['critical_path']['startpoint']}",
         f"              -> {t['critical_path']['endpoint']}, arrival {t['critical_path']['arrival_ns']} ns",
