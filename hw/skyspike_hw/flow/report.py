@@ -129,6 +129,8 @@ def text(r: dict) -> str:
         f"Power at {1000 / p['clock_period_ns']:.1f} MHz, activity {p['activity']} (OpenSTA report_power)",
     ]
     for group, row in p["groups_w"].items():
+        if group != "total" and not row["total"]:
+            continue  # OpenSTA's "macro" and "pad" groups stay empty: the SRAMs count as cells
         lines.append(f"  {group:13s} internal {row['internal'] * 1e3:8.3f} mW  switching {row['switching'] * 1e3:8.3f} mW  "
                      f"leakage {row['leakage'] * 1e3:8.4f} mW  total {row['total'] * 1e3:8.3f} mW")
     lines.append(f"  of which the {sum(s['count'] for s in r['sram_macros'].values())} SRAM macros "
