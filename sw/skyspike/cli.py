@@ -201,17 +201,21 @@ def compile(
     meta = {"config": config, "encoding": enc, "source": str(model), "scales": [ly.scale for ly in net.layers],
             "dataset": dataset or (recipe.dataset if recipe else None)}
     save_compiled(output, net, cfg, meta)
-    _summary(net, cfg, meta)
     ds = dataset or (recipe.dataset if recipe else None)
+    x = None
     if ds and validate:
         d = _load_data(ds, data)
+        if d.n_in != net.layers[0].n_in:
+            _fail(f"the network takes {net.layers[0].n_in} inputs but {ds} images have {d.n_in} pixels")
         x = _encode(d.x_test[:validate], net, meta, seed=1)
+    _summary(net, cfg, meta, inputs=x, what=f"on {len(x)} {ds} test images" if x is not None else None)
+    if x is not None:
         rep = Q.quantization_report(torch_model if torch_model is not None else fnet, net, x, d.y_test[:validate])
         console.print(f"validation on {len(x)} {ds} test images: {rep}")
     console.print(f"wrote {output}")
 
 
-def _summary(net, cfg, meta: dict | None = None, inputs=None):
+def _summary(net, cfg, meta: dict | None = None, inputs=None, what: str | None = None):
     from . import golden
     from .network import place
 
@@ -234,8 +238,6 @@ def _summary(net, cfg, meta: dict | None = None, inputs=None):
     if inputs is None:  # a stand-in: 20% input density
         inputs = np.random.default_rng(0).random((64, net.steps, net.layers[0].n_in)) < 0.2
         what = "at 20% random input density"
-    else:
-        what = "on these inputs"
     g = golden.run(net, inputs, cfg)
     console.print(f"predicted cycles per inference {what}: mean {g.cycles.mean():.0f} "
                   f"(min {g.cycles.min()}, max {g.cycles.max()}); dense scan {golden.dense_cycles(net, cfg)}")
