@@ -251,7 +251,7 @@ def info(
     config: Annotated[str | None, typer.Option(help="core configuration (default: the file's, or chip)")] = None,
 ):
     """The core configuration's capabilities, and a compiled network's resource use."""
-    from .config import CONFIGS, PRECISIONS, get_config
+    from .config import CONFIGS, MAX_BIAS_ROWS, PRECISIONS, get_config
 
     net, meta = _load_image(image) if image else (None, {})
     name = config or meta.get("config") or "chip"
@@ -269,6 +269,7 @@ def info(
             ("neurons per layer", f"up to {cfg.max_neurons} (state for {cfg.state_neurons} in all)"),
             ("inputs", f"up to {cfg.max_inputs}; input buffer {cfg.input_banks} x {cfg.input_depth} words"),
             ("outputs", f"up to {cfg.max_outputs} spike counters"),
+            ("bias", f"up to {MAX_BIAS_ROWS} bias rows per layer (always-on inputs)"),
             ("membrane", "signed 16 bit, saturating; leak beta/256; Schmitt trigger theta_high/theta_low")]
     for k, v in rows:
         t.add_row(k, v)
