@@ -22,6 +22,21 @@ from skyspike.rtlsim.bus import (UpdateTrace, WishboneMaster, compare, load_imag
                                  start_clock, write_all)
 
 
+async def check_sample(dut, bus, trace, image, net, gold, x, b: int, label: str) -> tuple[list[str], int]:
+    """Run sample ``b`` on the loaded image and compare it with the golden model: (mismatch
+    messages, spikes seen in the update trace; -1 when the core reported an error)."""
+    trace.groups.clear()
+    status, cycles = await run_inference(bus, image, x[b], max_cycles=2 * int(gold.cycles[b]) + 100)
+    await ClockCycles(dut.clk, 1)
+    if status >> 8 & 0xFF:
+        return [f"{label}: error code {status >> 8 & 0xFF} at layer {status >> 16 & 0xFF}"], -1
+    n_outs = [ly.n_out for ly in net.layers]
+    spikes, mems, seen = trace.rasters(n_outs, net.steps)
+    counts, finals = await read_results(bus, n_outs, [lp.state_base for lp in image.placement.layers])
+    return (compare(gold, b, spikes, mems, seen, counts, finals, cycles, label),
+            int(sum(sp.sum() for sp in spikes)))
+
+
 @cocotb.test()
 async def random_networks(dut):
     cfg = get_config(os.environ.get("CONFIG", "small"))
@@ -44,20 +59,13 @@ async def random_networks(dut):
         x = random_inputs(rng, net, batch)
         gold = golden_run(net, x, cfg)
         await load_image(bus, image)
-        n_outs = [ly.n_out for ly in net.layers]
         for b in range(batch):
-            trace.groups.clear()
-            status, cycles = await run_inference(bus, image, x[b], max_cycles=2 * int(gold.cycles[b]) + 100)
-            await ClockCycles(dut.clk, 1)
-            label = f"seed {seed} case {case} sample {b}"
-            if status >> 8 & 0xFF:
-                failures.append(f"{label}: error code {status >> 8 & 0xFF} at layer {status >> 16 & 0xFF}")
-                continue
-            spikes, mems, seen = trace.rasters(n_outs, net.steps)
-            counts, finals = await read_results(bus, n_outs, [lp.state_base for lp in image.placement.layers])
-            failures += compare(gold, b, spikes, mems, seen, counts, finals, cycles, label)
-            spikes_seen += int(sum(s.sum() for s in spikes))
-            total += 1
+            errs, seen = await check_sample(dut, bus, trace, image, net, gold, x, b,
+                                            f"seed {seed} case {case} sample {b}")
+            failures += errs
+            if seen >= 0:
+                spikes_seen += seen
+                total += 1
     dut._log.info(f"{total} inferences of {n_cases} networks compared; {spikes_seen} spikes; "
                   f"{len(failures)} mismatches")
     assert not failures, "\n".join(failures[:20])
@@ -132,18 +140,8 @@ async def bias_directed(dut):
             stale = gold.spikes[0][:, :, net.layers[-1].n_in + net.layers[-1].n_bias:]
             assert stale.sum() > 20, f"{name}: the test network leaves hardly any stale bits"
         await load_image(bus, image)
-        n_outs = [ly.n_out for ly in net.layers]
         for b in range(len(x)):
-            trace.groups.clear()
-            status, cycles = await run_inference(bus, image, x[b], max_cycles=2 * int(gold.cycles[b]) + 100)
-            await ClockCycles(dut.clk, 1)
-            label = f"{name} (seed {seed}) sample {b}"
-            if status >> 8 & 0xFF:
-                failures.append(f"{label}: error code {status >> 8 & 0xFF} at layer {status >> 16 & 0xFF}")
-                continue
-            spikes, mems, seen = trace.rasters(n_outs, net.steps)
-            counts, finals = await read_results(bus, n_outs, [lp.state_base for lp in image.placement.layers])
-            errs = compare(gold, b, spikes, mems, seen, counts, finals, cycles, label)
+            errs, _ = await check_sample(dut, bus, trace, image, net, gold, x, b, f"{name} (seed {seed}) sample {b}")
             failures += errs
             if errs:
                 failed.setdefault(name, []).append(b)
