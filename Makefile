@@ -91,7 +91,7 @@ verilog: setup
 	$(SIM_ENV) $(VPY) -m skyspike_hw.gen --config chip -o build/verilog
 
 sim: setup
-	$(SIM_ENV) $(VPY) -m skyspike.demo
+	$(SIM_ENV) $(VPY) -m skyspike.apps.demo
 
 test: setup
 	$(SIM_ENV) $(PDK_ENV) $(VPY) -m pytest -n 2 tests $(PYTEST_ARGS)

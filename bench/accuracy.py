@@ -32,8 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sw"))
 
-from skyspike import datasets, encode, golden, plots, quantize, train  # noqa: E402
-from skyspike.config import CONFIGS  # noqa: E402
+from skyspike.apps import plots  # noqa: E402
+from skyspike.chip import golden  # noqa: E402
+from skyspike.compiler import datasets, encode, quantize, train  # noqa: E402
+from skyspike.spec.config import CONFIGS  # noqa: E402
 
 PRECISIONS = (1, 2, 4, 8)
 #: Hidden width per precision: the largest (in steps of 16) that fits the chip with 784 inputs.
@@ -69,8 +71,6 @@ def float_path(out: Path, dataset: str, bits: int) -> Path:
 
 def _train_one(job):
     """Float training, then quantization-aware fine-tuning: two model files."""
-    from skyspike import qat
-
     dataset, bits, data_dir, out, device = job
     path, fpath = model_path(out, dataset, bits), float_path(out, dataset, bits)
     if path.is_file() and fpath.is_file():
@@ -80,7 +80,7 @@ def _train_one(job):
     r_float = replace(r, qat_bits=0, qat_epochs=0)
     model, log = train.train(d.x_train, d.y_train, r_float, device=device, threads=1)
     train.save(model, fpath, r_float)
-    qat.fine_tune(model, d.x_train, d.y_train, r, device=device, log=log)
+    train.fine_tune(model, d.x_train, d.y_train, r, device=device, log=log)
     train.save(model, path, r)
     last = log.epochs[-1]
     return f"{path.name}: {log.seconds:.0f} s, train acc {100 * last['train_acc']:.2f}%"

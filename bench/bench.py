@@ -19,9 +19,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from skyspike.config import CONFIGS
-from skyspike.golden import dense_cycles, run
-from skyspike.network import ChipLayer, ChipNetwork
+from skyspike.spec.config import CONFIGS
+from skyspike.chip.golden import dense_cycles, run
+from skyspike.chip.network import ChipLayer, ChipNetwork
 
 OPENSPIKE_CYCLES = 140_877  # its published RTL, measured (../shared/docs/reference-figures.md)
 CLOCK_HZ = 50e6
@@ -62,9 +62,9 @@ def cycles_table(cfg, rng):
 
 def digits_cycles(cfg):
     try:
-        from skyspike.demo import demo_network  # the trained, quantized demo network
+        from skyspike.apps.demo import demo_network  # the trained, quantized demo network
     except ImportError:
-        console.print("[yellow]digits network: skyspike.demo not available[/]")
+        console.print("[yellow]digits network: skyspike.apps.demo not available[/]")
         return None
     net, x, labels = demo_network(cfg)
     g = run(net, x, cfg)

@@ -14,12 +14,13 @@ import os
 import cocotb
 import numpy as np
 
-from skyspike import memmap as mm
-from skyspike.config import DESC_WORDS, get_config
-from skyspike.golden import run as golden_run
-from skyspike.image import build_image, image_writes
-from skyspike.network import ChipLayer, ChipNetwork
-from skyspike.testing import random_weights
+from skyspike.spec import memmap as mm
+from skyspike.spec.config import get_config
+from skyspike.spec.layouts import DESC_WORDS
+from skyspike.chip.golden import run as golden_run
+from skyspike.chip.image import build_image, image_writes
+from skyspike.chip.network import ChipLayer, ChipNetwork
+from skyspike.chip.testing import random_weights
 from wbhost import WishboneMaster, load_image, read_results, run_inference, start_clock
 
 E = mm.ERROR_CODE

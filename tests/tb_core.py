@@ -12,12 +12,12 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
-from skyspike import memmap as mm
-from skyspike.config import get_config
-from skyspike.golden import run as golden_run
-from skyspike.image import build_image
-from skyspike.network import ChipLayer, ChipNetwork
-from skyspike.testing import random_inputs, random_network, random_weights
+from skyspike.spec import memmap as mm
+from skyspike.spec.config import get_config
+from skyspike.chip.golden import run as golden_run
+from skyspike.chip.image import build_image
+from skyspike.chip.network import ChipLayer, ChipNetwork
+from skyspike.chip.testing import random_inputs, random_network, random_weights
 from skyspike.rtlsim.bus import (UpdateTrace, WishboneMaster, compare, load_image, read_results, run_inference,
                                  start_clock, write_all)
 

@@ -9,11 +9,11 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from skyspike import memmap as mm
-from skyspike.config import get_config
-from skyspike.golden import run as golden_run
-from skyspike.image import build_image, input_writes
-from skyspike.network import ChipLayer, ChipNetwork
+from skyspike.spec import memmap as mm
+from skyspike.spec.config import get_config
+from skyspike.chip.golden import run as golden_run
+from skyspike.chip.image import build_image, input_writes
+from skyspike.chip.network import ChipLayer, ChipNetwork
 from skyspike.rtlsim.bus import (WishboneMaster, load_image, read_results, run_inference, start_and_wait,
                                  start_clock, write_all)
 

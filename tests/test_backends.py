@@ -13,11 +13,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from skyspike import datasets, encode, quantize, train
+from skyspike.compiler import datasets
+from skyspike.compiler import encode
+from skyspike.compiler import quantize
+from skyspike.compiler import train
 from skyspike.backends import GoldenBackend, SerialBackend, SimBackend, get_backend
-from skyspike.cli import app
-from skyspike.fakechip import FakeChip
-from skyspike.host import DeviceMismatch
+from skyspike.apps.cli import app
+from skyspike.emu.fakechip import FakeChip
+from skyspike.link.host import DeviceMismatch
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "tests"
@@ -66,7 +69,7 @@ def test_serial_backend_errors():
 
 
 def _tiny():
-    from skyspike.network import ChipLayer, ChipNetwork
+    from skyspike.chip.network import ChipLayer, ChipNetwork
     net = ChipNetwork([ChipLayer(np.ones((4, 2), np.int64), theta_high=2)], steps=2)
     return net, np.ones((1, 2, 4), bool), "small"
 

@@ -2,10 +2,10 @@
 """Block tests of the engine's pieces on Amaranth's own simulator, against the golden model
 and the placement code, plus a whole-core test of the run-time descriptor checks (cocotb).
 
-* NeuronLane       vs skyspike.golden.run (its per-step loop body, and golden.run itself)
-* DescriptorDecode vs skyspike.network._derive/place, skyspike.image.encode_descriptor and
-                   the rules of skyspike.memmap.ERRORS
-* SpikeScanner     vs the bitmap layout (docs/semantics.md) and skyspike.golden.scan_cycles
+* NeuronLane       vs skyspike.chip.golden.run (its per-step loop body, and golden.run itself)
+* DescriptorDecode vs skyspike.chip.network._derive/place, skyspike.chip.image.encode_descriptor and
+                   the rules of skyspike.spec.memmap.ERRORS
+* SpikeScanner     vs the bitmap layout (docs/semantics.md) and skyspike.chip.golden.scan_cycles
 * run-time errors  through the generated 'small' core (tests/tb_blocks.py)
 
 Every randomized test prints its seed; SEED=<n> replays it.
@@ -24,12 +24,12 @@ from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
 from simrun import run_cocotb
-from skyspike import golden
-from skyspike.config import CONFIGS, MAX_BIAS_ROWS, PRECISIONS, CoreConfig, log2
-from skyspike.image import encode_descriptor
-from skyspike.memmap import ERROR_CODE, ERRORS
-from skyspike.network import INT16_MAX, INT16_MIN, ChipLayer, ChipNetwork, _derive, place
-from skyspike.testing import random_network
+from skyspike.chip import golden
+from skyspike.spec.config import CONFIGS, MAX_BIAS_ROWS, PRECISIONS, CoreConfig, log2
+from skyspike.chip.image import encode_descriptor
+from skyspike.spec.memmap import ERROR_CODE, ERRORS
+from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipLayer, ChipNetwork, _derive, place
+from skyspike.chip.testing import random_network
 from skyspike_hw.descriptor import STORED_WORDS, DescriptorDecode
 from skyspike_hw.gen import write as write_verilog
 from skyspike_hw.neuron import NeuronLane
@@ -316,7 +316,7 @@ class Desc:
     n_bias: int = 0
 
     def words(self) -> list[int]:
-        """Descriptor words 0..6, packed by the spec's own skyspike.image.encode_descriptor."""
+        """Descriptor words 0..6, packed by the spec's own skyspike.chip.image.encode_descriptor."""
         ly = SimpleNamespace(n_in=self.n_in, n_out=self.n_out, bits=self.bits, reset_zero=self.reset_zero,
                              beta=self.beta, theta_high=self.theta_high, theta_low=self.theta_low,
                              reset_sub=self.reset_sub, n_bias=self.n_bias)
@@ -416,7 +416,7 @@ def expected_decode(cfg: CoreConfig, d: Desc) -> dict:
 
 
 def random_valid_network(rng: np.random.Generator, cfg: CoreConfig) -> ChipNetwork:
-    """skyspike.testing.random_network, with the step count sometimes at the input buffer's limit."""
+    """skyspike.chip.testing.random_network, with the step count sometimes at the input buffer's limit."""
     net = random_network(rng, cfg)
     per_bank = place(net, cfg).input_words_per_bank
     net.steps = int(rng.choice([net.steps, 1, min(255, cfg.input_depth // per_bank)]))

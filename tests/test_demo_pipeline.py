@@ -16,10 +16,14 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from skyspike import datasets, encode, golden, quantize, train
-from skyspike.config import CONFIGS
-from skyspike.network import NetworkError
-from skyspike.testing import random_inputs, random_network
+from skyspike.compiler import datasets
+from skyspike.compiler import encode
+from skyspike.chip import golden, readout
+from skyspike.compiler import quantize
+from skyspike.compiler import train
+from skyspike.spec.config import CONFIGS
+from skyspike.chip.network import NetworkError
+from skyspike.chip.testing import random_inputs, random_network
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SKYSPIKE_DATASETS", ROOT.parent / "shared" / "datasets"))
@@ -307,13 +311,13 @@ def test_predict_matches_golden_rule():
     for _ in range(40):
         net = random_network(rng, cfg, max_steps=6)
         g = golden.run(net, random_inputs(rng, net, batch=8), cfg)
-        np.testing.assert_array_equal(quantize.predict(g.counts, g.membranes[-1][:, -1]), g.prediction)
+        np.testing.assert_array_equal(readout.predict(g.counts, g.membranes[-1][:, -1]), g.prediction)
         np.testing.assert_array_equal(quantize.golden_prediction(g), g.prediction)
     # ties: counts, then membrane, then the lower index
     counts = np.array([[2, 3, 3, 1], [0, 0, 0, 0], [1, 1, 0, 0]])
     mem = np.array([[99, 4, 5, 0], [-3, 7, 7, -1], [-5, -5, 9, 9]])
-    assert quantize.predict(counts, mem).tolist() == [2, 1, 0]
-    assert quantize.predict(counts[0], mem[0]) == 2
+    assert readout.predict(counts, mem).tolist() == [2, 1, 0]
+    assert readout.predict(counts[0], mem[0]) == 2
     fake = SimpleNamespace(counts=counts, membranes=[mem[:, None]])
     np.testing.assert_array_equal(golden.GoldenResult([mem[:, None] > 0], [mem[:, None]], counts, None).prediction,
                                   quantize.golden_prediction(fake))
@@ -339,8 +343,8 @@ def test_recipe_cache_roundtrip_and_report(tmp_path):
 
 
 def test_demo_compare_and_raster(tmp_path):
-    from skyspike.demo import compare
-    from skyspike.plots import spike_raster
+    from skyspike.apps.demo import compare
+    from skyspike.apps.plots import spike_raster
 
     rng = np.random.default_rng(9)
     cfg = CONFIGS["small"]

@@ -13,15 +13,18 @@ import snntorch as snn
 import torch
 from torch import nn
 
-from skyspike import golden, qat, quantize, train
-from skyspike.config import CONFIGS, MAX_BIAS_ROWS
-from skyspike.image import build_image
-from skyspike.model import FloatNetwork, from_nir, from_torch, load_model
-from skyspike.netfile import load_compiled, save_compiled
-from skyspike.network import NetworkError
-from skyspike.neurons import Schmitt
-from skyspike.readback import read_inputs, read_network
-from skyspike.testing import random_inputs, random_network
+from skyspike.chip import golden
+from skyspike.compiler import qat
+from skyspike.compiler import quantize
+from skyspike.compiler import train
+from skyspike.spec.config import CONFIGS, MAX_BIAS_ROWS
+from skyspike.chip.image import build_image
+from skyspike.compiler.model import FloatNetwork, from_nir, from_torch, load_model
+from skyspike.chip.netfile import load_compiled, save_compiled
+from skyspike.chip.network import NetworkError
+from skyspike.compiler.neurons import Schmitt
+from skyspike.chip.readback import read_inputs, read_network
+from skyspike.chip.testing import random_inputs, random_network
 
 CFG = CONFIGS["chip"]
 
@@ -290,7 +293,7 @@ def test_one_bit_bias_rows_and_limits():
 
 def test_qat_fake_quant_equals_chip_integers():
     """After fine-tuning, the fake-quantized weights are exactly s * the chip's integers."""
-    from skyspike import datasets
+    from skyspike.compiler import datasets
     d = datasets.load_digits()
     r = train.Recipe(hidden=24, steps=4, epochs=1, bias=True, qat_bits=2, qat_epochs=1, batch=256)
     model, log = train.train(d.x_train[:512], d.y_train[:512], r)
@@ -341,8 +344,8 @@ def test_compiled_file_roundtrip_and_tamper(tmp_path):
 
 
 def test_readback_inverts_the_image():
-    from skyspike import memmap as mm
-    from skyspike.image import image_writes, input_writes
+    from skyspike.spec import memmap as mm
+    from skyspike.chip.image import image_writes, input_writes
     rng = np.random.default_rng(12)
     for name in ("small", "chip"):
         cfg = CONFIGS[name]
@@ -364,9 +367,9 @@ def test_readback_inverts_the_image():
 
 
 def test_export_nir_helper_handles_scalar_parameters(tmp_path):
-    """snnTorch's exporter fails on scalar beta/threshold; skyspike.model.export_nir does not,
+    """snnTorch's exporter fails on scalar beta/threshold; skyspike.compiler.model.export_nir does not,
     and the NIR file compiles to the same chip network as the torch model."""
-    from skyspike.model import export_nir
+    from skyspike.compiler.model import export_nir
     torch.manual_seed(4)
     model = nn.Sequential(nn.Linear(20, 12), snn.Leaky(beta=0.9), nn.Linear(12, 4), snn.Leaky(beta=0.8, threshold=0.7))
     export_nir(model, 20, tmp_path / "m.nir")

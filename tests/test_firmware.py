@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from skyspike import fwheader
-from skyspike import memmap as mm
-from skyspike import protocol as P
-from skyspike.protocol import Cmd, CoreModel, FirmwareModel, FrameParser, HostClient, PipeLink, Status
+from skyspike.apps import fwheader
+from skyspike.spec import memmap as mm
+from skyspike.link import protocol as P
+from skyspike.link.protocol import Cmd, CoreModel, FirmwareModel, FrameParser, HostClient, PipeLink, Status
 from test_protocol import _malformed, fuzz_link, scenario_basic, scenario_errors, scenario_hung_core
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ need_host_cc = pytest.mark.skipif(shutil.which("cc") is None or shutil.which("ma
 # -- generated header -----------------------------------------------------------------------
 def test_header_is_current():
     assert HEADER.read_text() == fwheader.header(), \
-        "regenerate: .venv/bin/python -m skyspike.fwheader > firmware/include/skyspike_regs.h"
+        "regenerate: .venv/bin/python -m skyspike.apps.fwheader > firmware/include/skyspike_regs.h"
 
 
 def test_header_agrees_with_rtl_and_protocol():
@@ -50,7 +50,7 @@ def test_header_agrees_with_rtl_and_protocol():
     assert P.CORE_SPAN == 4 << ADR_BITS == soc.CORE_SIZE
     assert soc.CPU_PARAMS["ENABLE_IRQ_QREGS"] and soc.CPU_PARAMS["ENABLE_COUNTERS"]   # getq, rdcycle
     assert soc.RISCV_MARCH == "rv32imc" and soc.RISCV_MABI == "ilp32"                  # firmware/Makefile
-    for _, (base, size) in mm.region_sizes(__import__("skyspike.config").config.CONFIGS["chip"]).items():
+    for _, (base, size) in mm.region_sizes(__import__("skyspike.spec.config").config.CONFIGS["chip"]).items():
         assert base + size <= P.CORE_SPAN
     defines = dict(re.findall(r"#define (\w+)\s+(0x[0-9a-f]+|\d+)", HEADER.read_text()))
     assert int(defines["SKYSPIKE_REG_STATUS"], 0) == mm.REG["STATUS"]
@@ -313,7 +313,7 @@ def test_firmware_on_soc_rtl(cross_build):
     from skyspike_hw.socgen import write_soc
 
     out, _ = cross_build
-    core = CoreModel(__import__("skyspike.config").config.CONFIGS["small"])
+    core = CoreModel(__import__("skyspike.spec.config").config.CONFIGS["small"])
     build = ROOT / "build" / "tests" / "fw_soc"
     sources = write_soc("small", out / "firmware.hex", build / "verilog", uart_divisor=SOC_DIVISOR)
     if str(FW / "sim") not in sys.path:

@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from skyspike.config import CONFIGS, MAX_BIAS_ROWS, CoreConfig, lanes_per_bank, subwords
-from skyspike.golden import dense_cycles, leak, run, scan_cycles
-from skyspike.image import build_image, pack_inputs
-from skyspike.network import ChipLayer, ChipNetwork, NetworkError, place
-from skyspike.testing import random_inputs, random_network
+from skyspike.spec.config import CONFIGS, MAX_BIAS_ROWS, CoreConfig, lanes_per_bank, subwords
+from skyspike.chip.golden import dense_cycles, leak, run, scan_cycles
+from skyspike.chip.image import build_image, pack_inputs
+from skyspike.chip.network import ChipLayer, ChipNetwork, NetworkError, place
+from skyspike.chip.testing import random_inputs, random_network
 
 SEED = int(os.environ.get("SEED", "20261122"))
 
@@ -324,16 +324,17 @@ def test_chip_capacity():
 def test_memory_map_doc_is_current():
     from pathlib import Path
 
-    from skyspike.memmap import check_fits, markdown
+    from skyspike.apps.docgen import markdown
+    from skyspike.spec.memmap import check_fits
 
     for cfg in CONFIGS.values():
         check_fits(cfg)
     doc = Path(__file__).resolve().parent.parent / "docs" / "memory-map.md"
-    assert doc.read_text() == markdown(CONFIGS["chip"]), "regenerate: python -m skyspike.memmap > docs/memory-map.md"
+    assert doc.read_text() == markdown(CONFIGS["chip"]), "regenerate: python -m skyspike.apps.docgen > docs/memory-map.md"
 
 
 def test_network_file_round_trip_and_rejections(tmp_path):
-    from skyspike.netfile import load_network, save_network
+    from skyspike.chip.netfile import load_network, save_network
 
     rng = np.random.default_rng(SEED)
     net = random_network(rng, CONFIGS["small"], max_layers=3)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from flowrun import REPO, pdk
-from skyspike.config import get_config
+from skyspike.spec.config import get_config
 from skyspike_hw.flow import gds
 from skyspike_hw.flow.synth import macro_instances
 from skyspike_hw.sram import SRAM_MACROS

@@ -1,4 +1,4 @@
-"""Host link protocol (skyspike.protocol, docs/protocol.md): framing, CRC, the incremental
+"""Host link protocol (skyspike.link.protocol, docs/protocol.md): framing, CRC, the incremental
 parser's resynchronisation, and HostClient against the pure-Python firmware model.
 
 The ``scenario_*`` / ``fuzz_*`` helpers take any (client, raw-write) pair: test_firmware.py
@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from skyspike import memmap as mm
-from skyspike import protocol as P
-from skyspike.protocol import (
+from skyspike.spec import memmap as mm
+from skyspike.link import protocol as P
+from skyspike.link.protocol import (
     Cmd,
     CoreError,
     FirmwareModel,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from skyspike import memmap as mm
-from skyspike.config import CONFIGS
+from skyspike.spec import memmap as mm
+from skyspike.spec.config import CONFIGS
 from skyspike_hw import soc
 from skyspike_hw.socgen import firmware_hex_text, main as socgen_main, read_firmware_hex, words_from_binary, write_soc
 

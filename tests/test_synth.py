@@ -9,7 +9,7 @@ import re
 import pytest
 
 from flowrun import BUILD, pdk, synthesized
-from skyspike.config import get_config
+from skyspike.spec.config import get_config
 from skyspike_hw.flow import synth
 from skyspike_hw.flow.pdk import EXCLUDED_CELLS, PDKNotFound, Sky130, filter_liberty, read_liberty_cells
 

@@ -1,5 +1,5 @@
 """cocotb: the real firmware image (build/firmware/firmware.hex) on the SoC RTL (PicoRV32 +
-UART + SNN core), driven over its UART with the host link protocol (skyspike.protocol).
+UART + SNN core), driven over its UART with the host link protocol (skyspike.link.protocol).
 tests/test_firmware.py::test_firmware_on_soc_rtl generates the SoC and runs this.
 
 Exercises what only the hardware can: start.S (reset, .bss, stack), the IRQ entry at 0x10
@@ -18,9 +18,9 @@ import cocotb
 from cocotb.triggers import ClockCycles
 from cocotbext.uart import UartSink, UartSource
 
-from skyspike import memmap as mm
-from skyspike import protocol as P
-from skyspike.protocol import Cmd, Status
+from skyspike.spec import memmap as mm
+from skyspike.link import protocol as P
+from skyspike.link.protocol import Cmd, Status
 from skyspike.rtlsim.uartlink import reset_soc, uart_baud
 
 DIVISOR = int(os.environ.get("DIVISOR", "64"))

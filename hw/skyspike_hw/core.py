@@ -1,11 +1,11 @@
 """SkySpike core: the engine, its SRAM macros and a Wishbone (B4 classic) slave on the
-control side. The memory map is ``skyspike.memmap`` (docs/memory-map.md)."""
+control side. The memory map is ``skyspike.spec.memmap`` (docs/memory-map.md)."""
 from amaranth import Array, Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from skyspike import memmap as mm
-from skyspike.config import CoreConfig, log2
+from skyspike.spec import memmap as mm
+from skyspike.spec.config import CoreConfig, log2
 
 from .descriptor import STORED_WORDS
 from .engine import Engine
@@ -21,7 +21,7 @@ class SNNCore(wiring.Component):
     Parameters
     ----------
     cfg : CoreConfig
-        Maximum sizes (``skyspike.config.CONFIGS``).
+        Maximum sizes (``skyspike.spec.config.CONFIGS``).
     sim_model : bool
         SRAMs as cycle-exact simulation models (True) or black-box macro instances (False).
 

@@ -1,11 +1,11 @@
 """Layer descriptor decode: raw descriptor words -> the layer's fields, its derived
-placement (mirrors ``skyspike.network._derive``) and a run-time error code."""
+placement (mirrors ``skyspike.chip.network._derive``) and a run-time error code."""
 from amaranth import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from skyspike.config import MAX_BIAS_ROWS, CoreConfig, log2
-from skyspike.memmap import ERROR_CODE
+from skyspike.spec.config import MAX_BIAS_ROWS, CoreConfig, log2
+from skyspike.spec.memmap import ERROR_CODE
 
 #: Descriptor words the hardware stores (word 7 is reserved).
 STORED_WORDS = 7
@@ -43,7 +43,7 @@ class DescriptorDecode(wiring.Component):
         ``tail_word`` as (data & tail_mask) | tail_bias; word tail_word + 1 (the last one
         there can be) is ``next_bias``, data ignored.
     error : Out(8)
-        0, or the first failing check's code (skyspike.memmap.ERRORS).
+        0, or the first failing check's code (skyspike.spec.memmap.ERRORS).
     """
 
     def __init__(self, cfg: CoreConfig):

@@ -1,7 +1,7 @@
 """The layer engine: validates the descriptor table, then for every time step and layer
 streams input events through the synapse lanes and updates the neurons.
 
-Schedule per step, per layer (cycles are predicted by ``skyspike.golden.predict_cycles``)::
+Schedule per step, per layer (cycles are predicted by ``skyspike.chip.golden.predict_cycles``)::
 
     LOAD                      1 cycle: latch the layer's decoded descriptor
     per chunk of neurons:
@@ -15,8 +15,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from skyspike.config import MEMBRANE_BITS, CoreConfig, log2
-from skyspike.memmap import ERROR_CODE
+from skyspike.spec.config import MEMBRANE_BITS, CoreConfig, log2
+from skyspike.spec.memmap import ERROR_CODE
 
 from .descriptor import STORED_WORDS, DescriptorDecode
 from .neuron import NeuronLane

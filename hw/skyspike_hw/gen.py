@@ -7,7 +7,7 @@ from pathlib import Path
 from amaranth._toolchain.yosys import find_yosys
 from amaranth.back import rtlil
 
-from skyspike.config import get_config
+from skyspike.spec.config import get_config
 
 from .core import SNNCore
 

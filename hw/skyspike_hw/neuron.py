@@ -1,13 +1,13 @@
 """One Schmitt-neuron update lane: leak, integrate, saturate, hysteresis trigger.
 
 Pure combinational; the engine instantiates ``update_lanes`` of them. The integer
-semantics are docs/semantics.md's and golden.py's (``skyspike.golden.run``).
+semantics are docs/semantics.md's and golden.py's (``skyspike.chip.golden.run``).
 """
 from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from skyspike.config import BETA_SHIFT, MEMBRANE_BITS
+from skyspike.spec.config import BETA_SHIFT, MEMBRANE_BITS
 
 
 class NeuronLane(wiring.Component):

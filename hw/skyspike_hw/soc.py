@@ -37,7 +37,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from skyspike.config import CoreConfig, get_config
+from skyspike.spec.config import CoreConfig, get_config
 
 from .core import SNNCore
 from .uart import UARTPeripheral, _check_divisor, _check_fifo_depth, _rejecting, divisor_for
@@ -171,7 +171,7 @@ class SkySpikeSoC(wiring.Component):
     Parameters
     ----------
     cfg : CoreConfig or str
-        SNN core configuration (or its name in ``skyspike.config.CONFIGS``).
+        SNN core configuration (or its name in ``skyspike.spec.config.CONFIGS``).
     firmware : list of int or None
         Initial RAM contents from address 0, one little-endian 32-bit word per entry
         (``socgen.read_firmware_hex``). None: all zeros.

@@ -1,6 +1,6 @@
 """Model of the OpenRAM sky130 dual-port (1rw1r) SRAM macros.
 
-Facts: ``/work/shared/docs/openram-sky130-macros.md``; pin names and widths from the liberty files in
+Facts: ``shared/docs/openram-sky130-macros.md`` (beside the checkout); pin names and widths from the liberty files in
 ``sky130_sram_macros/lib``. The simulation model is deliberately unforgiving: read data exists
 only in the one cycle the macro guarantees it, and is pseudo-random garbage at every other time.
 """
@@ -12,14 +12,14 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from skyspike.spec.config import SRAM_MACROS as SPEC_MACROS
+
 __all__ = ["SRAM_MACROS", "SRAMMacro", "make_sram"]
 
 
-#: Macro name -> (depth in 32-bit words, address bits, area in um^2 from the LEF ``SIZE``).
-SRAM_MACROS = {
-    "sky130_sram_1kbyte_1rw1r_32x256_8": (256, 8, 479.78 * 397.5),
-    "sky130_sram_2kbyte_1rw1r_32x512_8": (512, 9, 683.1 * 416.54),
-}
+#: Macro name -> (depth in 32-bit words, address bits, area in um^2): a view of the contract's
+#: table (skyspike.spec.config.SRAM_MACROS).
+SRAM_MACROS = {m.name: (m.depth, m.addr_bits, m.area_um2) for m in SPEC_MACROS.values()}
 
 _MACRO_BY_DEPTH = {depth: name for name, (depth, _, _) in SRAM_MACROS.items()}
 

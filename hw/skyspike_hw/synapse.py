@@ -9,7 +9,7 @@ from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from skyspike.config import LANES_PER_BANK, CoreConfig, log2
+from skyspike.spec.config import LANES_PER_BANK, CoreConfig, log2
 
 
 class SynapseArray(wiring.Component):

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import CoreConfig, config_name, get_config
-from .network import ChipNetwork
-from .quantize import predict
+from skyspike.spec.config import CoreConfig, config_name, get_config
+from skyspike.chip.network import ChipNetwork
+from skyspike.chip.readout import predict
 
 BACKENDS = ("golden", "sim", "serial")
 
@@ -53,7 +53,7 @@ def _as_batch(spikes, net: ChipNetwork) -> np.ndarray:
 
 
 class GoldenBackend:
-    """The golden model (:func:`skyspike.golden.run`) in batches of ``batch``."""
+    """The golden model (:func:`skyspike.chip.golden.run`) in batches of ``batch``."""
 
     name = "golden"
 
@@ -62,7 +62,7 @@ class GoldenBackend:
         self.keep_spikes = keep_spikes
 
     def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
-        from . import golden
+        from skyspike.chip import golden
 
         cfg, x = get_config(cfg), _as_batch(spikes, net)
         parts = []
@@ -96,7 +96,7 @@ class SimBackend:
     def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
         x = _as_batch(spikes, net)
         if self.via == "core":
-            from .rtlsim import run_rtl
+            from skyspike.rtlsim import run_rtl
 
             r = run_rtl(net, x, cfg, sim=self.simulator, build_dir=self.build_dir)
             errors = np.flatnonzero(r.errors)
@@ -112,16 +112,16 @@ class SimBackend:
     def _run_soc(self, net: ChipNetwork, x: np.ndarray, cfg: CoreConfig) -> Outcome:
         from skyspike_hw.socgen import write_soc
 
-        from .netfile import save_network
-        from .rtlsim.runner import run_cocotb
-        from .rtlsim.system import DIVISOR, ROOT
+        from skyspike.chip.netfile import save_network
+        from skyspike.rtlsim.runner import run_cocotb
+        from skyspike.rtlsim.system import DIVISOR, ROOT
 
         if shutil.which("riscv64-unknown-elf-gcc") is None:
             raise FileNotFoundError("riscv64-unknown-elf-gcc not found: install Debian's "
                                     "gcc-riscv64-unknown-elf (make setup)")
         name = config_name(cfg)
         if name == "custom":
-            raise ValueError("the SoC backend needs a named core configuration (skyspike.config.CONFIGS)")
+            raise ValueError("the SoC backend needs a named core configuration (skyspike.spec.config.CONFIGS)")
         build = (self.build_dir or Path("build") / "rtlsim" / f"soc-{name}").resolve()
         fw = build / "firmware"
         subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), f"BUILD={fw}"], check=True)
@@ -153,9 +153,9 @@ class SerialBackend:
         self.clock_hz, self.use_irq, self.link = clock_hz, use_irq, link
 
     def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
-        from .host import check_identity, infer, load_image
-        from .image import build_image
-        from .protocol import HostClient, SerialLink
+        from skyspike.link.host import check_identity, infer, load_image
+        from skyspike.chip.image import build_image
+        from skyspike.link.protocol import HostClient, SerialLink
 
         cfg, x = get_config(cfg), _as_batch(spikes, net)
         image = build_image(net, cfg)

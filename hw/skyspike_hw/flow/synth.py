@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from skyspike.config import get_config
+from skyspike.spec.config import get_config
 
 from amaranth.back import rtlil
 

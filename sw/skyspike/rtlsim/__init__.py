@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import CoreConfig, get_config
-from ..golden import run as golden_run
-from ..image import build_image, image_writes, input_writes
-from ..network import ChipNetwork
+from skyspike.spec.config import CoreConfig, get_config
+from skyspike.chip.golden import run as golden_run
+from skyspike.chip.image import build_image, image_writes, input_writes
+from skyspike.chip.network import ChipNetwork
 
 DEFAULT_BUILD = Path(os.environ.get("SKYSPIKE_BUILD", "build")) / "rtlsim"
 
@@ -43,7 +43,7 @@ def run_rtl(net: ChipNetwork, inputs: np.ndarray, config: str | CoreConfig = "ch
     """Run input spikes (batch, steps, n_in) through ``net`` on the RTL simulation of ``config``."""
     from skyspike_hw.gen import write as write_verilog
 
-    from .runner import run_cocotb
+    from skyspike.rtlsim.runner import run_cocotb
 
     cfg = get_config(config)
     x = np.asarray(inputs, bool)

@@ -6,9 +6,9 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from skyspike import memmap as mm
-from skyspike.golden import GoldenResult
-from skyspike.image import ChipImage, image_writes, input_writes
+from skyspike.spec import memmap as mm
+from skyspike.chip.golden import GoldenResult
+from skyspike.chip.image import ChipImage, image_writes, input_writes
 
 CLOCK_NS = 10  # simulated clock period
 

@@ -16,8 +16,11 @@ DIVISOR = 32  # UART clocks per bit in the simulated SoC (the firmware needs >= 
 
 def trained_small_network(out: Path, samples: int = 2):
     """The digits recipe at a size the 'small' core holds (64-48-10), 4-bit, and test spikes."""
-    from skyspike import datasets, encode, quantize, train
-    from skyspike.netfile import save_network
+    from skyspike.compiler import datasets
+    from skyspike.compiler import encode
+    from skyspike.compiler import quantize
+    from skyspike.compiler import train
+    from skyspike.chip.netfile import save_network
 
     data = datasets.load_digits()
     recipe = train.Recipe(hidden=48, epochs=6)
@@ -33,7 +36,7 @@ def run_system(build: Path, *, fuzz: int = 200, seed: int = 3, samples: int = 2)
     """Build firmware and SoC, run tb_system on Verilator; returns the end-to-end figures."""
     from skyspike_hw.socgen import write_soc
 
-    from .runner import run_cocotb
+    from skyspike.rtlsim.runner import run_cocotb
 
     if shutil.which("riscv64-unknown-elf-gcc") is None:
         raise FileNotFoundError("riscv64-unknown-elf-gcc not found: install Debian's gcc-riscv64-unknown-elf "

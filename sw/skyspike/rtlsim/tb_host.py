@@ -1,5 +1,5 @@
 """cocotb: the SoC simulation as a backend. The firmware boots on PicoRV32; the host code
-(:mod:`skyspike.host` over :class:`skyspike.protocol.HostClient`, in a bridge thread) loads
+(:mod:`skyspike.link.host` over :class:`skyspike.link.protocol.HostClient`, in a bridge thread) loads
 a chip image over the simulated UART and runs every sample, as on real hardware; the
 results go to a file for :class:`skyspike.backends.SimBackend` (``via="soc"``).
 
@@ -14,11 +14,11 @@ import cocotb
 import numpy as np
 from cocotb._bridge import bridge
 
-from skyspike import protocol as P
-from skyspike.config import get_config
-from skyspike.host import check_identity, infer, load_image
-from skyspike.image import build_image
-from skyspike.netfile import load_network
+from skyspike.link import protocol as P
+from skyspike.spec.config import get_config
+from skyspike.link.host import check_identity, infer, load_image
+from skyspike.chip.image import build_image
+from skyspike.chip.netfile import load_network
 from skyspike.rtlsim.bus import CLOCK_NS
 from skyspike.rtlsim.uartlink import SimUartLink, reset_soc
 

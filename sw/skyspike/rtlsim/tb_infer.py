@@ -14,7 +14,7 @@ import cocotb
 import numpy as np
 from cocotb.utils import get_sim_time
 
-from skyspike import memmap as mm
+from skyspike.spec import memmap as mm
 from skyspike.rtlsim.bus import CLOCK_NS, UpdateTrace, WishboneMaster, read_results, start_and_wait, start_clock, write_all
 
 

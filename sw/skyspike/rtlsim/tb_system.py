@@ -1,5 +1,5 @@
 """cocotb: the whole system. The firmware boots on the real PicoRV32 in the SoC RTL; the
-Python host protocol code (skyspike.protocol.HostClient, unchanged, in a cocotb bridge
+Python host protocol code (skyspike.link.protocol.HostClient, unchanged, in a cocotb bridge
 thread) talks to it over the simulated UART, loads a trained network, runs inferences and
 reads results, which must equal the golden model; then a protocol fuzz of malformed frames
 interleaved with valid commands, every one of which must still succeed.
@@ -19,14 +19,14 @@ import numpy as np
 from cocotb._bridge import bridge
 from cocotb.utils import get_sim_time
 
-from skyspike import memmap as mm
-from skyspike import protocol as P
-from skyspike.config import CONFIGS
-from skyspike.golden import run as golden_run
-from skyspike.image import build_image
-from skyspike.netfile import load_network
+from skyspike.spec import memmap as mm
+from skyspike.link import protocol as P
+from skyspike.spec.config import CONFIGS
+from skyspike.chip.golden import run as golden_run
+from skyspike.chip.image import build_image
+from skyspike.chip.netfile import load_network
 from skyspike.rtlsim.bus import CLOCK_NS
-from skyspike.host import infer, load_image
+from skyspike.link.host import infer, load_image
 from skyspike.rtlsim.uartlink import SimUartLink, reset_soc
 
 

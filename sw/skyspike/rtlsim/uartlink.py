@@ -1,6 +1,6 @@
-"""The host link over the simulated SoC's UART: a blocking :class:`skyspike.protocol.Link`
+"""The host link over the simulated SoC's UART: a blocking :class:`skyspike.link.protocol.Link`
 for code running in a cocotb ``bridge`` thread (the real HostClient, unchanged), plus the
-SoC reset sequence; the host-side sequence itself lives in :mod:`skyspike.host`."""
+SoC reset sequence; the host-side sequence itself lives in :mod:`skyspike.link.host`."""
 from __future__ import annotations
 
 from cocotb._bridge import resume  # cocotb 2.x: the public name is cocotb.task.resume
@@ -8,7 +8,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.uart import UartSink, UartSource
 
-from .bus import CLOCK_NS
+from skyspike.rtlsim.bus import CLOCK_NS
 
 
 async def reset_soc(dut, boot_cycles: int = 20_000) -> None:

@@ -1,6 +1,6 @@
 """Quantization: a trained float network -> a :class:`ChipNetwork` in chip integers.
 
-Sources are everything :mod:`skyspike.model` imports (PyTorch/snnTorch modules, NIR graphs).
+Sources are everything :mod:`skyspike.compiler.model` imports (PyTorch/snnTorch modules, NIR graphs).
 Each Linear + neuron pair becomes one :class:`ChipLayer`. Rounding, exactly (all arithmetic
 in float64, ``rint`` = numpy's round-half-to-even):
 
@@ -17,7 +17,7 @@ in float64, ``rint`` = numpy's round-half-to-even):
   ``V >= T_int + 1``: ``theta_high = theta_low = T_int + 1`` (no hysteresis), and a spike
   subtracts ``reset_sub = T_int`` at the next step (``reset_mechanism="subtract"``) or
   zeroes the membrane (``"zero"`` -> ``reset_zero=True``). The chip's own neuron
-  (:class:`skyspike.neurons.Schmitt`) fires at ``V >= theta_high``: ``rint`` of each of
+  (:class:`skyspike.compiler.neurons.Schmitt`) fires at ``V >= theta_high``: ``rint`` of each of
   theta_high, theta_low, reset_sub over ``s``. A non-spiking readout gets theta 32767.
 * leak: ``beta_int = rint(clamp(beta, 0, 1) * 256)`` (snnTorch clamps beta to 0..1 too);
   the chip then computes ``(V * beta_int + 128) >> 8`` every step (round to nearest, ties up),
@@ -36,24 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .network import ChipLayer, ChipNetwork, NetworkError, weight_range
-
-
-def predict(counts: np.ndarray, last_membrane: np.ndarray) -> np.ndarray:
-    """The chip's classification rule, shared by the golden model, the RTL results and the
-    float model: the output with the most spikes; ties -> the higher final membrane, then the
-    lower index. Same result as :attr:`skyspike.golden.GoldenResult.prediction` (which packs
-    the same order into one integer score); works for integer and float inputs.
-
-    counts, last_membrane: (batch, n_out), or (n_out,) for one sample.
-    """
-    c = np.asarray(counts)
-    v = np.asarray(last_membrane, dtype=np.float64)
-    single = c.ndim == 1
-    c, v = np.atleast_2d(c), np.atleast_2d(v)
-    top = c == c.max(axis=1, keepdims=True)
-    return (np.argmax(np.where(top, v, -np.inf), axis=1)[0] if single
-            else np.argmax(np.where(top, v, -np.inf), axis=1))
+from skyspike.chip.readout import predict
+from skyspike.chip.network import ChipLayer, ChipNetwork, NetworkError, weight_range
 
 
 def _bias_rows(b_int: np.ndarray, bits: int, where: str) -> tuple[np.ndarray | None, int]:
@@ -63,7 +47,7 @@ def _bias_rows(b_int: np.ndarray, bits: int, where: str) -> tuple[np.ndarray | N
     2/4/8 bits: k = ceil(max|b| / wmax) rows; each neuron's bias spread as evenly as possible.
     1 bit: rows are +-1, so k = max|b| rows and every sum has k's parity: a bias of the other
     parity moves one step towards zero (0 to +1): the rounding error of 1-bit biases."""
-    from .config import MAX_BIAS_ROWS
+    from skyspike.spec.config import MAX_BIAS_ROWS
 
     b = np.asarray(b_int, np.int64)
     m = int(np.abs(b).max(initial=0))
@@ -110,7 +94,7 @@ def layer_scale(ly, bits: int, rule: str = "mse", *, align_threshold: bool = Fal
     (:func:`_mse_scale`; 1 bit: mean|W|, already the least-squares scale of sign(W)).
     ``align_threshold``: then move it so that the firing threshold is a whole number of
     LSBs, ``theta / max(1, rint(theta / s))``: the threshold is exact on the chip and only
-    weights, biases and the leak round. Quantization-aware fine-tuning (:mod:`skyspike.qat`)
+    weights, biases and the leak round. Quantization-aware fine-tuning (:mod:`skyspike.compiler.qat`)
     trains against the ``"mse"`` + aligned grid.
     """
     if rule not in SCALE_RULES:
@@ -126,7 +110,7 @@ def layer_scale(ly, bits: int, rule: str = "mse", *, align_threshold: bool = Fal
 
 
 def _int16(v: float, name: str, where: str, s: float) -> int:
-    from .network import INT16_MAX, INT16_MIN
+    from skyspike.chip.network import INT16_MAX, INT16_MIN
     i = int(np.rint(v / s))
     if not INT16_MIN <= i <= INT16_MAX:
         raise NetworkError(f"{where}: {name} = {v:.4g} is {i} weight LSBs (scale {s:.4g}), outside the "
@@ -136,7 +120,7 @@ def _int16(v: float, name: str, where: str, s: float) -> int:
 
 def quantize_layer(ly, bits: int, s: float, where: str):
     """One FloatLayer -> ChipLayer at ``bits`` with scale ``s`` (rounding: module docstring)."""
-    from .network import INT16_MAX
+    from skyspike.chip.network import INT16_MAX
 
     if bits not in (1, 2, 4, 8):
         raise NetworkError(f"{where}: bits={bits} is not one of 1, 2, 4, 8")
@@ -173,12 +157,12 @@ def quantize(model, bits: int | list[int] = 4, steps: int = 16, *, scales: list[
     """Quantize a trained network (torch module or list, NIR graph or file, FloatNetwork) to a
     :class:`ChipNetwork`: ``bits`` per network or per layer, ``steps`` time steps per
     inference, per-layer ``scales`` overriding ``rule`` and ``align_threshold`` (see
-    :func:`layer_scale`; models fine-tuned by :mod:`skyspike.qat` need ``align_threshold=True``).
+    :func:`layer_scale`; models fine-tuned by :mod:`skyspike.compiler.qat` need ``align_threshold=True``).
 
     Raises :class:`NetworkError` (a ValueError) naming the layer for anything the chip cannot
-    compute (see :mod:`skyspike.model`) and for values that do not fit its fields.
+    compute (see :mod:`skyspike.compiler.model`) and for values that do not fit its fields.
     """
-    from .model import load_model
+    from skyspike.compiler.model import load_model
 
     fnet = load_model(model, **nir_options)
     n = len(fnet.layers)
@@ -222,12 +206,12 @@ class QuantReport:
 
 def quantization_report(model, net: ChipNetwork, spikes: np.ndarray, labels: np.ndarray, *,
                         batch: int = 2000) -> QuantReport:
-    """Float model (anything :func:`skyspike.model.load_model` takes) vs the golden model of
+    """Float model (anything :func:`skyspike.compiler.model.load_model` takes) vs the golden model of
     its quantized network ``net``, on the same encoded inputs, in batches of ``batch``."""
     import torch
 
-    from . import golden
-    from .model import load_model
+    from skyspike.chip import golden
+    from skyspike.compiler.model import load_model
 
     fnet = load_model(model)
     fp, gp, mae = [], [], 0.0
@@ -254,4 +238,4 @@ def golden_prediction(result) -> np.ndarray:
     return predict(result.counts, last)
 
 
-__all__ = ["quantize", "quantize_layer", "layer_scale", "SCALE_RULES", "quantize_snntorch", "quantization_report", "QuantReport", "predict", "golden_prediction"]
+__all__ = ["quantize", "quantize_layer", "layer_scale", "SCALE_RULES", "quantize_snntorch", "quantization_report", "QuantReport", "golden_prediction"]

@@ -2,7 +2,7 @@
 
 Both the RTL generator (``skyspike_hw``) and the golden model / compiler (``skyspike``)
 read a :class:`CoreConfig`; nothing about a *network* is fixed here, only maximum sizes.
-See docs/architecture.md for how the parameters shape the datapath.
+docs/architecture.md shows where the parameters go; docs/semantics.md what they mean.
 """
 from __future__ import annotations
 
@@ -16,16 +16,35 @@ PRECISIONS = (1, 2, 4, 8)
 MEMBRANE_BITS = 16
 #: Leak factor beta is stored as an integer numerator over 2**BETA_SHIFT (0..256 -> 0.0..1.0).
 BETA_SHIFT = 8
-#: Words of the descriptor table per layer.
-DESC_WORDS = 8
 #: Most bias rows (always-on inputs) of one layer: they fill at most two words of its input
 #: bitmap, so the scanners need two masks per layer (docs/semantics.md, "Bias rows").
 MAX_BIAS_ROWS = 32
-#: Macro depth (32-bit words) -> OpenRAM sky130 macro name.
-SRAM_MACRO_NAMES = {
-    256: "sky130_sram_1kbyte_1rw1r_32x256_8",
-    512: "sky130_sram_2kbyte_1rw1r_32x512_8",
-}
+
+
+@dataclass(frozen=True)
+class SramMacro:
+    """An OpenRAM sky130 dual-port (1rw1r) 32-bit SRAM macro; size from its LEF ``SIZE``
+    (facts: shared/docs/openram-sky130-macros.md)."""
+
+    name: str
+    depth: int          # 32-bit words
+    width_um: float
+    height_um: float
+
+    @property
+    def addr_bits(self) -> int:
+        return log2(self.depth)
+
+    @property
+    def area_um2(self) -> float:
+        return self.width_um * self.height_um
+
+
+#: The macros a core can be built from, by depth.
+SRAM_MACROS = {m.depth: m for m in (
+    SramMacro("sky130_sram_1kbyte_1rw1r_32x256_8", 256, 479.78, 397.5),
+    SramMacro("sky130_sram_2kbyte_1rw1r_32x512_8", 512, 683.1, 416.54),
+)}
 
 
 def _is_pow2(x: int) -> bool:
@@ -96,8 +115,8 @@ class CoreConfig:
                 raise ValueError(f"CoreConfig: {what}")
 
         need(_is_pow2(self.banks) and self.banks >= 4, f"banks must be a power of two >= 4, not {self.banks}")
-        need(self.bank_depth in SRAM_MACRO_NAMES, f"bank_depth must be 256 or 512, not {self.bank_depth}")
-        need(self.input_depth in SRAM_MACRO_NAMES, f"input_depth must be 256 or 512, not {self.input_depth}")
+        need(self.bank_depth in SRAM_MACROS, f"bank_depth must be 256 or 512, not {self.bank_depth}")
+        need(self.input_depth in SRAM_MACROS, f"input_depth must be 256 or 512, not {self.input_depth}")
         need(_is_pow2(self.max_slots) and self.max_slots <= self.banks,
              f"max_slots must be a power of two <= banks, not {self.max_slots}")
         need(_is_pow2(self.update_lanes) and 2 <= self.update_lanes <= 64,
@@ -131,11 +150,11 @@ class CoreConfig:
 
     @property
     def bank_macro(self) -> str:
-        return SRAM_MACRO_NAMES[self.bank_depth]
+        return SRAM_MACROS[self.bank_depth].name
 
     @property
     def input_macro(self) -> str:
-        return SRAM_MACRO_NAMES[self.input_depth]
+        return SRAM_MACROS[self.input_depth].name
 
     @property
     def acc_bits(self) -> int:

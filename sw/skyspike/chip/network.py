@@ -1,7 +1,7 @@
 """Integer (chip-grid) description of a network, and its placement on a core.
 
 A :class:`ChipNetwork` is what the chip computes, in the chip's own integers; the golden
-model runs it, :mod:`skyspike.image` packs it into descriptor words and SRAM words.
+model runs it, :mod:`skyspike.chip.image` packs it into descriptor words and SRAM words.
 Semantics are written once in docs/semantics.md.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import (BETA_SHIFT, MAX_BIAS_ROWS, MEMBRANE_BITS, PRECISIONS, CoreConfig, lanes_per_bank,
+from skyspike.spec.config import (BETA_SHIFT, MAX_BIAS_ROWS, MEMBRANE_BITS, PRECISIONS, CoreConfig, lanes_per_bank,
                      log2, subwords)
 
 INT16_MIN, INT16_MAX = -(1 << (MEMBRANE_BITS - 1)), (1 << (MEMBRANE_BITS - 1)) - 1

@@ -1,15 +1,15 @@
 """Host side of a chip behind the host protocol (docs/protocol.md): load a chip image, run
 inferences, read results. The same code drives real hardware over a serial port
-(:class:`skyspike.protocol.SerialLink`), the simulated SoC's UART
+(:class:`skyspike.link.protocol.SerialLink`), the simulated SoC's UART
 (:mod:`skyspike.rtlsim.uartlink`) and the fake device of the tests."""
 from __future__ import annotations
 
 import numpy as np
 
-from . import memmap as mm
-from .config import CoreConfig
-from .image import ChipImage, image_writes, input_writes
-from .protocol import CoreModel, HostClient, Identity
+from skyspike.spec import memmap as mm
+from skyspike.spec.config import CoreConfig
+from skyspike.chip.image import ChipImage, image_writes, input_writes
+from skyspike.link.protocol import CoreModel, HostClient, Identity
 
 CAP_NAMES = ("CAPS0", "CAPS1", "CAPS2", "CAPS3")
 
@@ -53,7 +53,7 @@ def load_image(client: HostClient, image: ChipImage) -> None:
 def infer(client: HostClient, image: ChipImage, spikes: np.ndarray, n_outs: list[int], *,
           use_irq: bool = True, timeout_cycles: int = 5_000_000):
     """One inference: (RunResult, counts, final membranes per layer). Raises
-    :class:`skyspike.protocol.CoreError` if the core reports an error."""
+    :class:`skyspike.link.protocol.CoreError` if the core reports an error."""
     for addr, words in word_runs(input_writes(spikes, image)):
         client.load_inputs(words, offset=addr - mm.INPUT_BASE)
     result = client.run(use_irq=use_irq, timeout_cycles=timeout_cycles)

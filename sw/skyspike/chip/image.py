@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import DESC_WORDS, PRECISIONS, CoreConfig, log2
-from .network import ChipNetwork, Placement, place
+from skyspike.spec import memmap as mm
+from skyspike.spec.config import PRECISIONS, CoreConfig, log2
+from skyspike.spec.layouts import descriptor_words
+from skyspike.chip.network import ChipNetwork, Placement, place
 
 
 @dataclass
@@ -21,20 +23,11 @@ class ChipImage:
 
 
 def encode_descriptor(ly, lp) -> list[int]:
-    """The 8 descriptor words of one layer (field layout: docs/semantics.md)."""
-    u16 = lambda v: v & 0xFFFF  # noqa: E731 (two's complement into a 16-bit field)
-    words = [
-        ly.n_in | ly.n_out << 16,
-        PRECISIONS.index(ly.bits) | log2(lp.slots) << 2 | int(ly.reset_zero) << 4 | ly.n_bias << 8,
-        lp.w_base,
-        lp.state_base,
-        ly.beta,
-        u16(ly.theta_high) | u16(ly.theta_low) << 16,
-        u16(ly.reset_sub),
-        0,
-    ]
-    assert len(words) == DESC_WORDS
-    return words
+    """The descriptor words of one layer (layout: skyspike.spec.layouts.DESCRIPTOR)."""
+    return descriptor_words(
+        n_in=ly.n_in, n_out=ly.n_out, bits_code=PRECISIONS.index(ly.bits), slots_log2=log2(lp.slots),
+        reset_zero=int(ly.reset_zero), n_bias=ly.n_bias, w_base=lp.w_base, state_base=lp.state_base,
+        beta=ly.beta, theta_high=ly.theta_high, theta_low=ly.theta_low, reset_sub=ly.reset_sub)
 
 
 def weight_fields(ly, lp):
@@ -112,8 +105,6 @@ def pack_inputs(spikes: np.ndarray, cfg: CoreConfig, pl: Placement) -> np.ndarra
 
 def image_writes(image: ChipImage) -> list[tuple[int, int]]:
     """(byte address, word) bus writes that load ``image``: descriptors, NET, then weights."""
-    from . import memmap as mm
-
     cfg = image.cfg
     writes = [(mm.REG["NET"], image.n_layers | image.steps << 8)]
     for ly, words in enumerate(image.descriptors):
@@ -126,8 +117,6 @@ def image_writes(image: ChipImage) -> list[tuple[int, int]]:
 
 def input_writes(spikes: np.ndarray, image: ChipImage) -> list[tuple[int, int]]:
     """(byte address, word) bus writes that load one inference's input spikes (steps, n_in)."""
-    from . import memmap as mm
-
     cfg, pl = image.cfg, image.placement
     words = pack_inputs(spikes, cfg, pl)
     used = image.steps * pl.input_words_per_bank

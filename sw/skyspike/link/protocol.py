@@ -5,7 +5,7 @@ One module for both ends of the wire (docs/protocol.md is the prose version):
 * the wire format: :func:`encode_frame`, the incremental :class:`FrameParser` (resyncs on
   garbage, rejects bad lengths / CRCs, expires truncated frames) and :func:`crc16`;
 * the command set, reply status codes and firmware error counters, which
-  ``skyspike.fwheader`` writes into ``firmware/include/skyspike_regs.h`` for the C firmware;
+  ``skyspike.apps.fwheader`` writes into ``firmware/include/skyspike_regs.h`` for the C firmware;
 * the host side: the :class:`Link` byte-pipe interface (:class:`SerialLink` wraps a pyserial
   port, :class:`PipeLink` a subprocess, :class:`ModelLink` the model below) and
   :class:`HostClient`, which turns commands into frames, matches replies by sequence number,
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol, runtime_checkable
 
-from . import memmap as mm
-from .config import CONFIGS, CoreConfig
+from skyspike.spec import memmap as mm
+from skyspike.spec.config import CONFIGS, CoreConfig
 
 # -- wire format ----------------------------------------------------------------------------
 PROTOCOL_VERSION = 1
@@ -53,7 +53,7 @@ CRC_INIT = 0xFFFF
 #: Most words of one READ_MEM / WRITE_MEM / LOAD_INPUTS / READ_RESULTS (status byte + 4n <= MAX_PAYLOAD).
 MAX_WORDS = (MAX_PAYLOAD - 4) // 4
 #: Byte span of the core's address window on the SoC (the core decodes 16 word-address bits).
-CORE_SPAN = 0x4_0000
+CORE_SPAN = mm.CORE_SPAN
 #: RUN's wait bound, in CPU clock cycles, when the request says 0.
 DEFAULT_RUN_TIMEOUT_CYCLES = 50_000_000
 
@@ -131,18 +131,19 @@ REP_RUN = "<III"              # core STATUS, CYCLES, CPU cycles waited
 REP_STATUS_HEAD = "<IIB"      # core STATUS, CYCLES, number of counters (then that many u32)
 
 # Core register fields the firmware and the host decode (docs/memory-map.md).
-CTRL_START = 1 << 0        # write 1: start an inference (ignored while busy)
-CTRL_ABORT = 1 << 1        # write 1: soft reset (abort a run, clear done, errors and flags)
-CTRL_IRQ_EN = 1 << 2       # irq output = done & this (written with every CTRL write)
-CTRL_CLEAR_FLAGS = 1 << 3  # write 1: clear STATUS_BUS_ERROR and STATUS_WRITE_REFUSED
-STATUS_BUSY = 1 << 0
-STATUS_DONE = 1 << 1
-STATUS_BUS_ERROR = 1 << 2       # sticky: unmapped core address, or a write to a read-only one
-STATUS_WRITE_REFUSED = 1 << 3   # sticky: weights/inputs/descriptors/NET written while busy
-STATUS_ERROR_SHIFT = 8
-STATUS_LAYER_SHIFT = 16
-#: Bytes of the register block at core offset 0 (writes there are allowed while busy).
-REG_BLOCK = 0x40
+# The core's CTRL/STATUS bits (skyspike.spec.memmap is their one definition).
+CTRL_START = mm.CTRL.mask("start")
+CTRL_ABORT = mm.CTRL.mask("abort")
+CTRL_IRQ_EN = mm.CTRL.mask("irq_en")
+CTRL_CLEAR_FLAGS = mm.CTRL.mask("clear_flags")
+STATUS_BUSY = mm.STATUS.mask("busy")
+STATUS_DONE = mm.STATUS.mask("done")
+STATUS_BUS_ERROR = mm.STATUS.mask("bus_error")
+STATUS_WRITE_REFUSED = mm.STATUS.mask("write_refused")
+STATUS_ERROR_SHIFT = mm.STATUS["error"].lsb
+STATUS_LAYER_SHIFT = mm.STATUS["error_layer"].lsb
+
+REG_BLOCK = mm.REG_BLOCK
 
 
 def crc16(data: bytes, crc: int = CRC_INIT) -> int:

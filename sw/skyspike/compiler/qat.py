@@ -3,21 +3,20 @@
 Each Linear's weight (and bias) is replaced in the forward pass by its fake-quantized value
 ``s * rint(W / s)`` at the target precision (``s * sign(W)`` at 1 bit), with the
 straight-through estimator for the gradient; ``s`` is the per-layer scale of
-:func:`skyspike.quantize.layer_scale` (``"mse"`` rule, ``align_threshold=True``),
+:func:`skyspike.compiler.quantize.layer_scale` (``"mse"`` rule, ``align_threshold=True``),
 recomputed from the current weights at every step and not differentiated. The latent float
-weights keep training; :func:`skyspike.quantize.quantize` with ``align_threshold=True``
+weights keep training; :func:`skyspike.compiler.quantize.quantize` with ``align_threshold=True``
 then maps them to exactly the integers the fine-tuning saw. Thresholds sit on the grid by that rule, so what
 remains between the fine-tuned float model and the chip is the leak's rounding.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .model import FloatLayer
-from .quantize import layer_scale
+from skyspike.compiler.model import FloatLayer
+from skyspike.compiler.quantize import layer_scale
 
 
 def _ste(w: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -85,22 +84,4 @@ def detach(model: nn.Sequential) -> None:
                     parametrize.remove_parametrizations(m, name, leave_parametrized=False)
 
 
-def fine_tune(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe, *, bits: int | None = None,
-              epochs: int | None = None, device: str | None = None, progress=None, log=None):
-    """``epochs`` (default recipe.qat_epochs) of BPTT with fake-quantized weights at ``bits``
-    (default recipe.qat_bits), learning rate recipe.lr / 10. Leaves ``model`` without the
-    parametrization (latent weights); quantize it with ``align_threshold=True``."""
-    from .train import fit
-
-    bits = bits or recipe.qat_bits
-    epochs = recipe.qat_epochs if epochs is None else epochs
-    attach(model, bits)
-    try:
-        return fit(model, x_train, y_train, recipe, epochs=epochs, lr=recipe.lr / 10, device=device,
-                   progress=progress, log=log)
-    finally:
-        model.to("cpu")
-        detach(model)
-
-
-__all__ = ["FakeQuant", "attach", "detach", "fine_tune"]
+__all__ = ["FakeQuant", "attach", "detach"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .network import ChipLayer, ChipNetwork, NetworkError
+from skyspike.chip.network import ChipLayer, ChipNetwork, NetworkError
 
 FORMAT = "skyspike-chip-network"
 VERSION = 2
@@ -56,7 +56,7 @@ def save_compiled(path: Path | str, net: ChipNetwork, cfg, meta: dict) -> None:
     input encoding, source, scales) and the packed memory image for ``cfg`` (descriptor words
     ``image_descriptors`` (layers, 8) and weight words ``image_weights`` (banks, words), uint32),
     for tools that load a chip without this package."""
-    from .image import build_image
+    from skyspike.chip.image import build_image
 
     image = build_image(net, cfg)
     save_network(path, net, meta=meta, arrays={"image_descriptors": image.descriptors,
@@ -66,8 +66,8 @@ def save_compiled(path: Path | str, net: ChipNetwork, cfg, meta: dict) -> None:
 def load_compiled(path: Path | str) -> tuple[ChipNetwork, dict]:
     """(network, meta) of a file written by :func:`save_compiled` (or a plain network file:
     meta is then empty). NetworkError if its packed image no longer matches its network."""
-    from .config import get_config
-    from .image import build_image
+    from skyspike.spec.config import get_config
+    from skyspike.chip.image import build_image
 
     net = load_network(path)
     with np.load(path, allow_pickle=False) as z:

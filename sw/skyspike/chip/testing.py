@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import MAX_BIAS_ROWS, PRECISIONS, CoreConfig
-from .network import INT16_MAX, INT16_MIN, ChipLayer, ChipNetwork, NetworkError, weight_range
+from skyspike.spec.config import MAX_BIAS_ROWS, PRECISIONS, CoreConfig
+from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipLayer, ChipNetwork, NetworkError, weight_range
 
 
 def random_weights(rng: np.random.Generator, n_in: int, n_out: int, bits: int) -> np.ndarray:

@@ -1,9 +1,9 @@
 """An emulated SkySpike chip on a pseudo-terminal, for testing the serial path without
 hardware: ``with FakeChip("chip") as chip: SerialBackend(chip.port).run(...)``.
 
-The firmware's protocol is :class:`skyspike.protocol.FirmwareModel`; its core
-(:class:`skyspike.protocol.CoreModel`) computes every run with the golden model from what
-the host actually loaded (read back by :mod:`skyspike.readback`), so a transfer error shows
+The firmware's protocol is :class:`skyspike.link.protocol.FirmwareModel`; its core
+(:class:`skyspike.link.protocol.CoreModel`) computes every run with the golden model from what
+the host actually loaded (read back by :mod:`skyspike.chip.readback`), so a transfer error shows
 up as a wrong answer. POSIX only (``os.openpty``).
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ import select
 import threading
 import tty
 
-from . import golden
-from .config import CoreConfig, get_config
-from .protocol import CoreModel, FirmwareModel
-from .readback import read_inputs, read_network
+from skyspike.chip import golden
+from skyspike.spec.config import CoreConfig, get_config
+from skyspike.link.protocol import CoreModel, FirmwareModel
+from skyspike.chip.readback import read_inputs, read_network
 
 #: Quiet time after which a partial frame is dropped (the firmware's inter-byte timeout).
 IDLE_S = 0.05

@@ -1,13 +1,11 @@
-"""Trained networks in float, before quantization: import from PyTorch / snnTorch / NIR.
-
-A :class:`FloatNetwork` is a chain of fully connected spiking layers in real numbers, with
-the chip's semantics (docs/semantics.md) but no rounding: what :func:`skyspike.quantize.quantize`
-maps onto the chip's integers. :meth:`FloatNetwork.simulate` is its float reference.
+"""Import trained networks from PyTorch / snnTorch / NIR as a
+:class:`skyspike.compiler.floatnet.FloatNetwork` (float, the chip's semantics, no rounding:
+what :func:`skyspike.compiler.quantize.quantize` maps onto the chip's integers).
 
 Sources:
 
 * :func:`from_torch`: an ``nn.Sequential`` (or list) of ``nn.Linear`` (with or without bias)
-  followed by ``snntorch.Leaky`` or :class:`skyspike.neurons.Schmitt`; ``nn.Flatten`` first,
+  followed by ``snntorch.Leaky`` or :class:`skyspike.compiler.neurons.Schmitt`; ``nn.Flatten`` first,
   ``nn.Identity`` / ``nn.Dropout`` anywhere (inference no-ops).
 * :func:`from_nir`: a ``nir.NIRGraph`` or a NIR HDF5 file: a chain Input -> (Affine | Linear)
   -> (LIF | IF | LI) -> ... -> Output, e.g. written by ``snntorch.export_nir.export_to_nir``.
@@ -16,100 +14,20 @@ Sources:
 Per-neuron thresholds (and NIR's per-neuron input resistance) are folded exactly into the
 weight columns, so every neuron of a layer shares the chip's one threshold; per-neuron beta
 cannot be folded and is rejected. Everything the chip cannot compute raises
-:class:`skyspike.network.NetworkError` naming the layer and the limit.
+:class:`skyspike.chip.network.NetworkError` naming the layer and the limit.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .network import NetworkError
+from skyspike.chip.network import NetworkError
+from skyspike.compiler.floatnet import FloatLayer, FloatNetwork
 
 #: snnTorch's export_to_nir / import_nir time step; NIR graphs do not record one.
 NIR_DT = 1e-4
-
-
-@dataclass
-class FloatLayer:
-    """One fully connected spiking layer in float.
-
-    weight (n_in, n_out), bias (n_out,) or None; beta: decay per step (0..1);
-    fires at ``V > theta_high`` if ``strict`` (snnTorch) else ``V >= theta_high`` (the chip,
-    :class:`~skyspike.neurons.Schmitt`), while armed; re-arms below ``theta_low``;
-    ``reset_sub`` / ``reset_zero`` as in :class:`skyspike.network.ChipLayer`.
-    ``spiking=False``: a non-spiking readout (NIR ``LI``), classified by its final membrane.
-    """
-
-    weight: np.ndarray
-    bias: np.ndarray | None
-    beta: float
-    theta_high: float
-    theta_low: float
-    reset_sub: float
-    reset_zero: bool = False
-    strict: bool = True
-    spiking: bool = True
-    name: str = ""
-
-    @property
-    def n_in(self) -> int:
-        return self.weight.shape[0]
-
-    @property
-    def n_out(self) -> int:
-        return self.weight.shape[1]
-
-    @property
-    def hysteresis(self) -> bool:
-        return self.theta_low < self.theta_high
-
-
-@dataclass
-class FloatNetwork:
-    layers: list[FloatLayer]
-    source: str = ""
-    notes: list[str] = field(default_factory=list)   # what the import assumed (shown to users)
-
-    def simulate(self, spikes, record: bool = True):
-        """Run input spikes (batch, steps, n_in) in float64; returns a
-        :class:`skyspike.train.FloatResult` (spikes and membranes per layer)."""
-        import torch
-
-        from .train import FloatResult
-
-        x = torch.as_tensor(np.asarray(spikes), dtype=torch.float64)
-        if x.ndim == 2:
-            x = x[None]
-        h = x
-        spikes_out, mem_out = [], []
-        for ly in self.layers:
-            w = torch.as_tensor(ly.weight, dtype=torch.float64)
-            cur = h @ w + (0 if ly.bias is None else torch.as_tensor(ly.bias, dtype=torch.float64))
-            v = torch.zeros_like(cur[:, 0])
-            armed = torch.ones_like(v, dtype=torch.bool)
-            fired = torch.zeros_like(v)
-            spk_t, mem_t = [], []
-            for t in range(cur.shape[1]):
-                base = v * ly.beta * (1 - fired) if ly.reset_zero else v * ly.beta - ly.reset_sub * fired
-                v = base + cur[:, t]
-                if ly.spiking:
-                    over = v > ly.theta_high if ly.strict else v >= ly.theta_high
-                    spk = over & armed if ly.hysteresis else over
-                    if ly.hysteresis:
-                        armed = ~spk & (armed | (v < ly.theta_low))
-                else:
-                    spk = torch.zeros_like(v, dtype=torch.bool)
-                fired = spk.to(v.dtype)
-                spk_t.append(fired)
-                if record or t == cur.shape[1] - 1:
-                    mem_t.append(v)
-            h = torch.stack(spk_t, dim=1)
-            spikes_out.append(h)
-            mem_out.append(torch.stack(mem_t, dim=1))
-        return FloatResult(spikes_out, mem_out)
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -205,7 +123,7 @@ def from_torch(model_or_layers) -> FloatNetwork:
     import snntorch as snn
     import torch.nn as nn
 
-    from .neurons import Schmitt
+    from skyspike.compiler.neurons import Schmitt
 
     layers: list[FloatLayer] = []
     pending = None
@@ -245,7 +163,7 @@ def from_torch(model_or_layers) -> FloatNetwork:
         kind = "convolutions" if "Conv" in type(m).__name__ else \
             "recurrent layers" if type(m).__name__.startswith(("R", "LSTM", "GRU")) else "this layer type"
         raise NetworkError(f"{where}: {kind} are not supported; the chip runs chains of fully connected "
-                           f"layers (nn.Linear followed by snn.Leaky or skyspike.neurons.Schmitt)")
+                           f"layers (nn.Linear followed by snn.Leaky or skyspike.compiler.neurons.Schmitt)")
     if pending is not None:
         raise NetworkError(f"module {pending[0]!r} (Linear): the last Linear layer has no neuron layer after it")
     if not layers:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import BETA_SHIFT, CoreConfig
-from .network import INT16_MAX, INT16_MIN, ChipNetwork, place
+from skyspike.spec.config import BETA_SHIFT, CoreConfig
+from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipNetwork, place
 
 # Cycle costs of the engine's control states (see docs/semantics.md, "Cycles").
 START_CYCLES = 1        # the start strobe's own cycle

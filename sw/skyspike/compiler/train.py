@@ -4,11 +4,11 @@ QSNN study found good for quantized SNNs).
 
 The model is an ``nn.Sequential`` of ``Linear`` (bias optional) and neuron layers: snnTorch's
 ``snn.Leaky`` (``neuron="lif"``: subtract or zero reset, default ``reset_delay``) or the
-chip's own hysteresis neuron :class:`skyspike.neurons.Schmitt` (``neuron="schmitt"``),
-exactly the shapes :func:`skyspike.quantize.quantize` maps onto the chip.
+chip's own hysteresis neuron :class:`skyspike.compiler.neurons.Schmitt` (``neuron="schmitt"``),
+exactly the shapes :func:`skyspike.compiler.quantize.quantize` maps onto the chip.
 :func:`simulate` runs any such Sequential over encoded spikes (batch, steps, n_in) and
-returns every layer's spikes and membranes, the float counterpart of :func:`skyspike.golden.run`.
-Quantization-aware fine-tuning is in :mod:`skyspike.qat`.
+returns every layer's spikes and membranes, the float counterpart of :func:`skyspike.chip.golden.run`.
+Quantization-aware fine-tuning is in :mod:`skyspike.compiler.qat`.
 
 Trained models are saved as tensors only (:func:`save`): the state_dict plus the recipe as
 JSON; :func:`load_file` rebuilds the model from them (``torch.load(weights_only=True)``).
@@ -28,8 +28,9 @@ import torch
 from snntorch import surrogate
 from torch import nn
 
-from .neurons import Schmitt, fast_sigmoid_ge
-from .quantize import predict
+from skyspike.compiler.neurons import Schmitt, fast_sigmoid_ge
+from skyspike.compiler import qat
+from skyspike.compiler.floatnet import FloatResult
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Recipe:
     beta: float = 0.9
     threshold: float = 1.0
     reset: str = "subtract"
-    neuron: str = "lif"           # "lif" (snn.Leaky) or "schmitt" (skyspike.neurons.Schmitt)
+    neuron: str = "lif"           # "lif" (snn.Leaky) or "schmitt" (skyspike.compiler.neurons.Schmitt)
     hysteresis: float = 0.0       # schmitt: theta_low = threshold * (1 - hysteresis)
     bias: bool = False            # Linear layers with bias (the chip's bias rows)
     gain: float = 1.0             # rate-coding gain
@@ -80,21 +81,6 @@ def build_model(n_in: int, n_out: int, recipe: Recipe) -> nn.Sequential:
     for a, b in zip(sizes, sizes[1:]):
         mods += [nn.Linear(a, b, bias=recipe.bias), _neuron(recipe)]
     return nn.Sequential(*mods)
-
-
-@dataclass
-class FloatResult:
-    spikes: list[torch.Tensor]      # per Leaky layer: (batch, steps, n_out)
-    membranes: list[torch.Tensor]   # per Leaky layer: (batch, steps, n_out)
-
-    @property
-    def counts(self) -> torch.Tensor:
-        return self.spikes[-1].sum(dim=1)
-
-    @property
-    def prediction(self) -> np.ndarray:
-        """The chip's rule (:func:`skyspike.quantize.predict`) on float counts / membranes."""
-        return predict(self.counts.detach().cpu().numpy(), self.membranes[-1][:, -1].detach().cpu().numpy())
 
 
 def simulate(model: nn.Sequential, spikes, record: bool = True) -> FloatResult:
@@ -177,18 +163,33 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
     return log
 
 
+def fine_tune(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe, *, bits: int | None = None,
+              epochs: int | None = None, device: str | None = None, progress=None, log=None):
+    """``epochs`` (default recipe.qat_epochs) of BPTT with fake-quantized weights at ``bits``
+    (default recipe.qat_bits), learning rate recipe.lr / 10. Leaves ``model`` without the
+    parametrization (latent weights); quantize it with ``align_threshold=True``."""
+    bits = bits or recipe.qat_bits
+    epochs = recipe.qat_epochs if epochs is None else epochs
+    qat.attach(model, bits)
+    try:
+        return fit(model, x_train, y_train, recipe, epochs=epochs, lr=recipe.lr / 10, device=device,
+                   progress=progress, log=log)
+    finally:
+        model.to("cpu")
+        qat.detach(model)
+
+
 def train(x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe = Recipe(), *, n_out: int = 10,
           threads: int | None = 2, device: str | None = None, progress=None) -> tuple[nn.Sequential, TrainLog]:
     """Train the recipe's model on intensities ``x_train`` (N, n_in) in 0..1: ``recipe.epochs``
     of :func:`fit`, then, if ``recipe.qat_bits``, ``recipe.qat_epochs`` of quantization-aware
-    fine-tuning (:func:`skyspike.qat.fine_tune`) at a tenth of the learning rate."""
+    fine-tuning (:func:`fine_tune`) at a tenth of the learning rate."""
     if threads:
         torch.set_num_threads(threads)
     model = build_model(x_train.shape[1], n_out, recipe)
     log = fit(model, x_train, y_train, recipe, epochs=recipe.epochs, lr=recipe.lr, device=device,
               progress=progress)
     if recipe.qat_bits and recipe.qat_epochs:
-        from .qat import fine_tune
         fine_tune(model, x_train, y_train, recipe, device=device, progress=progress, log=log)
     return model, log
 
@@ -256,4 +257,4 @@ def train_or_load(x_train, y_train, recipe: Recipe, cache_dir: str | Path, *, n_
 
 
 __all__ = ["Recipe", "build_model", "simulate", "fit", "train", "evaluate", "train_or_load", "save", "load", "load_file",
-           "FloatResult"]
+           "fine_tune"]

@@ -5,7 +5,7 @@ to the chip's integers, and run test samples on the RTL simulation of the core (
 the golden model, checking that both agree bit for bit: every layer's spikes and membranes,
 the output counts and the clock cycles.
 
-    python -m skyspike.demo [--samples N] [--sim icarus|verilator] [--config chip] [--out build/demo]
+    python -m skyspike.apps.demo [--samples N] [--sim icarus|verilator] [--config chip] [--out build/demo]
 
 Exit status: 0 when every sample agrees, 1 on any RTL/golden mismatch, 2 when the RTL
 simulation itself fails.
@@ -72,8 +72,8 @@ def compare(rtl, gold, b: int, gb: int | None = None) -> list[str]:
 def network_table(net, cfg, cycles_one: int, dense: int, scales):
     from rich.table import Table
 
-    from .config import config_name
-    from .network import place
+    from skyspike.spec.config import config_name
+    from skyspike.chip.network import place
 
     pl = place(net, cfg)
     t = Table(title=f"network: {net.steps} steps, on the '{config_name(cfg)}' core ({cfg.banks} weight banks x "
@@ -101,7 +101,10 @@ def network_table(net, cfg, cycles_one: int, dense: int, scales):
 def demo_network(cfg, out: Path = Path("build/demo"), bits: int = 4):
     """The demo's trained digits network (trained once, then cached), quantized for ``cfg``,
     with the rate-coded test set and labels: (ChipNetwork, spikes, labels)."""
-    from . import datasets, encode, quantize, train
+    from skyspike.compiler import datasets
+    from skyspike.compiler import encode
+    from skyspike.compiler import quantize
+    from skyspike.compiler import train
 
     data = datasets.load_digits()
     recipe = train.Recipe(hidden=min(128, cfg.max_neurons))
@@ -111,7 +114,7 @@ def demo_network(cfg, out: Path = Path("build/demo"), bits: int = 4):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m skyspike.demo", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m skyspike.apps.demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=20, help="test samples to run on the RTL (default 20)")
     ap.add_argument("--sim", choices=("icarus", "verilator"), default=None,
                     help="HDL simulator (default: $SIM, else icarus)")
@@ -130,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(file=os.fdopen(os.dup(1), "w", buffering=1), highlight=False)
     t_start = time.time()
 
-    from . import datasets, encode, golden, quantize, train
-    from .config import get_config
-    from .network import NetworkError
+    from skyspike.compiler import datasets
+    from skyspike.compiler import encode
+    from skyspike.chip import golden
+    from skyspike.compiler import quantize
+    from skyspike.compiler import train
+    from skyspike.spec.config import get_config
+    from skyspike.chip.network import NetworkError
 
     cfg = get_config(args.config)
     out = args.out
@@ -177,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # -- RTL simulation ------------------------------------------------------------------
     n = max(1, min(args.samples, len(data.y_test)))
-    from .rtlsim import run_rtl
+    from skyspike.rtlsim import run_rtl
     sim = (args.sim or os.environ.get("SIM") or "icarus").lower()
     log_path = out / f"rtl-{sim}.log"
     t0 = time.time()
@@ -231,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_row("RTL simulation", f"{rtl_s:.1f} s ({sim}, image load included)")
 
     raster = out / "raster.png"
-    from .plots import spike_raster
+    from skyspike.apps.plots import spike_raster
     spike_raster(rtl.spikes, 0, raster,
                  title=f"test sample 0 (label {data.y_test[0]}, RTL prediction {rtl_pred[0]}, "
                        f"{int(rtl.cycles[0])} cycles)", inputs=x_test[:n], highlight=int(rtl_pred[0]))

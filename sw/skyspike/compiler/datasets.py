@@ -2,7 +2,7 @@
 MNIST / Fashion-MNIST.
 
 Every loader returns pixel intensities as float32 in 0..1, flattened to (N, pixels), and
-labels as int64, so that :mod:`skyspike.encode` can turn any of them into spikes.
+labels as int64, so that :mod:`skyspike.compiler.encode` can turn any of them into spikes.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Read a loaded chip back: the network and input spikes that a core's memories hold,
-decoded from descriptor, weight and input-buffer words (the inverse of :mod:`skyspike.image`).
+decoded from descriptor, weight and input-buffer words (the inverse of :mod:`skyspike.chip.image`).
 
-Used by the emulated chip of :mod:`skyspike.fakechip` (which computes its answers from
+Used by the emulated chip of :mod:`skyspike.emu.fakechip` (which computes its answers from
 exactly what the host sent) and to check what a real chip holds.
 ``read(address, count)`` returns ``count`` 32-bit words from consecutive byte addresses.
 """
@@ -11,26 +11,23 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import memmap as mm
-from .config import DESC_WORDS, PRECISIONS, CoreConfig
-from .image import unpack_weights
-from .network import ChipLayer, ChipNetwork, NetworkError, Placement, place
+from skyspike.spec import memmap as mm
+from skyspike.spec.config import PRECISIONS, CoreConfig
+from skyspike.spec.layouts import DESC_WORDS, descriptor_fields
+from skyspike.chip.image import unpack_weights
+from skyspike.chip.network import ChipLayer, ChipNetwork, NetworkError, Placement, place
 
 Reader = Callable[[int, int], list[int]]
 
 
-def _s16(v: int) -> int:
-    v &= 0xFFFF
-    return v - 0x10000 if v & 0x8000 else v
-
-
 def decode_descriptor(words) -> dict:
-    """The fields of one layer's descriptor words (layout: docs/semantics.md)."""
-    w = [int(x) for x in words]
-    return {"n_in": w[0] & 0xFFFF, "n_out": w[0] >> 16, "bits": PRECISIONS[w[1] & 3],
-            "slots": 1 << ((w[1] >> 2) & 3), "reset_zero": bool(w[1] >> 4 & 1), "n_bias": (w[1] >> 8) & 0x3F,
-            "w_base": w[2], "state_base": w[3], "beta": w[4] & 0x1FF, "theta_high": _s16(w[5]),
-            "theta_low": _s16(w[5] >> 16), "reset_sub": _s16(w[6])}
+    """One layer's descriptor words as a layer's parameters: the raw fields of
+    skyspike.spec.layouts.DESCRIPTOR, with ``bits`` and ``slots`` for their codes."""
+    f = descriptor_fields(words)
+    f["bits"] = PRECISIONS[f.pop("bits_code")]
+    f["slots"] = 1 << f.pop("slots_log2")
+    f["reset_zero"] = bool(f["reset_zero"])
+    return f
 
 
 def read_network(read: Reader, cfg: CoreConfig) -> tuple[ChipNetwork, Placement]:

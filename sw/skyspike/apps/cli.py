@@ -7,7 +7,7 @@
     skyspike eval    net.npz [--backend ...] [--limit N]
     skyspike sweep   model.pt [--plot acc.png]        accuracy vs. weight precision
 
-The compiled file (``net.npz``) is a chip network file (:mod:`skyspike.netfile`): integer
+The compiled file (``net.npz``) is a chip network file (:mod:`skyspike.chip.netfile`): integer
 weights, bias rows and per-layer parameters, plus the core configuration, the input
 encoding and the packed memory image it was compiled to. Every backend runs the same
 encoded inputs; ``eval`` with a non-golden backend also checks it against the golden model.
@@ -45,7 +45,7 @@ def _progress() -> Progress:
 
 
 def _load_data(dataset: str, data: Path | None, download: bool = False):
-    from . import datasets
+    from skyspike.compiler import datasets
     try:
         return datasets.load(dataset, data, download_missing=download)
     except (FileNotFoundError, ValueError) as e:
@@ -53,8 +53,8 @@ def _load_data(dataset: str, data: Path | None, download: bool = False):
 
 
 def _load_image(path: Path):
-    from .netfile import load_compiled
-    from .network import NetworkError
+    from skyspike.chip.netfile import load_compiled
+    from skyspike.chip.network import NetworkError
     try:
         return load_compiled(path)
     except (NetworkError, FileNotFoundError) as e:
@@ -62,7 +62,7 @@ def _load_image(path: Path):
 
 
 def _encode(x, net, meta: dict, seed: int):
-    from . import encode
+    from skyspike.compiler import encode
     enc = dict(meta.get("encoding") or {"method": "rate", "gain": 1.0})
     method = enc.pop("method", "rate")
     if method == "rate":
@@ -71,7 +71,7 @@ def _encode(x, net, meta: dict, seed: int):
 
 
 def _backend(name: str, sim: str | None, via: str, port: str | None, baud: int):
-    from .backends import get_backend
+    from skyspike.backends import get_backend
     options = {"golden": {}, "sim": {"simulator": sim, "via": via}, "serial": {"port": port, "baudrate": baud}}
     if name not in options:
         _fail(f"unknown backend {name!r}; choose golden, sim or serial")
@@ -106,8 +106,8 @@ def train(
     config: Config = "chip",
 ):
     """Train a spiking MLP (surrogate gradients, cosine LR) and save it."""
-    from . import train as T
-    from .train import Recipe
+    from skyspike.compiler import train as T
+    from skyspike.compiler.train import Recipe
 
     d = _load_data(dataset, data, download)
     try:
@@ -128,7 +128,7 @@ def train(
 
         model, log = T.train(d.x_train, d.y_train, recipe, device=device, progress=progress, threads=None)
     T.save(model, output, recipe)
-    from . import encode
+    from skyspike.compiler import encode
     x = encode.rate(d.x_test, recipe.steps, gain=recipe.gain, rng=1)
     acc = T.evaluate(model, x, d.y_test)
     console.print(f"float test accuracy {100 * acc:.2f}% ({len(d.y_test)} images), {log.seconds:.0f} s; "
@@ -143,9 +143,9 @@ def train(
 
 def _load_source(model: Path, nir_reset: str, nir_dt: float):
     """(float network, torch model or None, recipe or None) of a model file."""
-    from . import model as M
-    from . import train as T
-    from .network import NetworkError
+    from skyspike.compiler import model as M
+    from skyspike.compiler import train as T
+    from skyspike.chip.network import NetworkError
     if not model.is_file():
         _fail(f"{model}: no such file")
     try:
@@ -177,10 +177,10 @@ def compile(
     validate: Annotated[int, typer.Option(help="test images for the float-vs-chip report")] = 1000,
 ):
     """Quantize a trained model into a chip network file, with a resource summary."""
-    from . import quantize as Q
-    from .config import get_config
-    from .netfile import save_compiled
-    from .network import NetworkError
+    from skyspike.compiler import quantize as Q
+    from skyspike.spec.config import get_config
+    from skyspike.chip.netfile import save_compiled
+    from skyspike.chip.network import NetworkError
 
     fnet, torch_model, recipe = _load_source(model, nir_reset, nir_dt)
     try:
@@ -216,8 +216,8 @@ def compile(
 
 
 def _summary(net, cfg, meta: dict | None = None, inputs=None, what: str | None = None):
-    from . import golden
-    from .network import place
+    from skyspike.chip import golden
+    from skyspike.chip.network import place
 
     pl = place(net, cfg)
     t = Table(title=f"{len(net.layers)} layers, {net.steps} steps, on the '{(meta or {}).get('config', '?')}' core",
@@ -251,7 +251,7 @@ def info(
     config: Annotated[str | None, typer.Option(help="core configuration (default: the file's, or chip)")] = None,
 ):
     """The core configuration's capabilities, and a compiled network's resource use."""
-    from .config import CONFIGS, MAX_BIAS_ROWS, PRECISIONS, get_config
+    from skyspike.spec.config import CONFIGS, MAX_BIAS_ROWS, PRECISIONS, get_config
 
     net, meta = _load_image(image) if image else (None, {})
     name = config or meta.get("config") or "chip"
@@ -312,7 +312,7 @@ Seed = Annotated[int, typer.Option(help="rate-coding seed")]
 
 def _image_and_data(image: Path, dataset: str | None, data: Path | None):
     """(network, meta, core configuration, data split) for run / eval, or a clear error."""
-    from .config import get_config
+    from skyspike.spec.config import get_config
 
     net, meta = _load_image(image)
     cfg = get_config(meta.get("config", "chip"))
@@ -338,7 +338,7 @@ def run(
     raster: Annotated[Path | None, typer.Option(help="save a spike raster of the first sample (PNG)")] = None,
 ):
     """Run test images on a backend: prediction, spike counts and cycles per sample."""
-    from .backends import GoldenBackend
+    from skyspike.backends import GoldenBackend
 
     net, meta, cfg, d = _image_and_data(image, dataset, data)
     idx = np.arange(start, min(start + samples, len(d.y_test)))
@@ -352,7 +352,7 @@ def run(
                   str(out.cycles[k]))
     console.print(t)
     if raster:
-        from .plots import spike_raster
+        from skyspike.apps.plots import spike_raster
         g = GoldenBackend(keep_spikes=True).run(net, x[:1], cfg)
         spikes = out.spikes if out.spikes is not None else g.spikes
         spike_raster(spikes, 0, raster, title=f"{d.name} test image {idx[0]} (label {d.y_test[idx[0]]})",
@@ -374,7 +374,7 @@ def evaluate(
     seed: Seed = 1,
 ):
     """Accuracy on a test set; a non-golden backend is also checked against the golden model."""
-    from .backends import GoldenBackend
+    from skyspike.backends import GoldenBackend
 
     net, meta, cfg, d = _image_and_data(image, dataset, data)
     n = len(d.y_test) if limit is None else min(limit, len(d.y_test))
@@ -406,10 +406,10 @@ def sweep(
     nir_dt: float = 1e-4,
 ):
     """Accuracy vs. weight precision (1/2/4/8 bits, post-training quantization, golden model)."""
-    from . import encode
-    from . import quantize as Q
-    from .config import get_config
-    from .network import NetworkError
+    from skyspike.compiler import encode
+    from skyspike.compiler import quantize as Q
+    from skyspike.spec.config import get_config
+    from skyspike.chip.network import NetworkError
 
     fnet, torch_model, recipe = _load_source(model, nir_reset, nir_dt)
     ds = dataset or (recipe.dataset if recipe else "digits")
@@ -435,7 +435,7 @@ def sweep(
                   f"{100 * rep.agreement:.1f}%", fits)
     console.print(t)
     if plot:
-        from .plots import accuracy_vs_precision
+        from skyspike.apps.plots import accuracy_vs_precision
         accuracy_vs_precision(rows, plot, f"{model.name}: accuracy vs. weight precision")
         console.print(f"wrote {plot}")
 
