@@ -20,6 +20,7 @@ import pytest
 
 from skyspike.apps import fwheader
 from skyspike.spec import memmap as mm
+from skyspike.spec.config import CONFIGS
 from skyspike.link import protocol as P
 from skyspike.link.protocol import Cmd, CoreModel, FirmwareModel, FrameParser, HostClient, PipeLink, Status
 from test_protocol import _malformed, fuzz_link, scenario_basic, scenario_errors, scenario_hung_core
@@ -50,7 +51,7 @@ def test_header_agrees_with_rtl_and_protocol():
     assert P.CORE_SPAN == 4 << ADR_BITS == soc.CORE_SIZE
     assert soc.CPU_PARAMS["ENABLE_IRQ_QREGS"] and soc.CPU_PARAMS["ENABLE_COUNTERS"]   # getq, rdcycle
     assert soc.RISCV_MARCH == "rv32imc" and soc.RISCV_MABI == "ilp32"                  # firmware/Makefile
-    for _, (base, size) in mm.region_sizes(__import__("skyspike.spec.config").config.CONFIGS["chip"]).items():
+    for _, (base, size) in mm.region_sizes(CONFIGS["chip"]).items():
         assert base + size <= P.CORE_SPAN
     defines = dict(re.findall(r"#define (\w+)\s+(0x[0-9a-f]+|\d+)", HEADER.read_text()))
     assert int(defines["SKYSPIKE_REG_STATUS"], 0) == mm.REG["STATUS"]
@@ -313,7 +314,7 @@ def test_firmware_on_soc_rtl(cross_build):
     from skyspike_hw.socgen import write_soc
 
     out, _ = cross_build
-    core = CoreModel(__import__("skyspike.spec.config").config.CONFIGS["small"])
+    core = CoreModel(CONFIGS["small"])
     build = ROOT / "build" / "tests" / "fw_soc"
     sources = write_soc("small", out / "firmware.hex", build / "verilog", uart_divisor=SOC_DIVISOR)
     if str(FW / "sim") not in sys.path:
