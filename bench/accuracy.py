@@ -37,7 +37,7 @@ from skyspike.chip import golden  # noqa: E402
 from skyspike.compiler import datasets, encode, quantize, train  # noqa: E402
 from skyspike.spec.config import CONFIGS  # noqa: E402
 
-PRECISIONS = (1, 2, 4, 8)
+from skyspike.spec.config import PRECISIONS  # noqa: E402
 #: Hidden width per precision: the largest (in steps of 16) that fits the chip with 784 inputs.
 HIDDEN = {"mnist": {1: 368, 2: 256, 4: 128, 8: 64}, "fashion-mnist": {1: 368, 2: 256, 4: 128, 8: 64},
           "digits": {1: 256, 2: 256, 4: 128, 8: 64}}

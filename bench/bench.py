@@ -61,12 +61,10 @@ def cycles_table(cfg, rng):
 
 
 def digits_cycles(cfg):
-    try:
-        from skyspike.apps.demo import demo_network  # the trained, quantized demo network
-    except ImportError:
-        console.print("[yellow]digits network: skyspike.apps.demo not available[/]")
-        return None
-    net, x, labels = demo_network(cfg)
+    from skyspike.compiler.digits import digits_network  # the trained, quantized demo network
+
+    demo = digits_network("build/demo", hidden=min(128, cfg.max_neurons))
+    net, x, labels = demo.net, demo.x_test, demo.y_test
     g = run(net, x, cfg)
     acc = (g.prediction == labels).mean()
     console.print(f"Digits demo network {'-'.join(str(n) for n in [net.layers[0].n_in] + [ly.n_out for ly in net.layers])}"

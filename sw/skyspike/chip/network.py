@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from skyspike.spec.config import (BETA_SHIFT, MAX_BIAS_ROWS, MEMBRANE_BITS, PRECISIONS, CoreConfig, lanes_per_bank,
+from skyspike.spec.config import (BETA_SHIFT, check_precision, MAX_BIAS_ROWS, MEMBRANE_BITS, CoreConfig, lanes_per_bank,
                      log2, subwords)
 
 INT16_MIN, INT16_MAX = -(1 << (MEMBRANE_BITS - 1)), (1 << (MEMBRANE_BITS - 1)) - 1
@@ -39,6 +39,8 @@ class ChipLayer:
     bias: None, or int array (n_bias, n_out), 0 <= n_bias <= MAX_BIAS_ROWS: bias rows, the
     weights of n_bias extra inputs that spike at every step (same range as ``weights``); each
     neuron gets the sum of its column as a constant current (docs/semantics.md, "Bias rows").
+    scale: the float value of one integer unit of the weights and membrane, where quantization
+    chose one (informational: kept in the network file, never used by the chip; None if unknown).
     """
 
     weights: np.ndarray
@@ -50,6 +52,7 @@ class ChipLayer:
     reset_zero: bool = False
     slots: int | None = None
     bias: np.ndarray | None = None
+    scale: float | None = None
 
     def __post_init__(self):
         self.weights = np.asarray(self.weights)
@@ -99,8 +102,7 @@ class ChipNetwork:
                 raise NetworkError(f"{where}: weights must be a non-empty 2-D (n_in, n_out) array, got shape {w.shape}")
             if not np.issubdtype(w.dtype, np.integer):
                 raise NetworkError(f"{where}: weights must be integers (quantize first), got {w.dtype}")
-            if ly.bits not in PRECISIONS:
-                raise NetworkError(f"{where}: bits={ly.bits} is not one of {PRECISIONS}")
+            check_precision(ly.bits, where, NetworkError)
             lo, hi = weight_range(ly.bits)
             if w.min() < lo or w.max() > hi or (ly.bits == 1 and np.any(w == 0)):
                 raise NetworkError(f"{where}: weights span {w.min()}..{w.max()}, outside {ly.bits}-bit range "

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from skyspike.spec.config import check_precision
 from skyspike.compiler.model import FloatLayer
 from skyspike.compiler.quantize import layer_scale
 
@@ -31,8 +32,7 @@ class FakeQuant(nn.Module):
 
     def __init__(self, owner: nn.Linear, threshold: float, bits: int, is_bias: bool = False):
         super().__init__()
-        if bits not in (1, 2, 4, 8):
-            raise ValueError(f"bits={bits} is not one of 1, 2, 4, 8")
+        check_precision(bits, "FakeQuant")
         self.owner = [owner]          # a list: not a submodule (no parameter loop)
         self.threshold, self.bits, self.is_bias = threshold, bits, is_bias
 

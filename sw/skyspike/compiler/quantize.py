@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from skyspike.chip.readout import predict
+from skyspike.spec.config import check_precision
 from skyspike.chip.network import ChipLayer, ChipNetwork, NetworkError, weight_range
 
 
@@ -122,8 +123,7 @@ def quantize_layer(ly, bits: int, s: float, where: str):
     """One FloatLayer -> ChipLayer at ``bits`` with scale ``s`` (rounding: module docstring)."""
     from skyspike.chip.network import INT16_MAX
 
-    if bits not in (1, 2, 4, 8):
-        raise NetworkError(f"{where}: bits={bits} is not one of 1, 2, 4, 8")
+    check_precision(bits, where, NetworkError)
     if not (s > 0 and math.isfinite(s)):
         raise NetworkError(f"{where}: weight scale {s} (all weights zero?) cannot be used")
     lo, hi = weight_range(bits)
@@ -146,10 +146,8 @@ def quantize_layer(ly, bits: int, s: float, where: str):
         hi_t = _int16(ly.theta_high, "theta_high", where, s)
         lo_t = _int16(ly.theta_low, "theta_low", where, s)
         sub = _int16(ly.reset_sub, "reset_sub", where, s)
-    out = ChipLayer(weights=wq, bits=bits, beta=beta, theta_high=hi_t, theta_low=lo_t, reset_sub=sub,
-                    reset_zero=ly.reset_zero, bias=bias)
-    out.scale = s  # float value of one membrane/weight unit (informational)
-    return out
+    return ChipLayer(weights=wq, bits=bits, beta=beta, theta_high=hi_t, theta_low=lo_t, reset_sub=sub,
+                     reset_zero=ly.reset_zero, bias=bias, scale=s)
 
 
 def quantize(model, bits: int | list[int] = 4, steps: int = 16, *, scales: list[float | None] | None = None,
@@ -174,8 +172,7 @@ def quantize(model, bits: int | list[int] = 4, steps: int = 16, *, scales: list[
     layers = []
     for i, (ly, b) in enumerate(zip(fnet.layers, per_layer)):
         where = f"layer {i} ({ly.name!r})" if ly.name else f"layer {i}"
-        if b not in (1, 2, 4, 8):
-            raise NetworkError(f"{where}: bits={b} is not one of 1, 2, 4, 8")
+        check_precision(b, where, NetworkError)
         s = scales[i] if scales is not None and scales[i] is not None else \
             layer_scale(ly, b, rule, align_threshold=align_threshold)
         layers.append(quantize_layer(ly, b, s, where))

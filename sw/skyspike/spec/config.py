@@ -55,6 +55,14 @@ def log2(x: int) -> int:
     return x.bit_length() - 1
 
 
+def check_precision(bits, where: str = "", error: type[Exception] = ValueError) -> int:
+    """``bits`` if it is one of :data:`PRECISIONS` (an int, not a bool), else ``error`` naming it."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in PRECISIONS:
+        prefix = f"{where}: " if where else ""
+        raise error(f"{prefix}bits={bits!r} is not one of {', '.join(map(str, PRECISIONS))}")
+    return bits
+
+
 def lanes_per_bank(bits: int) -> int:
     """Weights one bank supplies per cycle at this precision (8, except 4 at 8-bit)."""
     return min(LANES_PER_BANK, 32 // bits)

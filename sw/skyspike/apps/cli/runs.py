@@ -1,0 +1,208 @@
+"""`skyspike info`, `run`, `eval` and `sweep`: a chip network file on the core's capabilities and on a backend."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from skyspike.apps.cli.common import (Config, DataDir, console, encode_inputs, fail, load_data,
+                                      load_image, make_backend, progress_bar)
+from skyspike.spec.config import PRECISIONS
+
+from skyspike.apps.cli.build import load_source, summary
+
+
+# -- info -----------------------------------------------------------------------------------
+
+def info(
+    image: Annotated[Path | None, typer.Argument(help="a compiled chip network file")] = None,
+    config: Annotated[str | None, typer.Option(help="core configuration (default: the file's, or chip)")] = None,
+):
+    """The core configuration's capabilities, and a compiled network's resource use."""
+    from skyspike.spec.config import CONFIGS, MAX_BIAS_ROWS, PRECISIONS, get_config
+
+    net, meta = load_image(image) if image else (None, {})
+    name = config or meta.get("config") or "chip"
+    try:
+        cfg = get_config(name)
+    except (KeyError, ValueError):
+        fail(f"unknown configuration {name!r}; known: {', '.join(CONFIGS)}")
+    t = Table(title=f"core configuration '{name}'", title_justify="left", show_header=False)
+    rows = [("weight memory", f"{cfg.banks} banks x {cfg.bank_depth} words x 32 bit = {cfg.weight_bits // 8192} KiB "
+                              f"({cfg.bank_macro})"),
+            ("weight precisions", ", ".join(f"{b}-bit" for b in PRECISIONS)),
+            ("events per cycle", f"up to {cfg.max_slots} (synapse lanes {cfg.lanes})"),
+            ("neuron updates per cycle", str(cfg.update_lanes)),
+            ("layers", f"up to {cfg.max_layers}"),
+            ("neurons per layer", f"up to {cfg.max_neurons} (state for {cfg.state_neurons} in all)"),
+            ("inputs", f"up to {cfg.max_inputs}; input buffer {cfg.input_banks} x {cfg.input_depth} words"),
+            ("outputs", f"up to {cfg.max_outputs} spike counters"),
+            ("bias", f"up to {MAX_BIAS_ROWS} bias rows per layer (always-on inputs)"),
+            ("membrane", "signed 16 bit, saturating; leak beta/256; Schmitt trigger theta_high/theta_low")]
+    for k, v in rows:
+        t.add_row(k, v)
+    console.print(t)
+    if net is not None:
+        summary(net, cfg)
+
+
+# -- run / eval ------------------------------------------------------------------------------
+
+def _runmake_backend(backend, net, x, cfg, label: str):
+    with progress_bar() as prog:
+        task = prog.add_task(f"{label} on {backend.name}", total=len(x))
+        try:
+            return backend.run(net, x, cfg, progress=lambda n: prog.advance(task, n))
+        except Exception as e:  # the backend's own message is the useful part
+            fail(f"{backend.name} backend: {type(e).__name__}: {e}", 1)
+
+
+def _compare(out, ref) -> list[int]:
+    """Samples where ``out`` differs from the golden ``ref``: counts, final membranes, cycles."""
+    bad = []
+    for i in range(len(ref)):
+        same = np.array_equal(out.counts[i], ref.counts[i]) and int(out.cycles[i]) == int(ref.cycles[i]) and \
+            all(np.array_equal(a[i], b[i]) for a, b in zip(out.finals, ref.finals))
+        if not same:
+            bad.append(i)
+    return bad
+
+
+Backend = Annotated[str, typer.Option(help="golden (bit-exact model), sim (RTL simulation), serial (hardware)")]
+Sim = Annotated[str | None, typer.Option(help="sim backend: icarus or verilator")]
+Via = Annotated[str, typer.Option(help="sim backend: core (Wishbone) or soc (firmware over UART)")]
+Port = Annotated[str | None, typer.Option(help="serial backend: device or pyserial URL")]
+Baud = Annotated[int, typer.Option(help="serial backend: baud rate")]
+ImageArg = Annotated[Path, typer.Argument(help="a compiled chip network file")]
+TestSet = Annotated[str | None, typer.Option("--dataset", help="default: the one it was compiled for, or digits")]
+Seed = Annotated[int, typer.Option(help="rate-coding seed")]
+
+
+def _image_and_data(image: Path, dataset: str | None, data: Path | None):
+    """(network, meta, core configuration, data split) for run / eval, or a clear error."""
+    from skyspike.spec.config import get_config
+
+    net, meta = load_image(image)
+    cfg = get_config(meta.get("config", "chip"))
+    d = load_data(dataset or meta.get("dataset") or "digits", data)
+    if d.n_in != net.layers[0].n_in:
+        fail(f"{image} takes {net.layers[0].n_in} inputs but {d.name} images have {d.n_in} pixels")
+    return net, meta, cfg, d
+
+
+def run(
+    image: ImageArg,
+    dataset: TestSet = None,
+    data: DataDir = None,
+    samples: int = 4,
+    start: Annotated[int, typer.Option(help="first test image")] = 0,
+    backend: Backend = "golden",
+    sim: Sim = None,
+    via: Via = "core",
+    port: Port = None,
+    baud: Baud = 115200,
+    seed: Seed = 1,
+    raster: Annotated[Path | None, typer.Option(help="save a spike raster of the first sample (PNG)")] = None,
+):
+    """Run test images on a backend: prediction, spike counts and cycles per sample."""
+    from skyspike.backends import GoldenBackend
+
+    net, meta, cfg, d = _image_and_data(image, dataset, data)
+    idx = np.arange(start, min(start + samples, len(d.y_test)))
+    x = encode_inputs(d.x_test[idx], net, meta, seed)
+    out = _runmake_backend(make_backend(backend, sim, via, port, baud), net, x, cfg, f"{len(x)} samples")
+    t = Table(title=f"{image.name} on {backend}", title_justify="left")
+    for c in ("image", "label", "prediction", "output spike counts", "cycles"):
+        t.add_column(c, justify="right")
+    for k, i in enumerate(idx):
+        t.add_row(str(i), str(d.y_test[i]), str(out.prediction[k]), " ".join(map(str, out.counts[k])),
+                  str(out.cycles[k]))
+    console.print(t)
+    if raster:
+        from skyspike.apps.plots import spike_raster
+        g = GoldenBackend(keep_spikes=True).run(net, x[:1], cfg)
+        spikes = out.spikes if out.spikes is not None else g.spikes
+        spike_raster(spikes, 0, raster, title=f"{d.name} test image {idx[0]} (label {d.y_test[idx[0]]})",
+                     inputs=x, highlight=int(out.prediction[0]))
+        console.print(f"wrote {raster}")
+
+
+def evaluate(
+    image: ImageArg,
+    dataset: TestSet = None,
+    data: DataDir = None,
+    limit: Annotated[int | None, typer.Option(help="only the first N test images")] = None,
+    backend: Backend = "golden",
+    sim: Sim = None,
+    via: Via = "core",
+    port: Port = None,
+    baud: Baud = 115200,
+    seed: Seed = 1,
+):
+    """Accuracy on a test set; a non-golden backend is also checked against the golden model."""
+    from skyspike.backends import GoldenBackend
+
+    net, meta, cfg, d = _image_and_data(image, dataset, data)
+    n = len(d.y_test) if limit is None else min(limit, len(d.y_test))
+    x = encode_inputs(d.x_test[:n], net, meta, seed)
+    y = d.y_test[:n]
+    out = _runmake_backend(make_backend(backend, sim, via, port, baud), net, x, cfg, f"{n} test images")
+    acc = float(np.mean(out.prediction == y))
+    spikes = out.counts.sum(axis=1).mean()
+    console.print(f"{d.name}: accuracy {100 * acc:.2f}% on {n} test images ({backend}); "
+                  f"output spikes {spikes:.1f} per image; cycles mean {out.cycles.mean():.0f} "
+                  f"(min {out.cycles.min()}, max {out.cycles.max()})")
+    if backend != "golden":
+        bad = _compare(out, GoldenBackend().run(net, x, cfg))
+        if bad:
+            fail(f"{len(bad)} of {n} samples differ from the golden model (first: {bad[:8]})", 1)
+        console.print(f"{backend} == golden on all {n} samples (counts, final membranes, cycles)")
+
+
+def sweep(
+    model: Annotated[Path, typer.Argument(help="a model file (.pt) or a NIR graph")],
+    dataset: Annotated[str | None, typer.Option(help="default: the model's")] = None,
+    data: DataDir = None,
+    steps: Annotated[int | None, typer.Option(help="default: the recipe's, or 16")] = None,
+    limit: Annotated[int | None, typer.Option(help="only the first N test images")] = None,
+    config: Config = "chip",
+    plot: Annotated[Path | None, typer.Option(help="save accuracy vs. precision (PNG)")] = None,
+    nir_reset: str = "zero",
+    nir_dt: float = 1e-4,
+):
+    """Accuracy vs. weight precision (1/2/4/8 bits, post-training quantization, golden model)."""
+    from skyspike.compiler import encode
+    from skyspike.compiler import quantize as Q
+    from skyspike.spec.config import get_config
+    from skyspike.chip.network import NetworkError
+
+    fnet, torch_model, recipe = load_source(model, nir_reset, nir_dt)
+    ds = dataset or (recipe.dataset if recipe else "digits")
+    d = load_data(ds, data)
+    steps = steps or (recipe.steps if recipe else 16)
+    n = len(d.y_test) if limit is None else limit
+    x = encode.rate(d.x_test[:n], steps, rng=1)
+    cfg = get_config(config)
+    t = Table(title=f"{model.name} on {n} {ds} test images", title_justify="left")
+    for c in ("bits", "float", "chip", "same answer", "fits"):
+        t.add_column(c, justify="right")
+    rows = []
+    for bits in PRECISIONS:
+        net = Q.quantize(fnet, bits, steps)
+        try:
+            net.check(cfg)
+            fits = "yes"
+        except NetworkError as e:
+            fits = f"no: {e}"[:60]
+        rep = Q.quantization_report(torch_model if torch_model is not None else fnet, net, x, d.y_test[:n])
+        rows.append({"dataset": ds, "bits": bits, "chip": rep.golden_accuracy, "float": rep.float_accuracy})
+        t.add_row(str(bits), f"{100 * rep.float_accuracy:.2f}%", f"{100 * rep.golden_accuracy:.2f}%",
+                  f"{100 * rep.agreement:.1f}%", fits)
+    console.print(t)
+    if plot:
+        from skyspike.apps.plots import accuracy_vs_precision
+        accuracy_vs_precision(rows, plot, f"{model.name}: accuracy vs. weight precision")
+        console.print(f"wrote {plot}")
