@@ -224,6 +224,78 @@ def _nir_decay(tau: np.ndarray, n: int, dt: float, where: str) -> float:
     return beta
 
 
+def _read_nir(graph):
+    """(NIRGraph, source description) of a graph or the path of a NIR file."""
+    import nir
+
+    source = "NIRGraph"
+    if isinstance(graph, (str, Path)):
+        path = Path(graph)
+        if not path.is_file():
+            raise NetworkError(f"{path}: no such NIR file")
+        try:
+            graph = nir.read(str(path), type_check=False)  # scalar parameters fail NIR's own type check; shapes are checked here
+        except Exception as e:  # h5py / nir raise many types for a damaged file
+            raise NetworkError(f"{path}: not a readable NIR file ({type(e).__name__}: {e})") from e
+        source = str(path)
+    if not isinstance(graph, nir.NIRGraph):
+        raise NetworkError(f"expected a nir.NIRGraph or a NIR file, got {type(graph).__name__}")
+    return graph, source
+
+
+def _nir_weights(node, where: str, layers: list[FloatLayer]):
+    """(weight (in, out), bias or None) of an Affine/Linear node that chains with ``layers``."""
+    import nir
+
+    w = _check_weight(_array(node.weight, "weight", where), where).T
+    b = _array(node.bias, "bias", where).ravel() if isinstance(node, nir.Affine) else None
+    if b is not None and b.size != w.shape[1]:
+        raise NetworkError(f"{where}: bias has {b.size} values for {w.shape[1]} outputs")
+    if layers and w.shape[0] != layers[-1].n_out:
+        raise NetworkError(f"{where}: {w.shape[0]} inputs do not chain with the previous "
+                           f"layer's {layers[-1].n_out} neurons")
+    return w, b
+
+
+def _nir_neuron(node, name: str, where: str, w, b, dt: float, reset: str) -> FloatLayer:
+    """The layer of weights ``w``, bias ``b`` and the LIF/IF/LI ``node``, discretized with ``dt``."""
+    import nir
+
+    n = w.shape[1]
+    b = np.zeros(n) if b is None else b.copy()
+    if isinstance(node, nir.IF):
+        beta, gain, drive = 1.0, _per_neuron(_array(node.r, "r", where), n, "r", where), 0.0
+    else:
+        beta = _nir_decay(_array(node.tau, "tau", where), n, dt, where)
+        k = 1.0 - beta  # dt / tau
+        gain = _per_neuron(_array(node.r, "r", where), n, "r", where) * k
+        drive = _per_neuron(_array(node.v_leak, "v_leak", where), n, "v_leak", where) * k
+    w, b = w * gain, b * gain + drive
+    b = None if not np.any(b) else b
+    if isinstance(node, nir.LI):
+        return FloatLayer(w, b, beta, math.inf, math.inf, 0.0, spiking=False, name=name)
+    thr = _per_neuron(_array(node.v_threshold, "v_threshold", where), n, "v_threshold", where)
+    v_reset = _array(node.v_reset, "v_reset", where)
+    if np.any(v_reset != 0):
+        raise NetworkError(f"{where}: v_reset={v_reset.ravel()[:4]} is not supported; the chip "
+                           f"resets to 0 or by subtraction")
+    w, b, t = _fold_thresholds(w, b, thr, where)
+    return FloatLayer(w, b, beta, t, t, t, reset_zero=reset == "zero", strict=True, name=name)
+
+
+def _nir_unsupported(node, where: str) -> NetworkError:
+    import nir
+
+    if isinstance(node, nir.CubaLIF):
+        return NetworkError(f"{where}: current-based LIF (a synaptic current state, snnTorch's Synaptic) "
+                            f"is not supported; the chip's neuron has only a membrane (use LIF)")
+    if isinstance(node, nir.NIRGraph):
+        return NetworkError(f"{where}: nested graphs (recurrent layers such as RLeaky) are not supported")
+    kind = "convolutions" if "Conv" in type(node).__name__ else "this node type"
+    return NetworkError(f"{where}: {kind} are not supported; the chip runs chains of "
+                        f"Affine/Linear -> LIF/IF/LI")
+
+
 def from_nir(graph, *, dt: float = NIR_DT, reset: str = "zero") -> FloatNetwork:
     """Import a NIR graph (or the path of a NIR HDF5 file), discretized with time step ``dt``.
 
@@ -241,25 +313,13 @@ def from_nir(graph, *, dt: float = NIR_DT, reset: str = "zero") -> FloatNetwork:
         raise ValueError(f"reset={reset!r}: use 'zero' or 'subtract'")
     if not dt > 0:
         raise ValueError(f"dt={dt} must be > 0")
-    source = "NIRGraph"
-    if isinstance(graph, (str, Path)):
-        path = Path(graph)
-        if not path.is_file():
-            raise NetworkError(f"{path}: no such NIR file")
-        try:
-            graph = nir.read(str(path), type_check=False)  # scalar parameters fail NIR's own type check; shapes are checked here
-        except Exception as e:  # h5py / nir raise many types for a damaged file
-            raise NetworkError(f"{path}: not a readable NIR file ({type(e).__name__}: {e})") from e
-        source = str(path)
-    if not isinstance(graph, nir.NIRGraph):
-        raise NetworkError(f"expected a nir.NIRGraph or a NIR file, got {type(graph).__name__}")
-
+    graph, source = _read_nir(graph)
     notes = [f"NIR has no time step: discretized with dt={dt:g}"]
     if reset == "subtract":
         notes.append("reset='subtract': NIR's v_reset=0 read as snnTorch's reset by subtraction "
                      "(NIR itself can only reset to a value)")
     layers: list[FloatLayer] = []
-    pending = None
+    pending = None  # (name, weight, bias) of a weight node waiting for its neuron node
     for name, node in _nir_chain(graph)[1:]:
         where = f"NIR node {name!r} ({type(node).__name__})"
         if isinstance(node, nir.Output):
@@ -269,50 +329,14 @@ def from_nir(graph, *, dt: float = NIR_DT, reset: str = "zero") -> FloatNetwork:
         if isinstance(node, (nir.Affine, nir.Linear)):
             if pending is not None:
                 raise NetworkError(f"{where}: two weight layers without a neuron layer between them")
-            w = _check_weight(_array(node.weight, "weight", where), where).T
-            b = _array(node.bias, "bias", where).ravel() if isinstance(node, nir.Affine) else None
-            if b is not None and b.size != w.shape[1]:
-                raise NetworkError(f"{where}: bias has {b.size} values for {w.shape[1]} outputs")
-            if layers and w.shape[0] != layers[-1].n_out:
-                raise NetworkError(f"{where}: {w.shape[0]} inputs do not chain with the previous "
-                                   f"layer's {layers[-1].n_out} neurons")
-            pending = (name, w, b)
-            continue
-        if isinstance(node, (nir.LIF, nir.IF, nir.LI)):
+            pending = (name, *_nir_weights(node, where, layers))
+        elif isinstance(node, (nir.LIF, nir.IF, nir.LI)):
             if pending is None:
                 raise NetworkError(f"{where}: a neuron node must follow an Affine or Linear node")
-            _, w, b = pending
+            layers.append(_nir_neuron(node, name, where, pending[1], pending[2], dt, reset))
             pending = None
-            n = w.shape[1]
-            b = np.zeros(n) if b is None else b.copy()
-            if isinstance(node, nir.IF):
-                beta, gain, drive = 1.0, _per_neuron(_array(node.r, "r", where), n, "r", where), 0.0
-            else:
-                beta = _nir_decay(_array(node.tau, "tau", where), n, dt, where)
-                k = 1.0 - beta  # dt / tau
-                gain = _per_neuron(_array(node.r, "r", where), n, "r", where) * k
-                drive = _per_neuron(_array(node.v_leak, "v_leak", where), n, "v_leak", where) * k
-            w, b = w * gain, b * gain + drive
-            b = None if not np.any(b) else b
-            if isinstance(node, nir.LI):
-                layers.append(FloatLayer(w, b, beta, math.inf, math.inf, 0.0, spiking=False, name=name))
-                continue
-            thr = _per_neuron(_array(node.v_threshold, "v_threshold", where), n, "v_threshold", where)
-            v_reset = _array(node.v_reset, "v_reset", where)
-            if np.any(v_reset != 0):
-                raise NetworkError(f"{where}: v_reset={v_reset.ravel()[:4]} is not supported; the chip "
-                                   f"resets to 0 or by subtraction")
-            w, b, t = _fold_thresholds(w, b, thr, where)
-            layers.append(FloatLayer(w, b, beta, t, t, t, reset_zero=reset == "zero", strict=True, name=name))
-            continue
-        if isinstance(node, nir.CubaLIF):
-            raise NetworkError(f"{where}: current-based LIF (a synaptic current state, snnTorch's Synaptic) "
-                               f"is not supported; the chip's neuron has only a membrane (use LIF)")
-        if isinstance(node, nir.NIRGraph):
-            raise NetworkError(f"{where}: nested graphs (recurrent layers such as RLeaky) are not supported")
-        kind = "convolutions" if "Conv" in type(node).__name__ else "this node type"
-        raise NetworkError(f"{where}: {kind} are not supported; the chip runs chains of "
-                           f"Affine/Linear -> LIF/IF/LI")
+        else:
+            raise _nir_unsupported(node, where)
     if pending is not None:
         raise NetworkError(f"NIR node {pending[0]!r}: the last weight layer has no neuron node after it")
     if not layers:
