@@ -6,18 +6,17 @@ Semantics are written once in docs/semantics.md.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from skyspike.errors import NetworkError
 
 from skyspike.spec.config import (BETA_SHIFT, check_precision, MAX_BIAS_ROWS, MEMBRANE_BITS, CoreConfig, lanes_per_bank,
                      log2, subwords)
 
 INT16_MIN, INT16_MAX = -(1 << (MEMBRANE_BITS - 1)), (1 << (MEMBRANE_BITS - 1)) - 1
-
-
-class NetworkError(ValueError):
-    """A network that the chip cannot hold or that breaks the semantics' ranges."""
 
 
 def weight_range(bits: int) -> tuple[int, int]:
@@ -90,48 +89,74 @@ class ChipNetwork:
     steps: int
 
     def check(self, cfg: CoreConfig | None = None) -> None:
-        """Raise NetworkError naming the layer and the limit for anything out of range."""
-        if not self.layers:
+        """Raise NetworkError naming the layer and the limit for anything the chip cannot take:
+        field types (integers where the chip has integers, no floats or bools in their place),
+        ranges, shapes, the layer chain and, with ``cfg``, the fit on that core."""
+        if not isinstance(self.layers, (list, tuple)) or not self.layers:
             raise NetworkError("network has no layers")
-        if not 1 <= self.steps <= 255:
-            raise NetworkError(f"steps={self.steps} is outside 1..255")
+        if not _is_int(self.steps) or not 1 <= self.steps <= 255:
+            raise NetworkError(f"steps={self.steps!r} must be an integer in 1..255")
         for i, ly in enumerate(self.layers):
-            where = f"layer {i}"
-            w = ly.weights
-            if w.ndim != 2 or min(w.shape) < 1:
-                raise NetworkError(f"{where}: weights must be a non-empty 2-D (n_in, n_out) array, got shape {w.shape}")
-            if not np.issubdtype(w.dtype, np.integer):
-                raise NetworkError(f"{where}: weights must be integers (quantize first), got {w.dtype}")
-            check_precision(ly.bits, where, NetworkError)
-            lo, hi = weight_range(ly.bits)
-            if w.min() < lo or w.max() > hi or (ly.bits == 1 and np.any(w == 0)):
-                raise NetworkError(f"{where}: weights span {w.min()}..{w.max()}, outside {ly.bits}-bit range "
-                                   f"{'{-1,+1}' if ly.bits == 1 else f'{lo}..{hi}'}")
-            if ly.bias is not None:
-                b = ly.bias
-                if b.ndim != 2 or b.shape[1] != w.shape[1]:
-                    raise NetworkError(f"{where}: bias must be a (n_bias, n_out={w.shape[1]}) array, "
-                                       f"got shape {b.shape}")
-                if b.shape[0] > MAX_BIAS_ROWS:
-                    raise NetworkError(f"{where}: {b.shape[0]} bias rows; the core takes at most {MAX_BIAS_ROWS}")
-                if b.size and not np.issubdtype(b.dtype, np.integer):
-                    raise NetworkError(f"{where}: bias must be integers (quantize first), got {b.dtype}")
-                if b.size and (b.min() < lo or b.max() > hi or (ly.bits == 1 and np.any(b == 0))):
-                    raise NetworkError(f"{where}: bias spans {b.min()}..{b.max()}, outside {ly.bits}-bit range "
-                                       f"{'{-1,+1}' if ly.bits == 1 else f'{lo}..{hi}'}")
-            if not 0 <= ly.beta <= (1 << BETA_SHIFT):
-                raise NetworkError(f"{where}: beta={ly.beta} is outside 0..256 (beta x 256)")
-            for name in ("theta_high", "theta_low", "reset_sub"):
-                v = getattr(ly, name)
-                if not INT16_MIN <= v <= INT16_MAX:
-                    raise NetworkError(f"{where}: {name}={v} does not fit a signed 16-bit field")
-            if ly.theta_low > ly.theta_high:
-                raise NetworkError(f"{where}: theta_low={ly.theta_low} > theta_high={ly.theta_high}")
+            if not isinstance(ly, ChipLayer):
+                raise NetworkError(f"layer {i}: expected a ChipLayer, got {type(ly).__name__}")
+            check_layer(ly, f"layer {i}")
             if i and ly.n_in != self.layers[i - 1].n_out:
-                raise NetworkError(f"{where}: n_in={ly.n_in} does not chain with layer {i-1}'s n_out="
+                raise NetworkError(f"layer {i}: n_in={ly.n_in} does not chain with layer {i-1}'s n_out="
                                    f"{self.layers[i - 1].n_out}")
         if cfg is not None:
             place(self, cfg)  # raises if it does not fit
+
+
+def _is_int(v) -> bool:
+    """A Python or numpy integer, not a bool (a float or bool in an integer field is an error)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _check_int(ly: ChipLayer, name: str, lo: int, hi: int, where: str) -> None:
+    v = getattr(ly, name)
+    if not _is_int(v) or not lo <= v <= hi:
+        kind = " (a signed 16-bit field)" if lo == INT16_MIN else ""
+        raise NetworkError(f"{where}: {name}={v!r} must be an integer in {lo}..{hi}{kind}")
+
+
+def _check_matrix(a, name: str, bits: int, where: str, n_out: int | None = None) -> None:
+    """``a`` is a 2-D integer array within the ``bits`` weight range (and ``n_out`` columns)."""
+    if not isinstance(a, np.ndarray) or a.ndim != 2 or (n_out is None and min(a.shape) < 1):
+        raise NetworkError(f"{where}: {name} must be a non-empty 2-D integer array, got "
+                           f"{getattr(a, 'shape', type(a).__name__)}")
+    if n_out is not None and a.shape[1] != n_out:
+        raise NetworkError(f"{where}: {name} must be a (n_bias, n_out={n_out}) array, got shape {a.shape}")
+    if not a.size:
+        return
+    if not np.issubdtype(a.dtype, np.integer):
+        raise NetworkError(f"{where}: {name} must be integers (quantize first), got {a.dtype}")
+    lo, hi = weight_range(bits)
+    if a.min() < lo or a.max() > hi or (bits == 1 and np.any(a == 0)):
+        verb = "spans" if name == "bias" else "span"
+        raise NetworkError(f"{where}: {name} {verb} {a.min()}..{a.max()}, outside {bits}-bit range "
+                           f"{'{-1,+1}' if bits == 1 else f'{lo}..{hi}'}")
+
+
+def check_layer(ly: ChipLayer, where: str) -> None:
+    """One layer's fields (see :meth:`ChipNetwork.check`)."""
+    check_precision(ly.bits, where, NetworkError)
+    _check_matrix(ly.weights, "weights", ly.bits, where)
+    if ly.bias is not None:
+        if isinstance(ly.bias, np.ndarray) and ly.bias.ndim == 2 and ly.bias.shape[0] > MAX_BIAS_ROWS:
+            raise NetworkError(f"{where}: {ly.bias.shape[0]} bias rows; the core takes at most {MAX_BIAS_ROWS}")
+        _check_matrix(ly.bias, "bias", ly.bits, where, n_out=ly.weights.shape[1])
+    _check_int(ly, "beta", 0, 1 << BETA_SHIFT, where)
+    for name in ("theta_high", "theta_low", "reset_sub"):
+        _check_int(ly, name, INT16_MIN, INT16_MAX, where)
+    if ly.theta_low > ly.theta_high:
+        raise NetworkError(f"{where}: theta_low={ly.theta_low} > theta_high={ly.theta_high}")
+    if not (isinstance(ly.reset_zero, (bool, np.bool_)) or (_is_int(ly.reset_zero) and ly.reset_zero in (0, 1))):
+        raise NetworkError(f"{where}: reset_zero={ly.reset_zero!r} must be a bool")
+    if ly.slots is not None and not (_is_int(ly.slots) and ly.slots >= 1 and ly.slots & (ly.slots - 1) == 0):
+        raise NetworkError(f"{where}: slots={ly.slots!r} must be None or a power of two")
+    if ly.scale is not None and not (isinstance(ly.scale, (int, float, np.floating)) and
+                                     not isinstance(ly.scale, bool) and math.isfinite(ly.scale) and ly.scale > 0):
+        raise NetworkError(f"{where}: scale={ly.scale!r} must be None or a finite number > 0")
 
 
 @dataclass

@@ -6,7 +6,8 @@ docs/architecture.md shows where the parameters go; docs/semantics.md what they 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+import operator
+from dataclasses import asdict, dataclass
 
 #: Weight lanes fed by one SRAM bank per cycle (a 32-bit word holds 8 weights at 4 bits).
 LANES_PER_BANK = 8
@@ -57,10 +58,14 @@ def log2(x: int) -> int:
 
 def check_precision(bits, where: str = "", error: type[Exception] = ValueError) -> int:
     """``bits`` if it is one of :data:`PRECISIONS` (an int, not a bool), else ``error`` naming it."""
-    if isinstance(bits, bool) or not isinstance(bits, int) or bits not in PRECISIONS:
+    try:  # any integer type (numpy's too), but not a bool or a float
+        value = None if type(bits).__name__ in ("bool", "bool_") else operator.index(bits)
+    except TypeError:
+        value = None
+    if value not in PRECISIONS:
         prefix = f"{where}: " if where else ""
         raise error(f"{prefix}bits={bits!r} is not one of {', '.join(map(str, PRECISIONS))}")
-    return bits
+    return value
 
 
 def lanes_per_bank(bits: int) -> int:
