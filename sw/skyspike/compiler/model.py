@@ -118,6 +118,34 @@ def _leaky_params(lif, n: int, where: str):
     return min(max(beta, 0.0), 1.0), thr, mech == 1
 
 
+def _schmitt_layer(m, w, b, name: str, where: str) -> FloatLayer:
+    """The FloatLayer of a :class:`~skyspike.compiler.neurons.Schmitt` after weights ``w``."""
+    # NaN/inf are refused naming the layer (_array); a finite learned beta is clamped to 0..1.
+    values = {f: float(_array(getattr(m, f), f, where).ravel()[0]) for f in ("beta", "theta_high", "theta_low",
+                                                                              "reset_sub")}
+    values["beta"] = min(max(values["beta"], 0.0), 1.0)
+    return FloatLayer(w, b, values["beta"], values["theta_high"], values["theta_low"], values["reset_sub"],
+                      reset_zero=m.reset_mechanism == "zero", strict=False, name=name)
+
+
+#: Module class names that hold a recurrent state the chip does not have.
+RECURRENT = ("RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RLeaky", "RSynaptic")
+
+
+def _unsupported_kind(m) -> str:
+    """What a module the importer does not take is, for the error message."""
+    import torch.nn as nn
+
+    name = type(m).__name__
+    if "Conv" in name:
+        return "convolutions"
+    if name in RECURRENT:
+        return "recurrent layers"
+    if isinstance(m, (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.LeakyReLU, nn.Softmax, nn.ELU, nn.SiLU)):
+        return f"activation functions ({name}: not a spiking neuron)"
+    return f"{name} modules"
+
+
 def from_torch(model_or_layers) -> FloatNetwork:
     """Import Linear + (snn.Leaky | Schmitt) pairs; see the module docstring."""
     import snntorch as snn
@@ -152,16 +180,13 @@ def from_torch(model_or_layers) -> FloatNetwork:
                 raise NetworkError(f"{lwhere}: {w.shape[0]} inputs do not chain with the previous "
                                    f"layer's {layers[-1].n_out} neurons")
             if isinstance(m, Schmitt):
-                hi, lo, rs = float(m.theta_high), float(m.theta_low), float(m.reset_sub)
-                layers.append(FloatLayer(w, b, float(m.beta.clamp(0, 1)), hi, lo, rs,
-                                         reset_zero=m.reset_mechanism == "zero", strict=False, name=name))
+                layers.append(_schmitt_layer(m, w, b, name, f"layer {len(layers)} (Schmitt {name!r})"))
             else:
                 beta, thr, zero = _leaky_params(m, w.shape[1], f"layer {len(layers)} (Leaky {name!r})")
                 w, b, t = _fold_thresholds(w, b, thr, f"layer {len(layers)} (Leaky {name!r})")
                 layers.append(FloatLayer(w, b, beta, t, t, t, reset_zero=zero, strict=True, name=name))
             continue
-        kind = "convolutions" if "Conv" in type(m).__name__ else \
-            "recurrent layers" if type(m).__name__.startswith(("R", "LSTM", "GRU")) else "this layer type"
+        kind = _unsupported_kind(m)
         raise NetworkError(f"{where}: {kind} are not supported; the chip runs chains of fully connected "
                            f"layers (nn.Linear followed by snn.Leaky or skyspike.compiler.neurons.Schmitt)")
     if pending is not None:
@@ -345,11 +370,48 @@ def from_nir(graph, *, dt: float = NIR_DT, reset: str = "zero") -> FloatNetwork:
         if not ly.spiking:
             raise NetworkError(f"NIR node {ly.name!r}: a non-spiking LI layer can only be the last layer "
                                f"(layer {i} feeds another layer)")
+    _check_io_sizes(graph, layers)
     return FloatNetwork(layers, source=source, notes=notes)
 
 
+def _io_size(node, key: str) -> int | None:
+    """The number of values of a NIR Input/Output node's type, or None if it does not say."""
+    types = getattr(node, key, None)
+    if not isinstance(types, dict) or len(types) != 1:
+        return None
+    shape = np.asarray(next(iter(types.values()))).ravel()
+    if shape.size == 0 or np.any(shape < 0):
+        return None
+    return int(np.prod(shape[1:] if shape.size > 1 and shape[0] == 1 else shape))
+
+
+def _check_io_sizes(graph, layers: list[FloatLayer]) -> None:
+    """The graph's Input and Output nodes agree with the first layer's inputs and the last layer's
+    neurons, where they state a size (a batch dimension of 1 is allowed)."""
+    import nir
+
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.Input):
+            n, want, what = _io_size(node, "input_type"), layers[0].n_in, "inputs of the first layer"
+        elif isinstance(node, nir.Output):
+            n, want, what = _io_size(node, "output_type"), layers[-1].n_out, "neurons of the last layer"
+        else:
+            continue
+        if n is not None and n != want:
+            raise NetworkError(f"NIR node {name!r} ({type(node).__name__}): size {n} does not match the {want} {what}")
+
+
+#: The options of :func:`from_nir` that the generic entry points pass on.
+NIR_OPTIONS = ("dt", "reset")
+
+
 def load_model(source, **nir_options) -> FloatNetwork:
-    """A FloatNetwork from a torch module / list of modules, a NIRGraph, or a NIR file path."""
+    """A FloatNetwork from a torch module / list of modules, a NIRGraph, or a NIR file path.
+    ``nir_options``: ``dt`` and ``reset`` of :func:`from_nir`; any other keyword is a TypeError."""
+    unknown = sorted(set(nir_options) - set(NIR_OPTIONS))
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+                        f"the NIR options are {', '.join(NIR_OPTIONS)}")
     if isinstance(source, FloatNetwork):
         return source
     if isinstance(source, (str, Path)):

@@ -16,6 +16,7 @@ cannot be recomputed from the membrane once the hysteresis gates it.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -82,13 +83,20 @@ class Schmitt(nn.Module):
                  learn_beta: bool = False, learn_threshold: bool = False):
         super().__init__()
         theta_low = theta_high if theta_low is None else theta_low
+        reset_sub = theta_high if reset_sub is None else reset_sub
+        for name, v in (("beta", beta), ("theta_high", theta_high), ("theta_low", theta_low), ("reset_sub", reset_sub)):
+            try:
+                finite = not isinstance(v, bool) and math.isfinite(float(v))
+            except (TypeError, ValueError):
+                finite = False
+            if not finite:
+                raise ValueError(f"{name}={v!r} must be a finite number")
         if not theta_low <= theta_high:
             raise ValueError(f"theta_low={theta_low} must be <= theta_high={theta_high}")
         if reset_mechanism not in ("subtract", "zero"):
             raise ValueError(f"reset_mechanism={reset_mechanism!r}: use 'subtract' or 'zero'")
         if not 0.0 <= beta <= 1.0:
             raise ValueError(f"beta={beta} is outside 0..1")
-        reset_sub = theta_high if reset_sub is None else reset_sub
         self.reset_mechanism = reset_mechanism
         self.spike_grad = spike_grad or fast_sigmoid_ge()
         beta_t = torch.as_tensor(float(beta))

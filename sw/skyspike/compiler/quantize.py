@@ -50,11 +50,14 @@ def _bias_rows(b_int: np.ndarray, bits: int, where: str) -> tuple[np.ndarray | N
     parity moves one step towards zero (0 to +1): the rounding error of 1-bit biases."""
     from skyspike.spec.config import MAX_BIAS_ROWS
 
-    b = np.asarray(b_int, np.int64)
+    wmax = 1 if bits == 1 else (1 << (bits - 1)) - 1
+    limit = MAX_BIAS_ROWS * wmax
+    # Clip in float first: a bias of 2**63 LSBs or more would wrap in int64 (never silently dropped).
+    b_float = np.asarray(b_int, np.float64)
+    b = np.clip(b_float, -limit - 1, limit + 1).astype(np.int64)
     m = int(np.abs(b).max(initial=0))
     if m == 0:
         return None, 0
-    wmax = 1 if bits == 1 else (1 << (bits - 1)) - 1
     k = min(-(-m // wmax), MAX_BIAS_ROWS)
     clipped = int(np.sum(np.abs(b) > k * wmax))
     if clipped:
