@@ -2,22 +2,60 @@
 
 The same encoded array feeds every backend (the float snnTorch model, the golden model, the
 RTL simulation, the chip), so that their results can be compared sample by sample.
-Randomness comes only from a seeded :class:`numpy.random.Generator`.
+Randomness comes only from a seeded :class:`numpy.random.Generator`. Bad arguments raise
+:class:`skyspike.errors.InputError` (a ValueError) naming the value.
 """
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
+from skyspike.errors import InputError
 
-def _as_batch(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
+#: Most time steps an encoder makes (the chip runs at most 255: the NET register's steps field),
+#: and the most spikes one call returns (bytes of its bool array).
+MAX_STEPS = 65535
+MAX_SPIKES = 1 << 32
+METHODS = ("rate", "direct")
+
+
+def _as_batch(x) -> np.ndarray:
+    if x is None or np.ndim(x) == 0:
+        raise InputError(f"intensities must be an array (n_in,) or (batch, n_in), not {type(x).__name__}")
+    try:
+        x = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"intensities must be numbers in 0..1 ({e})") from None
     if x.ndim == 1:
         x = x[None]
     if x.ndim != 2:
         x = x.reshape(x.shape[0], -1)
-    if x.size and (np.isnan(x).any() or x.min() < 0 or x.max() > 1):
-        raise ValueError("intensities must lie in 0..1 (scale the images first)")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise InputError(f"no intensities to encode (shape {x.shape})")
+    if np.isnan(x).any() or x.min() < 0 or x.max() > 1:
+        raise InputError("intensities must lie in 0..1 (scale the images first)")
     return x
+
+
+def check_steps(steps) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 1 <= steps <= MAX_STEPS:
+        raise InputError(f"steps must be an integer in 1..{MAX_STEPS}, not {steps!r}")
+    return int(steps)
+
+
+def _check_size(x: np.ndarray, steps: int) -> None:
+    n = x.shape[0] * steps * x.shape[1]
+    if n > MAX_SPIKES:
+        raise InputError(f"{x.shape[0]} samples x {steps} steps x {x.shape[1]} inputs = {n} spikes is more "
+                         f"than one call encodes ({MAX_SPIKES}); encode in batches")
+
+
+def _finite(name: str, v, lo: float = -math.inf) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < lo:
+        raise InputError(f"{name} must be a finite number >= {lo:g}, not {v!r}")
+    return float(v)
 
 
 def rate(x: np.ndarray, steps: int, *, gain: float = 1.0,
@@ -27,11 +65,13 @@ def rate(x: np.ndarray, steps: int, *, gain: float = 1.0,
 
     Returns bool (batch, steps, n_in); a 1-D ``x`` is one sample (batch 1).
     """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, not {steps}")
-    if gain < 0:
-        raise ValueError(f"gain must be >= 0, not {gain}")
+    steps = check_steps(steps)
+    gain = _finite("gain", gain, 0.0)
     x = _as_batch(x)
+    _check_size(x, steps)
+    if not (rng is None or isinstance(rng, np.random.Generator) or
+            (isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0)):
+        raise InputError(f"rng must be a numpy Generator or a seed >= 0, not {rng!r}")
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     p = np.clip(x * gain, 0.0, 1.0)[:, None, :]
     return gen.random((x.shape[0], steps, x.shape[1])) < p
@@ -40,11 +80,26 @@ def rate(x: np.ndarray, steps: int, *, gain: float = 1.0,
 def direct(x: np.ndarray, steps: int, *, threshold: float = 0.5) -> np.ndarray:
     """Direct (threshold) coding: input i spikes at every step where x_i >= threshold, and
     never otherwise. Deterministic. Returns bool (batch, steps, n_in)."""
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, not {steps}")
+    steps = check_steps(steps)
+    threshold = _finite("threshold", threshold)
     x = _as_batch(x)
+    _check_size(x, steps)
     on = x >= threshold
     return np.repeat(on[:, None, :], steps, axis=1)
+
+
+def check_encoding(enc) -> dict:
+    """A stored encoding (``{"method": "rate", "gain": g}`` or ``{"method": "direct",
+    "threshold": t}``) with its parameters validated, or InputError."""
+    if not isinstance(enc, dict) or enc.get("method") not in METHODS:
+        raise InputError(f"unknown input encoding {enc!r}; use method 'rate' (gain) or 'direct' (threshold)")
+    if enc["method"] == "rate":
+        allowed, values = {"method", "gain"}, {"gain": _finite("gain", enc.get("gain", 1.0), 0.0)}
+    else:
+        allowed, values = {"method", "threshold"}, {"threshold": _finite("threshold", enc.get("threshold", 0.5))}
+    if set(enc) - allowed:
+        raise InputError(f"encoding {enc['method']!r} has unknown parameters {sorted(set(enc) - allowed)}")
+    return {"method": enc["method"], **values}
 
 
 def encode(x: np.ndarray, steps: int, method: str = "rate", **kwargs) -> np.ndarray:
@@ -53,7 +108,7 @@ def encode(x: np.ndarray, steps: int, method: str = "rate", **kwargs) -> np.ndar
         return rate(x, steps, **kwargs)
     if method == "direct":
         return direct(x, steps, **kwargs)
-    raise ValueError(f"unknown encoding {method!r}; use 'rate' or 'direct'")
+    raise InputError(f"unknown encoding {method!r}; use 'rate' or 'direct'")
 
 
-__all__ = ["rate", "direct", "encode"]
+__all__ = ["rate", "direct", "encode", "check_encoding", "check_steps", "MAX_STEPS"]
