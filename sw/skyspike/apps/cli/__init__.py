@@ -19,15 +19,19 @@ import sys
 import typer
 
 from skyspike.apps.cli import build, runs
+from skyspike.apps.cli.common import STATE, guarded
 
 app = typer.Typer(help="SkySpike driver: train, compile, inspect and run spiking networks on the chip.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-app.command()(build.train)
-app.command()(build.compile)
-app.command()(runs.info)
-app.command()(runs.run)
-app.command("eval")(runs.evaluate)
-app.command()(runs.sweep)
+for name, command in (("train", build.train), ("compile", build.compile), ("info", runs.info), ("run", runs.run),
+                      ("eval", runs.evaluate), ("sweep", runs.sweep)):
+    app.command(name)(guarded(command))
+
+
+@app.callback()
+def options(debug: bool = typer.Option(False, "--debug", help="show the traceback of an error")):
+    """Errors print one line on stderr and exit non-zero (2: bad input, 1: a failed run or device)."""
+    STATE["debug"] = debug
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -1,51 +1,58 @@
-"""`skyspike train` and `skyspike compile`: from data to a model file, and from a model to a chip network file."""
+"""`skyspike train` and `skyspike compile`: from data to a model file, and from a model to a chip
+network file. Every option is checked before the long work starts; files are written last."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from skyspike.apps.cli.common import (Config, DataDir, Dataset, console, encode_inputs, fail, load_data,
-                                      progress_bar)
+from skyspike.apps.cli.common import (Config, DataDir, Dataset, NirDt, NirReset, Steps, console, encode_inputs,
+                                      fail, finite, load_data, output_path, parse_bits, progress_bar)
+from skyspike.spec.config import PRECISIONS
 
+Neuron = Literal["lif", "schmitt"]
 
-# -- train ----------------------------------------------------------------------------------
 
 def train(
     output: Annotated[Path, typer.Option("-o", "--output", help="model file to write (.pt, tensors only)")],
     dataset: Dataset = "digits",
     data: DataDir = None,
     download: Annotated[bool, typer.Option(help="fetch missing MNIST/Fashion-MNIST files")] = False,
-    hidden: int = 128,
-    hidden2: Annotated[int, typer.Option(help="a second hidden layer (0: none)")] = 0,
-    steps: int = 16,
-    epochs: int = 10,
-    neuron: Annotated[str, typer.Option(help="lif (snnTorch Leaky) or schmitt (hysteresis)")] = "lif",
-    hysteresis: Annotated[float, typer.Option(help="schmitt: theta_low = threshold * (1 - h)")] = 0.2,
+    hidden: Annotated[int, typer.Option(min=1, max=4096, help="neurons of the hidden layer")] = 128,
+    hidden2: Annotated[int, typer.Option(min=0, max=4096, help="a second hidden layer (0: none)")] = 0,
+    steps: Annotated[int, typer.Option(min=1, max=255, help="time steps per inference")] = 16,
+    epochs: Annotated[int, typer.Option(min=1)] = 10,
+    neuron: Annotated[Neuron, typer.Option(help="lif (snnTorch Leaky) or schmitt (hysteresis)")] = "lif",
+    hysteresis: Annotated[float, typer.Option(help="schmitt: theta_low = threshold * (1 - h), 0 <= h < 1")] = 0.2,
     bias: bool = True,
-    beta: float = 0.9,
-    lr: float = 1e-2,
-    batch: int = 128,
-    bits: Annotated[int, typer.Option(help="quantization-aware fine-tuning at this precision (0: none)")] = 0,
-    qat_epochs: int = 3,
-    seed: int = 0,
+    beta: Annotated[float, typer.Option(help="membrane decay per step, 0..1")] = 0.9,
+    lr: Annotated[float, typer.Option(help="learning rate, > 0")] = 1e-2,
+    batch: Annotated[int, typer.Option(min=1)] = 128,
+    bits: Annotated[int, typer.Option(help="quantization-aware fine-tuning at 1, 2, 4 or 8 bits (0: none)")] = 0,
+    qat_epochs: Annotated[int, typer.Option(min=0)] = 3,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
     device: Annotated[str | None, typer.Option(help="torch device, e.g. cuda")] = None,
     compile_to: Annotated[Path | None, typer.Option("--compile", help="also compile to this chip file")] = None,
     config: Config = "chip",
 ):
     """Train a spiking MLP (surrogate gradients, cosine LR) and save it."""
+    from skyspike.compiler import encode
     from skyspike.compiler import train as T
-    from skyspike.compiler.train import Recipe
 
+    finite("hysteresis", hysteresis, 0.0, 0.99)
+    finite("beta", beta, 0.0, 1.0)
+    if not finite("lr", lr, 0.0) > 0:
+        fail("--lr must be > 0")
+    if bits and bits not in PRECISIONS:
+        fail(f"--bits {bits} is not 0 or one of {', '.join(map(str, PRECISIONS))}")
+    output_path(output)
+    if compile_to is not None:
+        output_path(compile_to)
     d = load_data(dataset, data, download)
-    try:
-        recipe = Recipe(hidden=hidden, hidden2=hidden2, steps=steps, epochs=epochs, neuron=neuron,
-                        hysteresis=hysteresis if neuron == "schmitt" else 0.0, bias=bias, beta=beta, lr=lr,
-                        batch=batch, seed=seed, dataset=dataset, qat_bits=bits, qat_epochs=qat_epochs if bits else 0)
-        T._neuron(recipe)
-    except ValueError as e:
-        fail(str(e))
+    recipe = T.Recipe(hidden=hidden, hidden2=hidden2, steps=steps, epochs=epochs, neuron=neuron,
+                      hysteresis=hysteresis if neuron == "schmitt" else 0.0, bias=bias, beta=beta, lr=lr,
+                      batch=batch, seed=seed, dataset=dataset, qat_bits=bits, qat_epochs=qat_epochs if bits else 0)
     total = recipe.epochs + recipe.qat_epochs
     with progress_bar() as prog:
         task = prog.add_task(f"training {d.n_in}-{hidden}{f'-{hidden2}' if hidden2 else ''}-10 on {dataset}",
@@ -57,85 +64,90 @@ def train(
 
         model, log = T.train(d.x_train, d.y_train, recipe, device=device, progress=progress, threads=None)
     T.save(model, output, recipe)
-    from skyspike.compiler import encode
     x = encode.rate(d.x_test, recipe.steps, gain=recipe.gain, rng=1)
     acc = T.evaluate(model, x, d.y_test)
     console.print(f"float test accuracy {100 * acc:.2f}% ({len(d.y_test)} images), {log.seconds:.0f} s; "
                   f"wrote {output}")
     if compile_to:
-        compile(output, compile_to, bits=bits or 4, steps=None, config=config, rule="mse",
-                align_threshold=None, nir_reset="zero", nir_dt=1e-4, encoding="rate", gain=recipe.gain,
-                threshold=0.5, dataset=dataset, data=data, validate=1000)
+        compile_model(output, compile_to, bits=bits or 4, config=config, encoding={"method": "rate",
+                      "gain": recipe.gain}, dataset=dataset, data=data)
 
 
 # -- compile --------------------------------------------------------------------------------
 
-def load_source(model: Path, nir_reset: str, nir_dt: float):
+def load_source(model: Path, nir_reset: str = "zero", nir_dt: float = 1e-4):
     """(float network, torch model or None, recipe or None) of a model file."""
     from skyspike.compiler import model as M
     from skyspike.compiler import train as T
-    from skyspike.chip.network import NetworkError
+    from skyspike.errors import NetworkFileError
+
     if not model.is_file():
         fail(f"{model}: no such file")
-    try:
-        if model.suffix.lower() == ".pt":
+    if model.suffix.lower() == ".pt":
+        try:
             torch_model, recipe = T.load_file(model)
-            return M.from_torch(torch_model), torch_model, recipe
-        return M.load_model(model, reset=nir_reset, dt=nir_dt), None, None
-    except (NetworkError, ValueError) as e:
-        fail(str(e))
+        except ValueError as e:
+            raise NetworkFileError(str(e)) from e
+        return M.from_torch(torch_model), torch_model, recipe
+    return M.load_model(model, reset=nir_reset, dt=nir_dt), None, None
 
 
 def compile(
     model: Annotated[Path, typer.Argument(help="a model file from `skyspike train` (.pt) or a NIR graph (.nir/.h5)")],
     output: Annotated[Path, typer.Option("-o", "--output", help="chip network file to write (.npz)")],
     bits: Annotated[str, typer.Option(help="weight bits: one value, or one per layer (e.g. 4,8)")] = "4",
-    steps: Annotated[int | None, typer.Option(help="time steps per inference (default: the recipe's, or 16)")] = None,
+    steps: Steps = None,
     config: Config = "chip",
-    rule: Annotated[str, typer.Option(help="per-layer scale rule: mse or max")] = "mse",
+    rule: Annotated[Literal["mse", "max"], typer.Option(help="per-layer scale rule")] = "mse",
     align_threshold: Annotated[bool | None, typer.Option(
         help="put thresholds exactly on the grid (default: on for quantization-aware models)")] = None,
-    nir_reset: Annotated[str, typer.Option(help="NIR LIF reset: zero (NIR's own) or subtract (snnTorch's)")] = "zero",
-    nir_dt: Annotated[float, typer.Option(help="NIR time step (snnTorch exports with 1e-4)")] = 1e-4,
-    encoding: Annotated[str, typer.Option(help="input encoding: rate or direct")] = "rate",
-    gain: float = 1.0,
+    nir_reset: NirReset = "zero",
+    nir_dt: NirDt = 1e-4,
+    encoding: Annotated[Literal["rate", "direct"], typer.Option(help="input encoding")] = "rate",
+    gain: Annotated[float, typer.Option(help="rate encoding: spike probability = gain x intensity")] = 1.0,
     threshold: Annotated[float, typer.Option(help="direct encoding: spike where intensity >= this")] = 0.5,
     dataset: Annotated[str | None, typer.Option(help="validate on this data set's test images")] = None,
     data: DataDir = None,
-    validate: Annotated[int, typer.Option(help="test images for the float-vs-chip report")] = 1000,
+    validate: Annotated[int, typer.Option(min=0, help="test images for the float-vs-chip report")] = 1000,
 ):
     """Quantize a trained model into a chip network file, with a resource summary."""
+    finite("gain", gain, 0.0)
+    finite("threshold", threshold)
+    enc = {"method": "rate", "gain": gain} if encoding == "rate" else {"method": "direct", "threshold": threshold}
+    compile_model(model, output, bits=parse_bits(bits), steps=steps, config=config, rule=rule,
+                  align_threshold=align_threshold, nir_reset=nir_reset, nir_dt=nir_dt, encoding=enc,
+                  dataset=dataset, data=data, validate=validate)
+
+
+def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dict, steps: int | None = None,
+                  rule: str = "mse", align_threshold: bool | None = None, nir_reset: str = "zero",
+                  nir_dt: float = 1e-4, dataset: str | None = None, data: Path | None = None, validate: int = 1000):
+    """Check everything, quantize, load the validation data, then write ``output`` and report."""
+    from skyspike.chip.netfile import save_compiled
+    from skyspike.compiler import encode
     from skyspike.compiler import quantize as Q
     from skyspike.spec.config import get_config
-    from skyspike.chip.netfile import save_compiled
-    from skyspike.chip.network import NetworkError
 
+    output_path(output)
+    encoding = encode.check_encoding(encoding)
+    cfg = get_config(config)
     fnet, torch_model, recipe = load_source(model, nir_reset, nir_dt)
-    try:
-        cfg = get_config(config)
-        per_layer = [int(b) for b in bits.split(",")]
-        bits_arg = per_layer[0] if len(per_layer) == 1 else per_layer
-        steps = steps or (recipe.steps if recipe else 16)
-        align = align_threshold if align_threshold is not None else bool(recipe and recipe.qat_bits)
-        if encoding not in ("rate", "direct"):
-            raise ValueError(f"encoding {encoding!r}: use rate or direct")
-        net = Q.quantize(fnet, bits_arg, steps, rule=rule, align_threshold=align)
-        net.check(cfg)
-    except (NetworkError, ValueError, KeyError) as e:
-        fail(str(e))
-    for note in fnet.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
-    enc = {"method": "rate", "gain": gain} if encoding == "rate" else {"method": "direct", "threshold": threshold}
-    meta = {"config": config, "encoding": enc, "source": str(model), "scales": [ly.scale for ly in net.layers],
-            "dataset": dataset or (recipe.dataset if recipe else None)}
-    save_compiled(output, net, cfg, meta)
+    steps = steps or (recipe.steps if recipe else 16)
+    align = align_threshold if align_threshold is not None else bool(recipe and recipe.qat_bits)
+    net = Q.quantize(fnet, bits, steps, rule=rule, align_threshold=align)
+    net.check(cfg)
     ds = dataset or (recipe.dataset if recipe else None)
-    x = None
+    meta = {"config": config, "encoding": encoding, "source": str(model), "scales": [ly.scale for ly in net.layers],
+            "dataset": ds}
+    x = d = None
     if ds and validate:
         d = load_data(ds, data)
         if d.n_in != net.layers[0].n_in:
             fail(f"the network takes {net.layers[0].n_in} inputs but {ds} images have {d.n_in} pixels")
         x = encode_inputs(d.x_test[:validate], net, meta, seed=1)
+    for note in fnet.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    save_compiled(output, net, cfg, meta)
     summary(net, cfg, inputs=x, what=f"on {len(x)} {ds} test images" if x is not None else None)
     if x is not None:
         rep = Q.quantization_report(torch_model if torch_model is not None else fnet, net, x, d.y_test[:validate])

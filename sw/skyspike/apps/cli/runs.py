@@ -2,34 +2,32 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import typer
 from rich.table import Table
 
-from skyspike.apps.cli.common import (Config, DataDir, console, encode_inputs, fail, load_data,
-                                      load_image, make_backend, progress_bar)
-from skyspike.spec.config import PRECISIONS
-
 from skyspike.apps.cli.build import load_source, summary
+from skyspike.apps.cli.common import (Config, ConfigName, DataDir, NirDt, NirReset, Steps, console, encode_inputs,
+                                      fail, load_data, load_image, make_backend, output_path, progress_bar)
+from skyspike.spec.config import PRECISIONS
 
 
 # -- info -----------------------------------------------------------------------------------
 
 def info(
     image: Annotated[Path | None, typer.Argument(help="a compiled chip network file")] = None,
-    config: Annotated[str | None, typer.Option(help="core configuration (default: the file's, or chip)")] = None,
+    config: Annotated[ConfigName | None, typer.Option(help="core configuration (default: the file's, or chip)")] = None,
 ):
     """The core configuration's capabilities, and a compiled network's resource use."""
-    from skyspike.spec.config import CONFIGS, MAX_BIAS_ROWS, PRECISIONS, get_config
+    from skyspike.spec.config import CONFIGS, MAX_BIAS_ROWS, get_config
 
     net, meta = load_image(image) if image else (None, {})
     name = config or meta.get("config") or "chip"
-    try:
-        cfg = get_config(name)
-    except (KeyError, ValueError):
-        fail(f"unknown configuration {name!r}; known: {', '.join(CONFIGS)}")
+    if name not in CONFIGS:
+        fail(f"{image}: compiled for an unknown configuration {name!r}; known: {', '.join(CONFIGS)}")
+    cfg = get_config(name)
     t = Table(title=f"core configuration '{name}'", title_justify="left", show_header=False)
     rows = [("weight memory", f"{cfg.banks} banks x {cfg.bank_depth} words x 32 bit = {cfg.weight_bits // 8192} KiB "
                               f"({cfg.bank_macro})"),
@@ -46,17 +44,26 @@ def info(
         t.add_row(k, v)
     console.print(t)
     if net is not None:
+        try:
+            net.check(cfg)
+        except ValueError as e:
+            fail(f"{image} does not fit the '{name}' core: {e}")
         summary(net, cfg)
 
 
 # -- run / eval ------------------------------------------------------------------------------
 
-def _runmake_backend(backend, net, x, cfg, label: str):
+def run_on(backend, net, x, cfg, label: str):
+    """``backend.run`` with a progress bar; its errors become one line (exit 1)."""
+    from skyspike.errors import SkySpikeError
+
     with progress_bar() as prog:
         task = prog.add_task(f"{label} on {backend.name}", total=len(x))
         try:
             return backend.run(net, x, cfg, progress=lambda n: prog.advance(task, n))
-        except Exception as e:  # the backend's own message is the useful part
+        except SkySpikeError:
+            raise
+        except Exception as e:  # a simulator or device failure: the backend's own message is the useful part
             fail(f"{backend.name} backend: {type(e).__name__}: {e}", 1)
 
 
@@ -71,22 +78,29 @@ def _compare(out, ref) -> list[int]:
     return bad
 
 
-Backend = Annotated[str, typer.Option(help="golden (bit-exact model), sim (RTL simulation), serial (hardware)")]
-Sim = Annotated[str | None, typer.Option(help="sim backend: icarus or verilator")]
-Via = Annotated[str, typer.Option(help="sim backend: core (Wishbone) or soc (firmware over UART)")]
+Backend = Annotated[Literal["golden", "sim", "serial"], typer.Option(
+    help="golden (bit-exact model), sim (RTL simulation), serial (hardware)")]
+Sim = Annotated[Literal["icarus", "verilator"] | None, typer.Option(help="sim backend: the simulator")]
+Via = Annotated[Literal["core", "soc"], typer.Option(help="sim backend: core (Wishbone) or soc (firmware over UART)")]
 Port = Annotated[str | None, typer.Option(help="serial backend: device or pyserial URL")]
-Baud = Annotated[int, typer.Option(help="serial backend: baud rate")]
+Baud = Annotated[int, typer.Option(min=1, help="serial backend: baud rate")]
 ImageArg = Annotated[Path, typer.Argument(help="a compiled chip network file")]
 TestSet = Annotated[str | None, typer.Option("--dataset", help="default: the one it was compiled for, or digits")]
-Seed = Annotated[int, typer.Option(help="rate-coding seed")]
+Seed = Annotated[int, typer.Option(min=0, help="rate-coding seed")]
+Limit = Annotated[int | None, typer.Option(min=1, help="only the first N test images")]
 
 
 def _image_and_data(image: Path, dataset: str | None, data: Path | None):
     """(network, meta, core configuration, data split) for run / eval, or a clear error."""
     from skyspike.spec.config import get_config
 
+    from skyspike.spec.config import CONFIGS
+
     net, meta = load_image(image)
-    cfg = get_config(meta.get("config", "chip"))
+    name = meta.get("config", "chip")
+    if name not in CONFIGS:
+        fail(f"{image}: compiled for an unknown configuration {name!r}; known: {', '.join(CONFIGS)}")
+    cfg = get_config(name)
     d = load_data(dataset or meta.get("dataset") or "digits", data)
     if d.n_in != net.layers[0].n_in:
         fail(f"{image} takes {net.layers[0].n_in} inputs but {d.name} images have {d.n_in} pixels")
@@ -97,23 +111,27 @@ def run(
     image: ImageArg,
     dataset: TestSet = None,
     data: DataDir = None,
-    samples: int = 4,
-    start: Annotated[int, typer.Option(help="first test image")] = 0,
+    samples: Annotated[int, typer.Option(min=1, help="test images to run")] = 4,
+    start: Annotated[int, typer.Option(min=0, help="first test image")] = 0,
     backend: Backend = "golden",
     sim: Sim = None,
     via: Via = "core",
     port: Port = None,
     baud: Baud = 115200,
     seed: Seed = 1,
-    raster: Annotated[Path | None, typer.Option(help="save a spike raster of the first sample (PNG)")] = None,
+    raster: Annotated[Path | None, typer.Option(help="save a spike raster of the first sample (.png, .svg, .pdf)")] = None,
 ):
     """Run test images on a backend: prediction, spike counts and cycles per sample."""
     from skyspike.backends import GoldenBackend
 
+    if raster is not None:
+        output_path(raster, (".png", ".svg", ".pdf"))
     net, meta, cfg, d = _image_and_data(image, dataset, data)
+    if start >= len(d.y_test):
+        fail(f"--start {start}: {d.name} has {len(d.y_test)} test images")
     idx = np.arange(start, min(start + samples, len(d.y_test)))
     x = encode_inputs(d.x_test[idx], net, meta, seed)
-    out = _runmake_backend(make_backend(backend, sim, via, port, baud), net, x, cfg, f"{len(x)} samples")
+    out = run_on(make_backend(backend, sim, via, port, baud), net, x, cfg, f"{len(x)} samples")
     t = Table(title=f"{image.name} on {backend}", title_justify="left")
     for c in ("image", "label", "prediction", "output spike counts", "cycles"):
         t.add_column(c, justify="right")
@@ -134,7 +152,7 @@ def evaluate(
     image: ImageArg,
     dataset: TestSet = None,
     data: DataDir = None,
-    limit: Annotated[int | None, typer.Option(help="only the first N test images")] = None,
+    limit: Limit = None,
     backend: Backend = "golden",
     sim: Sim = None,
     via: Via = "core",
@@ -149,7 +167,7 @@ def evaluate(
     n = len(d.y_test) if limit is None else min(limit, len(d.y_test))
     x = encode_inputs(d.x_test[:n], net, meta, seed)
     y = d.y_test[:n]
-    out = _runmake_backend(make_backend(backend, sim, via, port, baud), net, x, cfg, f"{n} test images")
+    out = run_on(make_backend(backend, sim, via, port, baud), net, x, cfg, f"{n} test images")
     acc = float(np.mean(out.prediction == y))
     spikes = out.counts.sum(axis=1).mean()
     console.print(f"{d.name}: accuracy {100 * acc:.2f}% on {n} test images ({backend}); "
@@ -166,12 +184,12 @@ def sweep(
     model: Annotated[Path, typer.Argument(help="a model file (.pt) or a NIR graph")],
     dataset: Annotated[str | None, typer.Option(help="default: the model's")] = None,
     data: DataDir = None,
-    steps: Annotated[int | None, typer.Option(help="default: the recipe's, or 16")] = None,
-    limit: Annotated[int | None, typer.Option(help="only the first N test images")] = None,
+    steps: Steps = None,
+    limit: Limit = None,
     config: Config = "chip",
-    plot: Annotated[Path | None, typer.Option(help="save accuracy vs. precision (PNG)")] = None,
-    nir_reset: str = "zero",
-    nir_dt: float = 1e-4,
+    plot: Annotated[Path | None, typer.Option(help="save accuracy vs. precision (.png, .svg, .pdf)")] = None,
+    nir_reset: NirReset = "zero",
+    nir_dt: NirDt = 1e-4,
 ):
     """Accuracy vs. weight precision (1/2/4/8 bits, post-training quantization, golden model)."""
     from skyspike.compiler import encode
@@ -179,11 +197,13 @@ def sweep(
     from skyspike.spec.config import get_config
     from skyspike.chip.network import NetworkError
 
+    if plot is not None:
+        output_path(plot, (".png", ".svg", ".pdf"))
     fnet, torch_model, recipe = load_source(model, nir_reset, nir_dt)
     ds = dataset or (recipe.dataset if recipe else "digits")
     d = load_data(ds, data)
     steps = steps or (recipe.steps if recipe else 16)
-    n = len(d.y_test) if limit is None else limit
+    n = len(d.y_test) if limit is None else min(limit, len(d.y_test))
     x = encode.rate(d.x_test[:n], steps, rng=1)
     cfg = get_config(config)
     t = Table(title=f"{model.name} on {n} {ds} test images", title_justify="left")
