@@ -9,6 +9,11 @@ Schedule per step, per layer (cycles are predicted by ``skyspike.chip.golden.pre
       SCAN                    max over slots of sum(max(1, spikes in word)) cycles
       (drain)                 1 cycle: the last event's weights arrive and accumulate
       UPDATE                  ceil(chunk neurons / update_lanes) cycles
+
+The datapath is four blocks in a row, each a component of its own: :class:`InputRouter`
+(scanners and their word reads) -> :class:`WeightFetch` (bank addresses, synapse array) ->
+:class:`NeuronState` (state memories, neuron lanes) -> :class:`OutputStage` (spike bitmaps,
+counters), with :class:`DescriptorDecode` beside them. This module is the FSM that drives them.
 """
 from types import SimpleNamespace
 

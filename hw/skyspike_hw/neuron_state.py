@@ -74,7 +74,8 @@ class NeuronState(wiring.Component):
                 self.valid[u].eq(self.update & (self.neuron0 + u < d.n_out)),
                 nl.first.eq(self.first), nl.v_in.eq(rd.data.v), nl.armed_in.eq(rd.data.armed),
                 nl.fired_in.eq(rd.data.fired), nl.current.eq(self.current[u]),
-                nl.beta.eq(d.beta), nl.theta_high.eq(d.theta_high), nl.theta_low.eq(d.theta_low),
+                nl.beta.eq(d.beta),   # its low 9 bits: VALIDATE rejected beta > 256
+                nl.theta_high.eq(d.theta_high), nl.theta_low.eq(d.theta_low),
                 nl.reset_sub.eq(d.reset_sub), nl.reset_zero.eq(d.reset_zero),
                 wr.addr.eq(self.state_addr), wr.en.eq(self.valid[u]),
                 wr.data.v.eq(nl.v_out), wr.data.armed.eq(nl.armed_out), wr.data.fired.eq(nl.spike),

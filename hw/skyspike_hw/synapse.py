@@ -3,7 +3,8 @@ accumulate one chunk's synaptic currents.
 
 Bank j of ``banks`` belongs to slot j // (banks / k). Every cycle each bank yields up to 8
 signed weights (4 at 8-bit), lane p of a bank feeds neuron (j mod (banks/k)) * lanes + p of
-the chunk, and the k slots' weights for the same neuron are added by a small tree.
+the chunk, and the k slots' weights for the same neuron are added by a small tree. The
+reference is ``skyspike.chip.golden.synapse_current`` (tests/hw/test_synapse.py).
 """
 from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring

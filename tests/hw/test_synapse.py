@@ -91,7 +91,7 @@ def test_synapse_array(config):
     cfg = CONFIGS[config]
     seed = pick_seed()
     rng = np.random.default_rng(seed)
-    cases = [chunk_case(rng, cfg) for _ in range(25 if config == "small" else 6)]
+    cases = [chunk_case(rng, cfg) for _ in range(25 if config == "small" else 4)]
     dut = SynapseArray(cfg)
     errors = []
 
