@@ -9,6 +9,7 @@ Every randomized test prints its seed; SEED=<n> replays it.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from blocksim import pick_seed, simulate
 from skyspike.chip import golden
@@ -17,7 +18,14 @@ from skyspike.chip.testing import random_inputs, random_network
 from skyspike.spec.config import CONFIGS
 from skyspike.spec.layouts import STATE_ENTRY
 from skyspike.spec.memmap import ERROR_CODE
+from skyspike_hw.descriptor import DescriptorDecode, derived_layout
 from skyspike_hw.engine import Engine
+from skyspike_hw.inputs import InputRouter
+from skyspike_hw.neuron_state import NeuronState
+from skyspike_hw.outputs import OutputStage
+from skyspike_hw.ports import SRAMReadSignature
+from skyspike_hw.synapse import SynapseArray
+from skyspike_hw.weights import WeightFetch
 
 
 def sram_cycle(ctx, ports, memory):
@@ -151,3 +159,19 @@ def test_engine_abort_and_errors():
 
     simulate(dut, bench, clock=True)
     assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("block", [Engine, InputRouter, WeightFetch, NeuronState, OutputStage, DescriptorDecode,
+                                   SynapseArray, derived_layout])
+def test_blocks_reject_a_config_name(block):
+    with pytest.raises(TypeError, match="'small'"):
+        block("small")
+
+
+def test_engine_ports_are_per_bank_arrays():
+    cfg = CONFIGS["small"]
+    eng = Engine(cfg)
+    assert len(eng.w) == cfg.banks and len(eng.inp) == cfg.input_banks
+    assert eng.signature.members["w"].dimensions == (cfg.banks,)
+    assert eng.signature.members["w"].signature == SRAMReadSignature(8)   # log2(bank_depth)
+    assert eng.signature.members["inp"].signature == SRAMReadSignature(8)   # log2(input_depth)
