@@ -79,7 +79,7 @@ class SNNCore(wiring.Component):
         write = req & self.wb_we & ~eng.busy  # memories and tables are frozen while running
 
         # -- SRAM macros: port 0 = bus, port 1 = engine -------------------------------------
-        def bank_set(prefix, count, depth, en, addr, data, abits, region):
+        def bank_set(prefix, count, depth, ports, region):
             rdata = []
             for j in range(count):
                 bank = SRAMMacro(depth, sim_model=self.sim_model)
@@ -89,16 +89,13 @@ class SNNCore(wiring.Component):
                     bank.p0_en.eq(req & hit & (~self.wb_we | ~eng.busy)), bank.p0_we.eq(self.wb_we),
                     bank.p0_wmask.eq(self.wb_sel), bank.p0_addr.eq(offset[region][:log2(depth)]),
                     bank.p0_wdata.eq(wdata),
-                    bank.p1_en.eq(en[j]), bank.p1_addr.eq(addr[abits * j: abits * (j + 1)]),
-                    data[32 * j: 32 * (j + 1)].eq(bank.p1_rdata),
+                    bank.p1_en.eq(ports[j].en), bank.p1_addr.eq(ports[j].addr), ports[j].data.eq(bank.p1_rdata),
                 ]
                 rdata.append(bank.p0_rdata)
             return Array(rdata)
 
-        w_rd = bank_set("wbank", cfg.banks, cfg.bank_depth, eng.w_en, eng.w_addr, eng.w_data,
-                        eng.wa_bits, "weights")
-        in_rd = bank_set("ibank", cfg.input_banks, cfg.input_depth, eng.in_en, eng.in_addr, eng.in_data,
-                         eng.ia_bits, "inputs")
+        w_rd = bank_set("wbank", cfg.banks, cfg.bank_depth, eng.w, "weights")
+        in_rd = bank_set("ibank", cfg.input_banks, cfg.input_depth, eng.inp, "inputs")
 
         # -- registers and tables -------------------------------------------------------------
         n_layers = Signal(8)
@@ -106,7 +103,7 @@ class SNNCore(wiring.Component):
         irq_en = Signal()
         desc = [[Signal(32, name=f"desc{ly}_{w}") for w in range(STORED_WORDS)] for ly in range(cfg.max_layers)]
         m.d.comb += [eng.n_layers.eq(n_layers), eng.steps.eq(steps),
-                     eng.desc_words.eq(Cat(*Array([Cat(*ws) for ws in desc])[eng.desc_index])),
+                     eng.desc.eq(Cat(*Array([Cat(*ws) for ws in desc])[eng.desc_index])),
                      self.irq.eq(eng.done & irq_en)]
 
         def masked(old):

@@ -1,7 +1,8 @@
 """One Schmitt-neuron update lane: leak, integrate, saturate, hysteresis trigger.
 
-Pure combinational; the engine instantiates ``update_lanes`` of them. The integer
-semantics are docs/semantics.md's and golden.py's (``skyspike.chip.golden.run``).
+Pure combinational; :class:`~skyspike_hw.neuron_state.NeuronState` instantiates
+``update_lanes`` of them. The integer semantics are docs/semantics.md's; the reference is
+``skyspike.chip.golden.neuron_step`` (tests/hw/test_neuron.py).
 """
 from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring

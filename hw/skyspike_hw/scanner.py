@@ -8,7 +8,8 @@ no bubbles. This is what makes the layer's work proportional to its input spikes
 The bitmap is the layer's n_in real inputs followed by its bias inputs (always set): the
 scanner keeps only the real bits of what it reads and ORs the bias bits in itself (masks
 from :class:`~skyspike_hw.descriptor.DescriptorDecode`), so the memory past the real inputs
-may hold anything.
+may hold anything. The reference is ``skyspike.chip.golden.slot_events`` and
+``slot_scan_cycles`` (tests/hw/test_scanner.py).
 """
 from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import wiring

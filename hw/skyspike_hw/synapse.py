@@ -3,10 +3,11 @@ accumulate one chunk's synaptic currents.
 
 Bank j of ``banks`` belongs to slot j // (banks / k). Every cycle each bank yields up to 8
 signed weights (4 at 8-bit), lane p of a bank feeds neuron (j mod (banks/k)) * lanes + p of
-the chunk, and the k slots' weights for the same neuron are added by a small tree.
+the chunk, and the k slots' weights for the same neuron are added by a small tree. The
+reference is ``skyspike.chip.golden.synapse_current`` (tests/hw/test_synapse.py).
 """
 from amaranth import Array, Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from skyspike.spec.config import LANES_PER_BANK, CoreConfig, log2
@@ -21,7 +22,7 @@ class SynapseArray(wiring.Component):
 
     Attributes
     ----------
-    bank_data : In(32 * banks)
+    bank_data : In(ArrayLayout(32, banks))
         Port-1 read data of every weight bank this cycle.
     slot_valid : In(max_slots)
         Slot s's banks hold the weights of a real event this cycle (else they are ignored).
@@ -33,7 +34,7 @@ class SynapseArray(wiring.Component):
         Zero all accumulators (at the start of a chunk).
     read_index : In
         Update group j: lane u reads the accumulator of chunk neuron j * update_lanes + u.
-    read_data : Out(signed(acc_bits) * update_lanes)
+    read_data : Out(ArrayLayout(signed(acc_bits), update_lanes))
         Those accumulators, combinationally.
     """
 
@@ -43,10 +44,10 @@ class SynapseArray(wiring.Component):
         self.cfg = cfg
         self.n_acc = LANES_PER_BANK * cfg.banks
         super().__init__({
-            "bank_data": In(32 * cfg.banks), "slot_valid": In(cfg.max_slots),
+            "bank_data": In(data.ArrayLayout(32, cfg.banks)), "slot_valid": In(cfg.max_slots),
             "bits_code": In(2), "slots_log2": In(2), "subword": In(2), "clear": In(1),
             "read_index": In(range(self.n_acc // cfg.update_lanes)),
-            "read_data": Out(cfg.acc_bits * cfg.update_lanes),
+            "read_data": Out(data.ArrayLayout(signed(cfg.acc_bits), cfg.update_lanes)),
         })
 
     def _unpack(self, m, word, p):
@@ -74,7 +75,7 @@ class SynapseArray(wiring.Component):
         # Level 0: each bank's lanes, zeroed unless its slot has an event.
         tree = [[]]
         for j in range(B):
-            word = self.bank_data[32 * j: 32 * (j + 1)]
+            word = self.bank_data[j]
             slot = Array([j >> (log2(B) - kl) for kl in range(levels + 1)])[self.slots_log2]
             valid = self.slot_valid.bit_select(slot, 1)
             tree[0].append([Mux(valid, self._unpack(m, word, p), 0) for p in range(Q)])
@@ -109,5 +110,5 @@ class SynapseArray(wiring.Component):
         U = cfg.update_lanes
         for u in range(U):
             sel = Array([acc[j * U + u] for j in range(self.n_acc // U)])[self.read_index]
-            m.d.comb += self.read_data[cfg.acc_bits * u: cfg.acc_bits * (u + 1)].eq(sel)
+            m.d.comb += self.read_data[u].eq(sel)
         return m

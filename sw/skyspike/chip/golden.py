@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from skyspike.spec.config import BETA_SHIFT, CoreConfig
-from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipNetwork, place
+from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipNetwork, LayerPlacement, _derive, place
 
 # Cycle costs of the engine's control states (see docs/semantics.md, "Cycles").
 START_CYCLES = 1        # the start strobe's own cycle
@@ -23,6 +23,51 @@ CHUNK_OVERHEAD = 2      # per chunk: first input-word fetch + last accumulate
 def leak(v: np.ndarray, beta: int) -> np.ndarray:
     """beta * v, rounded to nearest (ties up): (v * beta + 128) >> 8, arithmetic shift."""
     return (v * beta + (1 << (BETA_SHIFT - 1))) >> BETA_SHIFT
+
+
+# -- the blocks' reference behaviour (the RTL block tests compare against these) -------------
+
+def neuron_init(shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The state (V, armed, fired) of every neuron at the start of an inference: 0, armed,
+    not fired (what the neuron lanes use at step 0 instead of the stored state)."""
+    return np.zeros(shape, np.int64), np.ones(shape, bool), np.zeros(shape, bool)
+
+
+def neuron_step(v, armed, fired, current, *, beta, theta_high, theta_low, reset_sub, reset_zero):
+    """One time step of Schmitt neurons (docs/semantics.md), elementwise on arrays (the
+    parameters may be scalars or arrays): leak, reset after a spike, integrate, saturate to
+    16 bits, then the hysteresis trigger. Returns the new (V, armed, fired)."""
+    lk = leak(np.asarray(v, np.int64), np.asarray(beta, np.int64))
+    after_spike = np.where(reset_zero, 0, lk - np.asarray(reset_sub, np.int64))
+    base = np.where(fired, after_spike, lk)
+    v = np.clip(base + np.asarray(current, np.int64), INT16_MIN, INT16_MAX)
+    # theta_low == theta_high: no hysteresis, a plain comparator that stays armed.
+    hysteresis = np.asarray(theta_low) < np.asarray(theta_high)
+    fire = (v >= theta_high) & (armed | ~hysteresis)
+    armed = np.where(hysteresis, ~fire & (armed | (v < theta_low)), True)
+    return v, armed, fire
+
+
+def synapse_weights(ly) -> np.ndarray:
+    """A layer's (n_in + n_bias, n_out) weights as :func:`synapse_current` takes them."""
+    return ly.weights_with_bias.astype(np.float32)
+
+
+def synapse_current(inputs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The synaptic currents the accumulators hold after a scan: for each neuron, the sum of
+    its weights over the inputs that spiked (bias inputs included). ``inputs`` bool
+    (..., n_in + n_bias); ``weights`` (n_in + n_bias, n_out), integers (any dtype)."""
+    # float32 BLAS is exact here: every partial sum is an integer below 2**24 (fan-in <= 4096
+    # + 32 bias rows, |weight| <= 128), and it is ~50x faster than numpy's integer matmul.
+    return (np.asarray(inputs).astype(np.float32) @ np.asarray(weights, np.float32)).astype(np.int64)
+
+
+def layer_placement(cfg: CoreConfig, n_in: int, n_out: int, bits: int, slots: int, w_base: int = 0,
+                    state_base: int = 0, n_bias: int = 0) -> LayerPlacement:
+    """The placement of one layer with these descriptor fields on ``cfg`` (what the
+    descriptor decoder derives; :func:`skyspike.chip.network.place` does it for every layer
+    of a network, with its checks), whether or not the layer fits."""
+    return _derive(cfg, n_in, n_out, bits, slots, w_base, state_base, n_bias)
 
 
 @dataclass
@@ -68,13 +113,8 @@ def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> 
     x = x.astype(bool)
     batch = x.shape[0]
 
-    # float32 BLAS is exact here: every partial sum is an integer below 2**24 (fan-in <= 4096
-    # + 32 bias rows, |weight| <= 128), and it is ~50x faster than numpy's integer matmul.
-    # Bias rows are ordinary rows of the matrix whose inputs spike at every step.
-    weights = [ly.weights_with_bias.astype(np.float32) for ly in net.layers]
-    v = [np.zeros((batch, ly.n_out), np.int64) for ly in net.layers]
-    armed = [np.ones((batch, ly.n_out), bool) for ly in net.layers]
-    fired = [np.zeros((batch, ly.n_out), bool) for ly in net.layers]
+    weights = [synapse_weights(ly) for ly in net.layers]
+    state = [neuron_init((batch, ly.n_out)) for ly in net.layers]
     spikes = [np.zeros((batch, net.steps, ly.n_out), bool) for ly in net.layers]
     membranes = [np.zeros((batch, net.steps, ly.n_out), np.int64) for ly in net.layers]
     layer_inputs = [np.zeros((batch, net.steps, ly.n_in), bool) for ly in net.layers]
@@ -83,18 +123,12 @@ def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> 
         s = x[:, t]
         for i, ly in enumerate(net.layers):
             layer_inputs[i][:, t] = s
-            current = (with_bias(s, ly.n_bias).astype(np.float32) @ weights[i]).astype(np.int64)
-            lk = leak(v[i], ly.beta)
-            after_spike = 0 if ly.reset_zero else lk - ly.reset_sub
-            base = np.where(fired[i], after_spike, lk)
-            v[i] = np.clip(base + current, INT16_MIN, INT16_MAX)
-            hysteresis = ly.theta_low < ly.theta_high
-            fire = (v[i] >= ly.theta_high) & (armed[i] | (not hysteresis))
-            if hysteresis:
-                armed[i] = ~fire & (armed[i] | (v[i] < ly.theta_low))
-            fired[i] = fire
+            current = synapse_current(with_bias(s, ly.n_bias), weights[i])
+            state[i] = neuron_step(*state[i], current, beta=ly.beta, theta_high=ly.theta_high,
+                                   theta_low=ly.theta_low, reset_sub=ly.reset_sub, reset_zero=ly.reset_zero)
+            v, _, fire = state[i]
             spikes[i][:, t] = fire
-            membranes[i][:, t] = v[i]
+            membranes[i][:, t] = v
             s = fire
 
     counts = spikes[-1].sum(axis=1)
@@ -102,19 +136,38 @@ def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> 
     return GoldenResult(spikes, membranes, counts, cycles)
 
 
-def scan_cycles(bits: np.ndarray, slots: int) -> np.ndarray:
-    """Cycles the slot scanners need for one input bitmap (batch, n_in + n_bias), bias inputs
-    included: the slowest slot's sum over its words (word w belongs to slot w mod slots) of
-    max(1, set bits in the word)."""
-    batch, n = bits.shape
+def slot_words(bits: np.ndarray) -> np.ndarray:
+    """An input bitmap bool (..., n) as its 32-bit words' bits bool (..., ceil(n / 32), 32)."""
+    n = bits.shape[-1]
     words = -(-n // 32)
-    padded = np.zeros((batch, words * 32), bool)
-    padded[:, :n] = bits
-    per_word = np.maximum(1, padded.reshape(batch, words, 32).sum(axis=2))
-    per_slot = np.zeros((batch, slots), np.int64)
+    padded = np.zeros(bits.shape[:-1] + (words * 32,), bool)
+    padded[..., :n] = bits
+    return padded.reshape(bits.shape[:-1] + (words, 32))
+
+
+def slot_scan_cycles(bits: np.ndarray, slots: int) -> np.ndarray:
+    """Cycles each slot scanner is active for an input bitmap bool (batch, n_in + n_bias),
+    bias inputs included: int (batch, slots), the sum over the slot's words (word w belongs
+    to slot w mod slots) of max(1, set bits in the word)."""
+    per_word = np.maximum(1, slot_words(bits).sum(axis=-1))
+    per_slot = np.zeros((bits.shape[0], slots), np.int64)
     for s in range(slots):
         per_slot[:, s] = per_word[:, s::slots].sum(axis=1)
-    return per_slot.max(axis=1)
+    return per_slot
+
+
+def slot_events(bits: np.ndarray, slots: int, slot: int) -> list[int]:
+    """The events of one slot scanner, in order, for one bitmap bool (n_in + n_bias,): the
+    rows (w // slots) * 32 + b of the set bits b of its words w, lowest bit first."""
+    words = slot_words(np.asarray(bits, bool))
+    return [(w // slots) * 32 + int(b) for w in range(slot, words.shape[0], slots)
+            for b in np.flatnonzero(words[w])]
+
+
+def scan_cycles(bits: np.ndarray, slots: int) -> np.ndarray:
+    """Cycles the slot scanners need for one input bitmap (batch, n_in + n_bias): the slowest
+    slot's (:func:`slot_scan_cycles`)."""
+    return slot_scan_cycles(bits, slots).max(axis=1)
 
 
 def predict_cycles(net: ChipNetwork, cfg: CoreConfig, layer_inputs: list[np.ndarray]) -> np.ndarray:

@@ -1,0 +1,76 @@
+"""Weight fetch: every weight bank reads the row of its slot's event, and the synapse array
+accumulates the weights that arrive one cycle later."""
+from amaranth import Array, Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from skyspike.spec.config import LANES_PER_BANK, CoreConfig, log2
+
+from .inputs import ROW_BITS
+from .ports import SRAMReadSignature
+from .synapse import SynapseArray
+
+__all__ = ["WeightFetch"]
+
+
+class WeightFetch(wiring.Component):
+    """Bank addressing and the :class:`~skyspike_hw.synapse.SynapseArray`.
+
+    Bank j belongs to slot j // (banks / k) and reads word ``chunk_base + row`` of its slot's
+    event; the weights arrive in the next cycle, with the slot's event flag delayed to match.
+
+    Parameters
+    ----------
+    cfg : CoreConfig
+
+    Attributes
+    ----------
+    event : In(max_slots) ; event_row : In(ArrayLayout(ROW_BITS, max_slots))
+        Each slot's input spike this cycle and its row (from the input router).
+    chunk_base : In(16)
+        Weight word of the chunk's row 0 (the same in every bank).
+    slots_log2, bits_code, subword : In(2)
+        The layer's slots, weight precision and the chunk's place in a packed word.
+    clear : In(1)
+        Zero the accumulators (at the start of a chunk).
+    read_index : In
+        Update group j: ``current[u]`` is chunk neuron j * update_lanes + u.
+    w : Out(SRAMReadSignature(bank address bits)).array(banks)
+        The read ports of the weight banks.
+    current : Out(ArrayLayout(signed(acc_bits), update_lanes))
+        The accumulated synaptic currents of the update group, combinationally.
+    """
+
+    def __init__(self, cfg: CoreConfig):
+        if not isinstance(cfg, CoreConfig):
+            raise TypeError(f"cfg must be a CoreConfig, not {cfg!r}")
+        self.cfg = cfg
+        self.wa_bits = log2(cfg.bank_depth)
+        groups = LANES_PER_BANK * cfg.banks // cfg.update_lanes
+        super().__init__({
+            "event": In(cfg.max_slots), "event_row": In(data.ArrayLayout(ROW_BITS, cfg.max_slots)),
+            "chunk_base": In(16), "slots_log2": In(2), "bits_code": In(2), "subword": In(2),
+            "clear": In(1), "read_index": In(range(groups)),
+            "w": Out(SRAMReadSignature(self.wa_bits)).array(cfg.banks),
+            "current": Out(data.ArrayLayout(signed(cfg.acc_bits), cfg.update_lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.cfg
+        B, K = cfg.banks, cfg.max_slots
+        m.submodules.synapses = syn = SynapseArray(cfg)
+        events = Array(self.event[s] for s in range(K))
+        rows = Array(self.event_row[s] for s in range(K))
+        for j, port in enumerate(self.w):
+            # Bank j's slot for each slot count 2**kl.
+            s_of_bank = Array([j >> (log2(B) - kl) for kl in range(log2(K) + 1)])[self.slots_log2]
+            m.d.comb += [port.en.eq(events[s_of_bank]), port.addr.eq(self.chunk_base + rows[s_of_bank]),
+                         syn.bank_data[j].eq(port.data)]
+        slot_valid_q = Signal(K)
+        m.d.sync += slot_valid_q.eq(self.event)
+        m.d.comb += [syn.slot_valid.eq(slot_valid_q), syn.bits_code.eq(self.bits_code),
+                     syn.slots_log2.eq(self.slots_log2), syn.subword.eq(self.subword),
+                     syn.clear.eq(self.clear), syn.read_index.eq(self.read_index),
+                     self.current.eq(syn.read_data)]
+        return m
