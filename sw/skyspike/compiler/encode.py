@@ -28,12 +28,12 @@ def _as_batch(x) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise InputError(f"intensities must be numbers in 0..1 ({e})") from None
+    if x.size == 0:
+        raise InputError(f"no intensities to encode (shape {x.shape})")
     if x.ndim == 1:
         x = x[None]
     if x.ndim != 2:
         x = x.reshape(x.shape[0], -1)
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise InputError(f"no intensities to encode (shape {x.shape})")
     if np.isnan(x).any() or x.min() < 0 or x.max() > 1:
         raise InputError("intensities must lie in 0..1 (scale the images first)")
     return x
