@@ -28,8 +28,8 @@ async def check_sample(dut, bus, trace, image, net, gold, x, b: int, label: str)
     trace.groups.clear()
     status, cycles = await run_inference(bus, image, x[b], max_cycles=2 * int(gold.cycles[b]) + 100)
     await ClockCycles(dut.clk, 1)
-    if status >> 8 & 0xFF:
-        return [f"{label}: error code {status >> 8 & 0xFF} at layer {status >> 16 & 0xFF}"], -1
+    if mm.STATUS["error"].get(status):
+        return [f"{label}: error code {mm.STATUS['error'].get(status)} at layer {mm.STATUS['error_layer'].get(status)}"], -1
     n_outs = [ly.n_out for ly in net.layers]
     spikes, mems, seen = trace.rasters(n_outs, net.steps)
     counts, finals = await read_results(bus, n_outs, [lp.state_base for lp in image.placement.layers])

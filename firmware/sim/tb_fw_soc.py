@@ -1,5 +1,5 @@
 """cocotb: the real firmware image (build/firmware/firmware.hex) on the SoC RTL (PicoRV32 +
-UART + SNN core), driven over its UART with the host link protocol (skyspike.link.protocol).
+UART + SNN core), driven over its UART with the host link protocol (skyspike.link).
 tests/test_firmware.py::test_firmware_on_soc_rtl generates the SoC and runs this.
 
 Exercises what only the hardware can: start.S (reset, .bss, stack), the IRQ entry at 0x10
@@ -19,8 +19,9 @@ from cocotb.triggers import ClockCycles
 from cocotbext.uart import UartSink, UartSource
 
 from skyspike.spec import memmap as mm
-from skyspike.link import protocol as P
-from skyspike.link.protocol import Cmd, Status
+from skyspike.link import commands as P
+from skyspike.link.commands import Cmd, Status
+from skyspike.link.frames import Frame, FrameParser, encode_frame
 from skyspike.rtlsim.uartlink import reset_soc, uart_baud
 
 DIVISOR = int(os.environ.get("DIVISOR", "64"))
@@ -33,14 +34,14 @@ class Host:
         self.dut = dut
         self.source = UartSource(dut.uart_rx, baud=uart_baud(DIVISOR))
         self.sink = UartSink(dut.uart_tx, baud=uart_baud(DIVISOR))
-        self.parser = P.FrameParser()
+        self.parser = FrameParser()
         self.seq = 0
 
     async def send(self, data: bytes) -> None:
         await self.source.write(data)
         await self.source.wait()
 
-    async def reply(self, cmd: int, seq: int) -> P.Frame:
+    async def reply(self, cmd: int, seq: int) -> Frame:
         for _ in range(MAX_CYCLES // 64):
             await ClockCycles(self.dut.clk, 64)
             assert self.dut.cpu_trap.value == 0, "PicoRV32 trapped (halted)"
@@ -52,7 +53,7 @@ class Host:
 
     async def call(self, cmd: int, payload: bytes = b"", expect: Status = Status.OK) -> bytes:
         self.seq = (self.seq + 1) & 0xFF
-        await self.send(P.encode_frame(cmd, self.seq, payload))
+        await self.send(encode_frame(cmd, self.seq, payload))
         f = await self.reply(cmd, self.seq)
         assert f.payload[0] == expect, f"command {cmd:#x}: status {Status(f.payload[0]).name}, expected {expect.name}"
         return f.payload[1:]
@@ -84,20 +85,20 @@ async def firmware_serves_protocol(dut):
     await host.call(Cmd.WRITE_MEM, struct.pack("<II", mm.REG["NET"], 0x0100))
     for flags in (P.RUN_FLAG_IRQ, 0):
         st, cycles, waited = struct.unpack(P.REP_RUN, await host.call(Cmd.RUN, struct.pack(P.REQ_RUN, flags, 100_000)))
-        assert st & P.STATUS_DONE and not st & P.STATUS_BUSY, hex(st)
-        assert st >> P.STATUS_ERROR_SHIFT & 0xFF == mm.ERROR_CODE["BAD_LAYER_COUNT"]
+        assert mm.STATUS["done"].get(st) and not mm.STATUS["busy"].get(st), hex(st)
+        assert mm.STATUS["error"].get(st) == mm.ERROR_CODE["BAD_LAYER_COUNT"]
         assert 0 < waited < 100_000, waited
     assert struct.unpack("<I", await host.call(Cmd.READ_MEM, struct.pack("<IH", mm.REG["CTRL"], 1))) == (0,)
 
     # line noise: a bad CRC, garbage, a truncated frame (the rdcycle inter-byte timeout)
     host.seq += 1
-    bad = bytearray(P.encode_frame(Cmd.IDENTIFY, host.seq))
+    bad = bytearray(encode_frame(Cmd.IDENTIFY, host.seq))
     bad[-1] ^= 0x01
     await host.send(bytes(bad))
     assert (await host.reply(Cmd.IDENTIFY, host.seq)).payload == bytes([Status.BAD_CRC])
     await host.send(b"\x00\xA5\x13\x37")
     host.seq += 1
-    await host.send(P.encode_frame(Cmd.READ_MEM, host.seq, bytes(6))[:9])
+    await host.send(encode_frame(Cmd.READ_MEM, host.seq, bytes(6))[:9])
     assert (await host.reply(Cmd.READ_MEM, host.seq)).payload == bytes([Status.TRUNCATED])
     await host.call(Cmd.IDENTIFY)
 

@@ -155,7 +155,8 @@ class SerialBackend:
     def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
         from skyspike.link.host import check_identity, infer, load_image
         from skyspike.chip.image import build_image
-        from skyspike.link.protocol import HostClient, SerialLink
+        from skyspike.link.client import HostClient
+        from skyspike.link.links import SerialLink
 
         cfg, x = get_config(cfg), _as_batch(spikes, net)
         image = build_image(net, cfg)

@@ -5,7 +5,7 @@ protocol constants:
 
 Sources: ``skyspike_hw.soc`` and ``skyspike_hw.uart`` (the SoC's address map, vectors, IRQ
 line, UART registers), ``skyspike.spec`` (core registers and their fields, regions, error codes) and
-``skyspike.link.protocol`` (commands, status codes, counters, frame layout).
+``skyspike.link.commands`` and ``skyspike.link.frames`` (commands, status codes, counters, frame layout).
 tests/test_firmware.py checks that the committed header is current.
 
 The header holds only ``#define NAME <integer>`` lines and C comments, so that the
@@ -16,7 +16,8 @@ from __future__ import annotations
 from skyspike_hw import soc, uart
 
 from skyspike.spec import memmap as mm
-from skyspike.link import protocol as proto
+from skyspike.link import commands as proto
+from skyspike.link import frames
 from skyspike.spec.layouts import DESC_WORDS, STATE_ENTRY
 
 assert mm.CORE_SPAN == soc.CORE_SIZE, "the SoC's core window must be the core's address span"
@@ -115,14 +116,14 @@ def header() -> str:
     out += ["", "/* ---- host link protocol (docs/protocol.md) ---- */",
             _define("PROTO_VERSION", proto.PROTOCOL_VERSION),
             _define("PROTO_FIRMWARE_VERSION", proto.FIRMWARE_VERSION, "8.8.16 major.minor.patch", hexa=True),
-            _define("PROTO_SYNC0", proto.SYNC[0], hexa=True),
-            _define("PROTO_SYNC1", proto.SYNC[1], hexa=True),
-            _define("PROTO_HEADER_SIZE", proto.HEADER_SIZE, "sync(2) ver cmd seq len(2)"),
-            _define("PROTO_CRC_SIZE", proto.CRC_SIZE, "CRC-16/CCITT-FALSE, little endian"),
-            _define("PROTO_CRC_POLY", proto.CRC_POLY, hexa=True),
-            _define("PROTO_CRC_INIT", proto.CRC_INIT, hexa=True),
+            _define("PROTO_SYNC0", frames.SYNC[0], hexa=True),
+            _define("PROTO_SYNC1", frames.SYNC[1], hexa=True),
+            _define("PROTO_HEADER_SIZE", frames.HEADER_SIZE, "sync(2) ver cmd seq len(2)"),
+            _define("PROTO_CRC_SIZE", frames.CRC_SIZE, "CRC-16/CCITT-FALSE, little endian"),
+            _define("PROTO_CRC_POLY", frames.CRC_POLY, hexa=True),
+            _define("PROTO_CRC_INIT", frames.CRC_INIT, hexa=True),
             _define("PROTO_MAX_PAYLOAD", proto.MAX_PAYLOAD),
-            _define("PROTO_MAX_FRAME", proto.MAX_FRAME),
+            _define("PROTO_MAX_FRAME", frames.MAX_FRAME),
             _define("PROTO_MAX_WORDS", proto.MAX_WORDS, "words per memory command"),
             _define("PROTO_REPLY_FLAG", proto.REPLY_FLAG, hexa=True),
             _define("PROTO_RUN_FLAG_IRQ", proto.RUN_FLAG_IRQ, hexa=True),

@@ -4,6 +4,7 @@ decoded from descriptor, weight and input-buffer words (the inverse of :mod:`sky
 Used by the emulated chip of :mod:`skyspike.emu.fakechip` (which computes its answers from
 exactly what the host sent) and to check what a real chip holds.
 ``read(address, count)`` returns ``count`` 32-bit words from consecutive byte addresses.
+:func:`state_membranes` decodes neuron-state words (for every reader of results).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from skyspike.spec import memmap as mm
 from skyspike.spec.config import PRECISIONS, CoreConfig
-from skyspike.spec.layouts import DESC_WORDS, descriptor_fields
+from skyspike.spec.layouts import DESC_WORDS, STATE_ENTRY, descriptor_fields
 from skyspike.chip.image import unpack_weights
 from skyspike.chip.network import ChipLayer, ChipNetwork, NetworkError, Placement, place
 
@@ -30,11 +31,17 @@ def decode_descriptor(words) -> dict:
     return f
 
 
+def state_membranes(words) -> np.ndarray:
+    """The membrane potentials V (int64) of raw neuron-state words (layouts.STATE_ENTRY)."""
+    v = STATE_ENTRY["v"]
+    return np.array([v.get(w) for w in words], np.int64)
+
+
 def read_network(read: Reader, cfg: CoreConfig) -> tuple[ChipNetwork, Placement]:
     """The network a core holds (NET register, descriptors, weights). NetworkError if the
     descriptors do not describe a layout this driver would have produced."""
-    net_reg = read(mm.REG["NET"], 1)[0]
-    n_layers, steps = net_reg & 0xFF, (net_reg >> 8) & 0xFF
+    net_reg = mm.NET.unpack(read(mm.REG["NET"], 1)[0])
+    n_layers, steps = net_reg["n_layers"], net_reg["steps"]
     if not 1 <= n_layers <= cfg.max_layers:
         raise NetworkError(f"NET register holds {n_layers} layers (1..{cfg.max_layers})")
     desc = np.array(read(mm.DESC_BASE, n_layers * DESC_WORDS), np.int64).reshape(n_layers, DESC_WORDS)
@@ -75,4 +82,4 @@ def read_inputs(read: Reader, net: ChipNetwork, pl: Placement, cfg: CoreConfig) 
     return out[:, :net.layers[0].n_in]
 
 
-__all__ = ["decode_descriptor", "read_network", "read_inputs"]
+__all__ = ["decode_descriptor", "state_membranes", "read_network", "read_inputs"]

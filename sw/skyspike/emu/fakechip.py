@@ -1,8 +1,8 @@
 """An emulated SkySpike chip on a pseudo-terminal, for testing the serial path without
 hardware: ``with FakeChip("chip") as chip: SerialBackend(chip.port).run(...)``.
 
-The firmware's protocol is :class:`skyspike.link.protocol.FirmwareModel`; its core
-(:class:`skyspike.link.protocol.CoreModel`) computes every run with the golden model from what
+The firmware's protocol is :class:`skyspike.emu.firmware_model.FirmwareModel`; its core
+(:class:`skyspike.emu.core_model.CoreModel`) computes every run with the golden model from what
 the host actually loaded (read back by :mod:`skyspike.chip.readback`), so a transfer error shows
 up as a wrong answer. POSIX only (``os.openpty``).
 """
@@ -13,10 +13,12 @@ import select
 import threading
 import tty
 
-from skyspike.chip import golden
 from skyspike.spec.config import CoreConfig, get_config
-from skyspike.link.protocol import CoreModel, FirmwareModel
+from skyspike.spec.layouts import STATE_ENTRY
+from skyspike.chip import golden
 from skyspike.chip.readback import read_inputs, read_network
+from skyspike.emu.core_model import CoreModel
+from skyspike.emu.firmware_model import FirmwareModel
 
 #: Quiet time after which a partial frame is dropped (the firmware's inter-byte timeout).
 IDLE_S = 0.05
@@ -52,7 +54,7 @@ class FakeChip:
         core.counts[: net.layers[-1].n_out] = [int(c) for c in g.counts[0]]
         for ly, lp, v, s in zip(net.layers, pl.layers, g.membranes, g.spikes):
             for j in range(ly.n_out):
-                core.state[lp.state_base + j] = (int(v[0, -1, j]) & 0xFFFF) | int(s[0, -1, j]) << 17
+                core.state[lp.state_base + j] = STATE_ENTRY.pack(v=int(v[0, -1, j]), fired=int(s[0, -1, j]))
         self.runs += 1
         return int(g.cycles[0])
 

@@ -1,6 +1,6 @@
 """Host side of a chip behind the host protocol (docs/protocol.md): load a chip image, run
 inferences, read results. The same code drives real hardware over a serial port
-(:class:`skyspike.link.protocol.SerialLink`), the simulated SoC's UART
+(:class:`skyspike.link.links.SerialLink`), the simulated SoC's UART
 (:mod:`skyspike.rtlsim.uartlink`) and the fake device of the tests."""
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 from skyspike.spec import memmap as mm
 from skyspike.spec.config import CoreConfig
 from skyspike.chip.image import ChipImage, image_writes, input_writes
-from skyspike.link.protocol import CoreModel, HostClient, Identity
+from skyspike.chip.readback import state_membranes
+from skyspike.link.client import HostClient, Identity
 
 CAP_NAMES = ("CAPS0", "CAPS1", "CAPS2", "CAPS3")
 
@@ -36,7 +37,8 @@ def check_identity(ident: Identity, cfg: CoreConfig) -> None:
     """DeviceMismatch unless the device is a SkySpike core with ``cfg``'s capabilities."""
     if not ident.core_ok:
         raise DeviceMismatch(f"the device's core ID is 0x{ident.core_id:08x}, not SkySpike's 0x{mm.CORE_ID:08x}")
-    expect = tuple(CoreModel(cfg).caps[name] for name in CAP_NAMES)
+    caps = mm.caps_words(cfg)
+    expect = tuple(caps[name] for name in CAP_NAMES)
     if tuple(ident.caps) != expect:
         got = ", ".join(f"{n}=0x{v:08x}" for n, v in zip(CAP_NAMES, ident.caps))
         want = ", ".join(f"{n}=0x{v:08x}" for n, v in zip(CAP_NAMES, expect))
@@ -53,7 +55,7 @@ def load_image(client: HostClient, image: ChipImage) -> None:
 def infer(client: HostClient, image: ChipImage, spikes: np.ndarray, n_outs: list[int], *,
           use_irq: bool = True, timeout_cycles: int = 5_000_000):
     """One inference: (RunResult, counts, final membranes per layer). Raises
-    :class:`skyspike.link.protocol.CoreError` if the core reports an error."""
+    :class:`skyspike.link.client.CoreError` if the core reports an error."""
     for addr, words in word_runs(input_writes(spikes, image)):
         client.load_inputs(words, offset=addr - mm.INPUT_BASE)
     result = client.run(use_irq=use_irq, timeout_cycles=timeout_cycles)
@@ -62,8 +64,7 @@ def infer(client: HostClient, image: ChipImage, spikes: np.ndarray, n_outs: list
     res = client.read_results(n_outs[-1], state_first=first, n_state=last - first)
     finals = []
     for lp, n in zip(image.placement.layers, n_outs):
-        raw = np.array(res.state[lp.state_base - first: lp.state_base - first + n], np.int64) & 0xFFFF
-        finals.append(np.where(raw & 0x8000, raw - 0x10000, raw))
+        finals.append(state_membranes(res.state[lp.state_base - first: lp.state_base - first + n]))
     return result, np.array(res.counts), finals
 
 

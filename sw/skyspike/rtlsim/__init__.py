@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skyspike.spec import memmap as mm
 from skyspike.spec.config import CoreConfig, get_config
 from skyspike.chip.golden import run as golden_run
 from skyspike.chip.image import build_image, image_writes, input_writes
@@ -35,7 +36,8 @@ class RTLResult:
 
     @property
     def errors(self) -> np.ndarray:
-        return (self.status >> 8) & 0xFF
+        error = mm.STATUS["error"]
+        return (self.status >> error.lsb) & ((1 << error.width) - 1)
 
 
 def run_rtl(net: ChipNetwork, inputs: np.ndarray, config: str | CoreConfig = "chip", *,

@@ -2,13 +2,18 @@
 update trace, and the load/run/read sequence of one inference."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from skyspike.spec import memmap as mm
+from skyspike.spec.layouts import STATE_ENTRY
 from skyspike.chip.golden import GoldenResult
 from skyspike.chip.image import ChipImage, image_writes, input_writes
+from skyspike.chip.readback import state_membranes
+from skyspike.chip.readout import compare as compare_runs
 
 CLOCK_NS = 10  # simulated clock period
 
@@ -74,15 +79,16 @@ class UpdateTrace:
         spikes = [np.zeros((steps, n), bool) for n in n_outs]
         mems = [np.full((steps, n), -99999, np.int64) for n in n_outs]
         seen = [np.zeros((steps, n), int) for n in n_outs]
+        v_field = STATE_ENTRY["v"]     # dbg_v: one membrane per lane, as in a state entry
+        width = v_field.width
         for t, ly, n0, lanes, spk, vs in self.groups:
             for u in range(self.lanes):
                 if lanes >> u & 1:
                     n = n0 + u
-                    vbits = vs[len(vs) - 16 * (u + 1): len(vs) - 16 * u]
+                    vbits = vs[len(vs) - width * (u + 1): len(vs) - width * u]
                     sbit = spk[len(spk) - 1 - u]
                     if set(vbits) <= {"0", "1"}:
-                        v = int(vbits, 2)
-                        mems[ly][t, n] = v - 0x10000 if v & 0x8000 else v
+                        mems[ly][t, n] = v_field.get(int(vbits, 2))
                     else:
                         mems[ly][t, n] = -99998  # undefined: never equals a golden value
                     spikes[ly][t, n] = sbit == "1"
@@ -116,10 +122,10 @@ async def load_image(bus: WishboneMaster, image: ChipImage) -> None:
 
 async def start_and_wait(bus: WishboneMaster, max_cycles: int, irq: bool = False) -> tuple[int, int]:
     """Start an inference (interrupt enabled or not) and poll STATUS until done; returns (status, cycles)."""
-    await bus.write(mm.REG["CTRL"], 1 | (4 if irq else 0))
+    await bus.write(mm.REG["CTRL"], mm.CTRL.pack(start=1, irq_en=irq))
     for _ in range(max_cycles // 2 + 10):  # a poll takes two cycles
         status = await bus.read(mm.REG["STATUS"])
-        if status & 2:
+        if status & mm.STATUS.mask("done"):
             return status, await bus.read(mm.REG["CYCLES"])
     raise AssertionError(f"inference did not finish within {max_cycles} cycles")
 
@@ -135,33 +141,19 @@ async def read_results(bus: WishboneMaster, n_outs: list[int], state_bases: list
     counts = [await bus.read(mm.COUNT_BASE + 4 * n) for n in range(n_outs[-1])]
     finals = []
     for base, n_out in zip(state_bases, n_outs):
-        vs = []
-        for n in range(n_out):
-            v = await bus.read(mm.STATE_BASE + 4 * (base + n)) & 0xFFFF
-            vs.append(v - 0x10000 if v & 0x8000 else v)
-        finals.append(np.array(vs))
+        finals.append(state_membranes([await bus.read(mm.STATE_BASE + 4 * (base + n)) for n in range(n_out)]))
     return np.array(counts), finals
 
 
 def compare(gold: GoldenResult, b: int, spikes, mems, seen, counts, finals, cycles, label: str) -> list[str]:
-    """Every mismatch between the RTL run and golden sample ``b``, as text (empty = equal)."""
-    errs = []
-    for ly in range(len(spikes)):
-        if not np.all(seen[ly] == 1):
-            errs.append(f"{label}: layer {ly}: neurons updated {seen[ly].min()}..{seen[ly].max()} times per step")
-        gs, gm = gold.spikes[ly][b], gold.membranes[ly][b]
-        if not np.array_equal(spikes[ly], gs):
-            t, n = np.argwhere(spikes[ly] != gs)[0]
-            errs.append(f"{label}: layer {ly} spikes differ first at step {t} neuron {n}: rtl {spikes[ly][t, n]} "
-                        f"golden {gs[t, n]}")
-        if not np.array_equal(mems[ly], gm):
-            t, n = np.argwhere(mems[ly] != gm)[0]
-            errs.append(f"{label}: layer {ly} membranes differ first at step {t} neuron {n}: rtl {mems[ly][t, n]} "
-                        f"golden {gm[t, n]}")
-        if not np.array_equal(finals[ly], gm[-1]):
-            errs.append(f"{label}: layer {ly} final membranes read over the bus differ from golden")
-    if not np.array_equal(counts, gold.counts[b]):
-        errs.append(f"{label}: counts rtl {counts.tolist()} golden {gold.counts[b].tolist()}")
-    if cycles != gold.cycles[b]:
-        errs.append(f"{label}: cycles rtl {cycles} golden {gold.cycles[b]}")
-    return errs
+    """Every mismatch between one RTL run (its update-trace rasters, counts and final membranes
+    read over the bus, cycles) and golden sample ``b``, as text (empty = equal);
+    :func:`skyspike.chip.readout.compare` decides, plus the trace's own check that every
+    neuron was updated once per step."""
+    errs = [f"{label}: layer {ly}: neurons updated {s.min()}..{s.max()} times per step"
+            for ly, s in enumerate(seen) if not np.all(s == 1)]
+    rtl = SimpleNamespace(spikes=[s[None] for s in spikes], membranes=[m[None] for m in mems],
+                          finals=[np.asarray(f)[None] for f in finals], counts=np.asarray(counts)[None],
+                          cycles=np.array([cycles]))
+    return errs + [f"{label}: {m.what} differ (rtl != golden): {m.detail}"
+                   for m in compare_runs(rtl, gold, ref_samples=[b])]

@@ -1,5 +1,5 @@
 """cocotb: the SoC simulation as a backend. The firmware boots on PicoRV32; the host code
-(:mod:`skyspike.link.host` over :class:`skyspike.link.protocol.HostClient`, in a bridge thread) loads
+(:mod:`skyspike.link.host` over :class:`skyspike.link.client.HostClient`, in a bridge thread) loads
 a chip image over the simulated UART and runs every sample, as on real hardware; the
 results go to a file for :class:`skyspike.backends.SimBackend` (``via="soc"``).
 
@@ -14,8 +14,8 @@ import cocotb
 import numpy as np
 from cocotb._bridge import bridge
 
-from skyspike.link import protocol as P
 from skyspike.spec.config import get_config
+from skyspike.link.client import HostClient
 from skyspike.link.host import check_identity, infer, load_image
 from skyspike.chip.image import build_image
 from skyspike.chip.netfile import load_network
@@ -35,7 +35,7 @@ async def host_inference(dut):
 
     @bridge
     def host():
-        client = P.HostClient(link, timeout=120.0, clock_hz=1e9 / CLOCK_NS)
+        client = HostClient(link, timeout=120.0, clock_hz=1e9 / CLOCK_NS)
         check_identity(client.identify(), cfg)
         load_image(client, image)
         out = {"cycles": [], "counts": [], **{f"finals_{i}": [] for i in range(len(n_outs))}}

@@ -1,5 +1,5 @@
 """cocotb: the whole system. The firmware boots on the real PicoRV32 in the SoC RTL; the
-Python host protocol code (skyspike.link.protocol.HostClient, unchanged, in a cocotb bridge
+Python host protocol code (skyspike.link.client.HostClient, unchanged, in a cocotb bridge
 thread) talks to it over the simulated UART, loads a trained network, runs inferences and
 reads results, which must equal the golden model; then a protocol fuzz of malformed frames
 interleaved with valid commands, every one of which must still succeed.
@@ -20,7 +20,9 @@ from cocotb._bridge import bridge
 from cocotb.utils import get_sim_time
 
 from skyspike.spec import memmap as mm
-from skyspike.link import protocol as P
+from skyspike.link.client import HostClient
+from skyspike.link.commands import MAX_PAYLOAD, Cmd
+from skyspike.link.frames import encode_frame
 from skyspike.spec.config import CONFIGS
 from skyspike.chip.golden import run as golden_run
 from skyspike.chip.image import build_image
@@ -37,15 +39,15 @@ def malformed_frames(rng: random.Random, n: int):
     """Bad CRC, bad length, unknown command, bad version, truncated frames and garbage."""
     for i in range(n):
         kind = i % 6
-        good = bytearray(P.encode_frame(P.Cmd.READ_MEM, rng.randrange(256), bytes(6)))
+        good = bytearray(encode_frame(Cmd.READ_MEM, rng.randrange(256), bytes(6)))
         if kind == 0:
             good[-1] ^= 1 << rng.randrange(8)                     # bad CRC
         elif kind == 1:
-            good[5:7] = (P.MAX_PAYLOAD + 1 + rng.randrange(100)).to_bytes(2, "little")  # bad length
+            good[5:7] = (MAX_PAYLOAD + 1 + rng.randrange(100)).to_bytes(2, "little")  # bad length
         elif kind == 2:
-            good = bytearray(P.encode_frame(0x60 + rng.randrange(16), rng.randrange(256)))  # unknown command
+            good = bytearray(encode_frame(0x60 + rng.randrange(16), rng.randrange(256)))  # unknown command
         elif kind == 3:
-            good = bytearray(P.encode_frame(P.Cmd.IDENTIFY, rng.randrange(256), version=7))  # bad version
+            good = bytearray(encode_frame(Cmd.IDENTIFY, rng.randrange(256), version=7))  # bad version
         elif kind == 4:
             good = good[: rng.randrange(2, len(good) - 1)]          # truncated
         else:
@@ -70,7 +72,7 @@ async def system(dut):
     @bridge
     def host():
         # Wall-clock deadlines are generous: simulated time is what the link measures.
-        client = P.HostClient(link, timeout=120.0, clock_hz=1e9 / CLOCK_NS)
+        client = HostClient(link, timeout=120.0, clock_hz=1e9 / CLOCK_NS)
         ident = client.identify()
         assert ident.core_ok, ident
         load_image(client, image)

@@ -1,4 +1,4 @@
-"""The host link over the simulated SoC's UART: a blocking :class:`skyspike.link.protocol.Link`
+"""The host link over the simulated SoC's UART: a blocking :class:`skyspike.link.links.Link`
 for code running in a cocotb ``bridge`` thread (the real HostClient, unchanged), plus the
 SoC reset sequence; the host-side sequence itself lives in :mod:`skyspike.link.host`."""
 from __future__ import annotations

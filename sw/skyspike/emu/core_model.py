@@ -1,0 +1,136 @@
+"""The core's memory map as the firmware sees it (hw/skyspike_hw/core.py), in Python: the
+far end of :class:`skyspike.emu.firmware_model.FirmwareModel`. firmware/host/hal_host.c
+emulates the same core for the C build of the firmware."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from skyspike.spec import memmap as mm
+from skyspike.spec.config import CONFIGS, CoreConfig
+from skyspike.spec.layouts import STATE_ENTRY
+
+_BUSY = mm.STATUS.mask("busy")
+_DONE = mm.STATUS.mask("done")
+
+
+class CoreModel:
+    """Registers, descriptors, counts, state, input and weight SRAMs, the sticky bus-error /
+    write-refused flags and BUS_ADDR. ``run`` completes instantly by default (``on_run`` may
+    fill in counts/state and return the cycle count); ``hang = True`` leaves it busy until
+    aborted."""
+
+    def __init__(self, cfg: CoreConfig | None = None, on_run: Callable[[CoreModel], int] | None = None):
+        self.cfg = cfg or CONFIGS["chip"]
+        self.on_run = on_run
+        self.hang = False
+        self.regions = mm.region_sizes(self.cfg)
+        self.mem: dict[int, int] = {}          # descriptors, inputs, weights
+        self.counts = [0] * self.cfg.max_outputs
+        self.state = [0] * self.cfg.state_neurons
+        self.status = 0                         # busy, done, error, error_layer (flags kept apart)
+        self.bus_error = False
+        self.write_refused = False
+        self.bus_addr = 0
+        self.cycles = 0
+        self.net = 0
+        self.irq_en = False
+        self.caps = mm.caps_words(self.cfg)     # ID, VERSION, CAPS0..3
+        self._reg_names = {r.offset: r.name for r in mm.REGS}
+        self._reg_writable = {r.offset for r in mm.REGS if r.writable}
+
+    def _region(self, off: int) -> str | None:
+        for name, (base, size) in self.regions.items():
+            if base <= off < base + size:
+                return name
+        return None
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.status & _BUSY)
+
+    @property
+    def done(self) -> bool:
+        return bool(self.status & _DONE)
+
+    @property
+    def irq(self) -> bool:
+        return self.irq_en and self.done
+
+    def _flag(self, off: int, refused: bool = False) -> None:
+        self.bus_addr = off
+        if refused:
+            self.write_refused = True
+        else:
+            self.bus_error = True
+
+    def _read_reg(self, name: str) -> int:
+        if name in self.caps:
+            return self.caps[name]
+        return {"STATUS": self.status | mm.STATUS.pack(bus_error=self.bus_error, write_refused=self.write_refused),
+                "NET": self.net, "CYCLES": self.cycles, "CTRL": mm.CTRL.pack(irq_en=self.irq_en),
+                "BUS_ADDR": self.bus_addr}[name]
+
+    def read(self, off: int) -> int:
+        region = self._region(off)
+        if region == "regs" and off in self._reg_names:
+            return self._read_reg(self._reg_names[off])
+        if region == "counts":
+            return self.counts[(off - mm.COUNT_BASE) >> 2]
+        if region == "state":
+            return self.state[(off - mm.STATE_BASE) >> 2]
+        if region in ("descriptors", "inputs", "weights"):
+            return self.mem.get(off, 0)
+        self._flag(off)                        # unmapped, inside the register block or not
+        return 0
+
+    def write(self, off: int, value: int) -> None:
+        region = self._region(off)
+        if region is None or region in ("counts", "state") or \
+                (region == "regs" and off not in self._reg_writable):
+            self._flag(off)
+        elif off == mm.REG["CTRL"]:
+            self._write_ctrl(mm.CTRL.unpack(value))
+        elif self.busy:        # NET, descriptors, inputs, weights are frozen while running
+            self._flag(off, refused=True)
+        elif off == mm.REG["NET"]:
+            self.net = mm.NET.pack(**mm.NET.unpack(value))
+        else:
+            self.mem[off] = value & 0xFFFF_FFFF
+
+    def _write_ctrl(self, ctrl: dict[str, int]) -> None:
+        self.irq_en = bool(ctrl["irq_en"])
+        if ctrl["clear_flags"] or ctrl["abort"]:
+            self.bus_error = self.write_refused = False
+        if ctrl["abort"]:
+            self.status = 0
+        elif ctrl["start"] and not self.busy:
+            self._start()
+
+    def _start(self) -> None:
+        self.counts = [0] * self.cfg.max_outputs
+        if self.hang:
+            self.status, self.cycles = _BUSY, 0
+            return
+        net = mm.NET.unpack(self.net)
+        n_layers, steps = net["n_layers"], net["steps"]
+        if n_layers == 0 or n_layers > self.cfg.max_layers:
+            self.status = mm.STATUS.pack(done=1, error=mm.RunError.BAD_LAYER_COUNT)
+            self.cycles = 2
+            return
+        if self.on_run:
+            self.cycles = self.on_run(self)
+        else:  # a deterministic stand-in for an inference (firmware/host/hal_host.c does the same)
+            self.counts = [(i * 3 + n_layers + steps) & 0xFF for i in range(self.cfg.max_outputs)]
+            self.state = [_stand_in_state(e, steps) for e in range(self.cfg.state_neurons)]
+            self.cycles = 100 * n_layers * max(1, steps)
+        self.status = _DONE
+
+
+def _stand_in_state(entry: int, steps: int) -> int:
+    """State entry ``entry`` after the stand-in run: V = entry * 37 + steps wrapped to V's
+    width, armed = the entry's parity (hal_host.c computes the same words)."""
+    v = STATE_ENTRY["v"]
+    return STATE_ENTRY.pack(v=v.get(entry * 37 + steps), armed=entry & 1)
+
+
+__all__ = ["CoreModel"]

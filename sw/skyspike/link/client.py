@@ -1,0 +1,299 @@
+"""The host side of the link: :class:`HostClient` turns commands into frames, matches
+replies by sequence number, retries damaged requests, times out cleanly and raises
+:class:`ProtocolError` / :class:`LinkTimeoutError` / :class:`RemoteError` /
+:class:`CoreError`; and the decoded replies (:class:`Identity`, :class:`RunResult`,
+:class:`Results`, :class:`FirmwareStatus`)."""
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass
+
+from skyspike.spec import memmap as mm
+from skyspike.chip.readback import state_membranes
+from skyspike.link.commands import (FW_COUNTERS, MAX_WORDS, PROTOCOL_VERSION, REP_IDENTIFY, REP_RUN,
+                                    REP_STATUS_HEAD, REPLY_FLAG, REQ_MEM_OFFSET, REQ_READ_MEM, REQ_READ_RESULTS,
+                                    REQ_RUN, RUN_FLAG_IRQ, STATUS_DOC, STATUS_FLAG_CLEAR, TRANSPORT_ERRORS, Cmd,
+                                    Status)
+from skyspike.link.frames import MAX_FRAME, Frame, FrameError, FrameParser, encode_frame
+from skyspike.link.links import Link
+
+
+class ProtocolError(Exception):
+    """The link misbehaved: an unexpected or malformed reply."""
+
+
+class LinkTimeoutError(ProtocolError, TimeoutError):
+    """No (complete) reply arrived in time; the message says what was awaited."""
+
+
+class RemoteError(ProtocolError):
+    """The firmware refused the command; ``code`` is its :class:`Status`."""
+
+    def __init__(self, command: str, code: int, detail: str = ""):
+        self.command = command
+        self.code = Status(code) if code in Status._value2member_map_ else code
+        name = self.code.name if isinstance(self.code, Status) else f"status {code}"
+        doc = STATUS_DOC.get(self.code, "unknown status code")
+        super().__init__(f"{command}: firmware replied {name} ({doc}){': ' + detail if detail else ''}")
+
+
+class CoreError(Exception):
+    """RUN finished but the core flagged a descriptor error (memmap.ERRORS)."""
+
+    def __init__(self, result: RunResult):
+        self.result = result
+        name, doc = mm.ERRORS.get(result.error, (f"code {result.error}", "unknown"))
+        super().__init__(f"core error {result.error} {name} in layer {result.error_layer}: {doc}")
+
+
+class _RawCmd(int):
+    """A command code outside :class:`Cmd` (tests, future firmware)."""
+
+    @property
+    def name(self) -> str:
+        return f"command {int(self):#04x}"
+
+
+@dataclass(frozen=True)
+class Identity:
+    protocol: int
+    firmware_version: int
+    max_payload: int
+    core_id: int
+    core_version: int
+    caps: tuple[int, int, int, int]
+
+    @property
+    def core_ok(self) -> bool:
+        return self.core_id == mm.CORE_ID
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: int     # core STATUS
+    cycles: int     # core CYCLES
+    waited: int     # CPU cycles the firmware waited
+
+    @property
+    def busy(self) -> bool:
+        return bool(mm.STATUS["busy"].get(self.status))
+
+    @property
+    def done(self) -> bool:
+        return bool(mm.STATUS["done"].get(self.status))
+
+    @property
+    def error(self) -> int:
+        return mm.STATUS["error"].get(self.status)
+
+    @property
+    def error_layer(self) -> int:
+        return mm.STATUS["error_layer"].get(self.status)
+
+
+@dataclass(frozen=True)
+class Results:
+    counts: list[int]
+    state: list[int]    # raw neuron-state words (skyspike.spec.layouts.STATE_ENTRY)
+
+    @property
+    def membranes(self) -> list[int]:
+        return state_membranes(self.state).tolist()
+
+
+@dataclass(frozen=True)
+class FirmwareStatus:
+    core_status: int
+    core_cycles: int
+    counters: dict[str, int]
+
+
+class HostClient:
+    """Commands to the firmware over a :class:`Link`.
+
+    ``timeout`` bounds the wait for each reply (seconds); ``retries`` re-sends a request
+    (with a new sequence number) after a timeout or a transport error reply (BAD_CRC,
+    BAD_LENGTH, TRUNCATED) -- RUN is never re-sent. ``clock_hz`` is the CPU clock, used to
+    turn RUN's cycle timeout into a host wait.
+    """
+
+    def __init__(self, link: Link, *, timeout: float = 1.0, retries: int = 1, clock_hz: float = 10e6,
+                 interbyte: float = 0.1):
+        self.link = link
+        self.timeout = timeout
+        self.retries = retries
+        self.clock_hz = clock_hz
+        self.interbyte = interbyte  # quiet time after which a partial frame is given up (expire)
+        self.parser = FrameParser()
+        self.seq = 0
+        self.stray_frames = 0   # replies that matched no outstanding request
+        self._backlog: list[Frame | FrameError] = []
+
+    # -- transport --------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        self.seq = (self.seq + 1) & 0xFF
+        return self.seq
+
+    def _await(self, cmd: Cmd, seq: int, wait: float) -> Frame:
+        deadline = time.monotonic() + wait
+        received = 0
+        while True:
+            for item in self._backlog:
+                if isinstance(item, Frame) and item.cmd == (cmd | REPLY_FLAG) and item.seq == seq:
+                    self._backlog.clear()
+                    return item
+                self.stray_frames += isinstance(item, Frame)
+            self._backlog.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.parser.expire()   # whatever partial frame is buffered will never complete
+                raise LinkTimeoutError(
+                    f"no reply to {cmd.name} (seq {seq}) within {wait:.3f} s: received {received} bytes "
+                    f"({self.parser.stats.truncated} truncated frames, {self.stray_frames} unrelated "
+                    f"frames so far)")
+            data = self.link.read(MAX_FRAME, min(left, self.interbyte) if self.parser.pending else left)
+            received += len(data)
+            if data:
+                self._backlog.extend(self.parser.feed(data))
+            elif self.parser.pending:
+                # quiet inside a frame: like the firmware's inter-byte timeout, give it up and
+                # rescan (a reply hidden behind a false SYNC in line noise is found)
+                self._backlog.extend(self.parser.expire())
+
+    def request(self, cmd: int, payload: bytes = b"", *, wait: float | None = None,
+                retry: bool = True, version: int = PROTOCOL_VERSION) -> bytes:
+        """Send ``cmd`` and return the reply's data (after the OK status byte)."""
+        cmd = Cmd(cmd) if cmd in Cmd._value2member_map_ else _RawCmd(cmd)
+        wait = self.timeout if wait is None else wait
+        attempts = 1 + (self.retries if retry else 0)
+        last: Exception | None = None
+        for _ in range(attempts):
+            seq = self._next_seq()
+            self._backlog = []
+            self.link.write(encode_frame(cmd, seq, payload, version))
+            try:
+                reply = self._await(cmd, seq, wait)
+            except LinkTimeoutError as e:
+                last = e
+                continue
+            # (a BAD_VERSION reply comes in the firmware's own version)
+            if reply.version != PROTOCOL_VERSION and reply.payload[:1] != bytes([Status.BAD_VERSION]):
+                raise ProtocolError(f"{cmd.name}: reply has protocol version {reply.version}, "
+                                    f"expected {PROTOCOL_VERSION}")
+            if not reply.payload:
+                raise ProtocolError(f"{cmd.name}: reply without a status byte")
+            status = reply.payload[0]
+            if status == Status.OK:
+                return reply.payload[1:]
+            data = reply.payload[1:]
+            detail = data.hex()
+            if status == Status.BUS_ERROR and len(data) == 4:
+                detail = f"address {struct.unpack('<I', data)[0]:#x}"
+            elif status == Status.BAD_VERSION and len(data) == 1:
+                detail = f"the firmware speaks version {data[0]}"
+            err = RemoteError(cmd.name, status, detail)
+            err.payload = data
+            if status in TRANSPORT_ERRORS:
+                last = err
+                continue
+            raise err
+        assert last is not None
+        raise last
+
+    @staticmethod
+    def _expect(cmd: Cmd, data: bytes, size: int) -> bytes:
+        if len(data) != size:
+            raise ProtocolError(f"{cmd.name}: reply carries {len(data)} bytes, expected {size}")
+        return data
+
+    # -- commands ---------------------------------------------------------------------------
+    def identify(self, *, check: bool = True) -> Identity:
+        data = self._expect(Cmd.IDENTIFY, self.request(Cmd.IDENTIFY), struct.calcsize(REP_IDENTIFY))
+        proto, fw, maxp, cid, cver, *caps = struct.unpack(REP_IDENTIFY, data)
+        ident = Identity(proto, fw, maxp, cid, cver, tuple(caps))
+        if check and not ident.core_ok:
+            raise ProtocolError(f"IDENTIFY: core ID {cid:#010x}, expected {mm.CORE_ID:#010x} ('SKYS')")
+        return ident
+
+    def read_mem(self, offset: int, count: int) -> list[int]:
+        """``count`` words from core byte ``offset`` (split into MAX_WORDS requests)."""
+        words: list[int] = []
+        while count > 0:
+            n = min(count, MAX_WORDS)
+            data = self._expect(Cmd.READ_MEM, self.request(Cmd.READ_MEM, struct.pack(REQ_READ_MEM, offset, n)), 4 * n)
+            words += struct.unpack(f"<{n}I", data)
+            offset += 4 * n
+            count -= n
+        return words
+
+    def _write(self, cmd: Cmd, offset: int, words) -> None:
+        words = [int(w) & 0xFFFF_FFFF for w in words]
+        for i in range(0, len(words), MAX_WORDS):
+            chunk = words[i:i + MAX_WORDS]
+            payload = struct.pack(REQ_MEM_OFFSET, offset + 4 * i) + struct.pack(f"<{len(chunk)}I", *chunk)
+            self._expect(cmd, self.request(cmd, payload), 0)
+
+    def write_mem(self, offset: int, words) -> None:
+        """Write ``words`` at core byte ``offset``."""
+        self._write(Cmd.WRITE_MEM, offset, words)
+
+    def load_inputs(self, words, offset: int = 0) -> None:
+        """Write ``words`` into the input buffer at byte ``offset`` within it (bounds checked
+        by the firmware against CAPS3)."""
+        self._write(Cmd.LOAD_INPUTS, offset, words)
+
+    def run(self, *, timeout_cycles: int = 20_000_000, use_irq: bool = True,
+            wait: float | None = None, check: bool = True) -> RunResult:
+        """Start an inference and wait for it (``use_irq``: the firmware waits for the core's
+        interrupt, else it polls STATUS). Raises RemoteError(TIMEOUT) when the core does not
+        finish within ``timeout_cycles`` CPU cycles -- the firmware then aborts the run; the
+        error's ``result`` holds STATUS/CYCLES from before the abort -- and CoreError when
+        ``check`` and the core flagged a descriptor error."""
+        if not 0 < timeout_cycles <= 0xFFFF_FFFF:
+            raise ValueError("timeout_cycles must be 1 .. 2**32-1")
+        if wait is None:
+            wait = self.timeout + timeout_cycles / self.clock_hz
+        payload = struct.pack(REQ_RUN, RUN_FLAG_IRQ if use_irq else 0, timeout_cycles)
+        try:
+            data = self.request(Cmd.RUN, payload, wait=wait, retry=False)
+        except RemoteError as e:
+            if e.code == Status.TIMEOUT and len(getattr(e, "payload", b"")) == struct.calcsize(REP_RUN):
+                e.result = RunResult(*struct.unpack(REP_RUN, e.payload))
+            raise
+        result = RunResult(*struct.unpack(REP_RUN, self._expect(Cmd.RUN, data, struct.calcsize(REP_RUN))))
+        if check and result.error:
+            raise CoreError(result)
+        return result
+
+    def read_results(self, n_counts: int, *, count_first: int = 0, state_first: int = 0,
+                     n_state: int = 0) -> Results:
+        """Spike counts ``count_first .. +n_counts`` and state words ``state_first .. +n_state``."""
+        counts: list[int] = []
+        state: list[int] = []
+        while n_counts > 0 or n_state > 0:
+            nc = min(n_counts, MAX_WORDS)
+            ns = min(n_state, MAX_WORDS - nc)
+            req = struct.pack(REQ_READ_RESULTS, count_first, nc, state_first, ns)
+            data = self._expect(Cmd.READ_RESULTS, self.request(Cmd.READ_RESULTS, req), 4 * (nc + ns))
+            words = struct.unpack(f"<{nc + ns}I", data)
+            counts += words[:nc]
+            state += words[nc:]
+            count_first, n_counts = count_first + nc, n_counts - nc
+            state_first, n_state = state_first + ns, n_state - ns
+        return Results(counts, state)
+
+    def status(self, *, clear: bool = False) -> FirmwareStatus:
+        data = self.request(Cmd.STATUS, bytes([STATUS_FLAG_CLEAR if clear else 0]))
+        head = struct.calcsize(REP_STATUS_HEAD)
+        if len(data) < head:
+            raise ProtocolError(f"STATUS: reply of {len(data)} bytes is shorter than {head}")
+        st, cyc, n = struct.unpack(REP_STATUS_HEAD, data[:head])
+        values = struct.unpack(f"<{n}I", self._expect(Cmd.STATUS, data[head:], 4 * n))
+        names = [name for name, _ in FW_COUNTERS] + [f"COUNTER{i}" for i in range(len(FW_COUNTERS), n)]
+        return FirmwareStatus(st, cyc, dict(zip(names, values)))
+
+
+
+__all__ = ["ProtocolError", "LinkTimeoutError", "RemoteError", "CoreError", "Identity", "RunResult", "Results",
+           "FirmwareStatus", "HostClient"]

@@ -1,0 +1,103 @@
+"""The host link's command set (docs/protocol.md): protocol and firmware versions, payload
+limits, commands, reply status codes, request / reply payload layouts, flags and the
+firmware's error counters.
+
+``skyspike.apps.fwheader`` writes all of it into ``firmware/include/skyspike_regs.h`` for
+the C firmware. The byte-level frame around a payload is :mod:`skyspike.link.frames`.
+"""
+from __future__ import annotations
+
+from enum import IntEnum
+
+PROTOCOL_VERSION = 1
+#: Firmware version reported by IDENTIFY, 8.8.16 bits major.minor.patch like the core's VERSION.
+FIRMWARE_VERSION = 0x0001_0000
+MAX_PAYLOAD = 1024         # bytes, both directions
+#: Most words of one READ_MEM / WRITE_MEM / LOAD_INPUTS / READ_RESULTS (status byte + 4n <= MAX_PAYLOAD).
+MAX_WORDS = (MAX_PAYLOAD - 4) // 4
+#: A reply's command byte is the request's with this bit set.
+REPLY_FLAG = 0x80
+#: RUN's wait bound, in CPU clock cycles, when the request says 0.
+DEFAULT_RUN_TIMEOUT_CYCLES = 50_000_000
+
+RUN_FLAG_IRQ = 0x01        # wait for the core's interrupt instead of polling STATUS
+STATUS_FLAG_CLEAR = 0x01   # STATUS request: clear the error counters after the snapshot
+
+
+class Cmd(IntEnum):
+    IDENTIFY = 0x01
+    READ_MEM = 0x02
+    WRITE_MEM = 0x03
+    LOAD_INPUTS = 0x04
+    RUN = 0x05
+    READ_RESULTS = 0x06
+    STATUS = 0x07
+
+
+class Status(IntEnum):
+    """The status byte that starts every reply's payload."""
+
+    OK = 0
+    BAD_CRC = 1
+    BAD_LENGTH = 2
+    UNKNOWN_COMMAND = 3
+    TRUNCATED = 4
+    BAD_VERSION = 5
+    BAD_ARG = 6
+    BUSY = 7
+    TIMEOUT = 8
+    BUS_ERROR = 9
+
+
+STATUS_DOC = {
+    Status.OK: "done",
+    Status.BAD_CRC: "the frame's CRC did not match (nothing was executed)",
+    Status.BAD_LENGTH: f"the length field exceeds {MAX_PAYLOAD} (the frame was dropped)",
+    Status.UNKNOWN_COMMAND: "no such command",
+    Status.TRUNCATED: "the frame stopped before its CRC (inter-byte timeout in the firmware)",
+    Status.BAD_VERSION: "unsupported protocol version (the reply's payload carries the firmware's)",
+    Status.BAD_ARG: "payload size, alignment or range wrong for the command (nothing was executed)",
+    Status.BUSY: "the core is running: RUN and writes outside the register block are refused",
+    Status.TIMEOUT: "RUN: the core did not finish in time and was aborted (STATUS, CYCLES, waited follow)",
+    Status.BUS_ERROR: "an access hit an unmapped address or wrote a read-only one (the address follows)",
+}
+#: Status codes that say the request was damaged on the way: worth a retry.
+TRANSPORT_ERRORS = frozenset({Status.BAD_CRC, Status.BAD_LENGTH, Status.TRUNCATED})
+
+#: The firmware's error / event counters, in the order of the STATUS reply.
+FW_COUNTERS = [
+    ("RX_FRAMES", "frames received with a good CRC"),
+    ("BAD_CRC", "frames rejected for their CRC"),
+    ("BAD_LENGTH", "headers whose length field exceeds MAX_PAYLOAD"),
+    ("UNKNOWN_COMMAND", "good frames with an unknown command"),
+    ("TRUNCATED", "frames cut short (inter-byte timeout), with or without a readable header"),
+    ("RESYNCS", "times the parser discarded bytes to find the next SYNC"),
+    ("GARBAGE_BYTES", "bytes discarded outside accepted frames (includes rejected frames' bytes)"),
+    ("BAD_VERSION", "good frames with another protocol version"),
+    ("BAD_ARG", "commands refused for their payload"),
+    ("UART_OVERRUN", "UART receive overruns (STATUS bit 2)"),
+    ("UART_FRAMING", "UART framing errors (STATUS bit 3)"),
+    ("TX_TIMEOUT", "reply bytes abandoned because tx_ready stayed low"),
+    ("BUS_ERROR", "commands that hit an unmapped or read-only address (core or SoC bus error)"),
+    ("CORE_IRQ", "core interrupts taken"),
+    ("RUN_TIMEOUT", "RUN commands that timed out"),
+    ("TRAPS", "CPU traps (illegal instruction, misaligned access): firmware restarted"),
+]
+COUNTER_INDEX = {name: i for i, (name, _) in enumerate(FW_COUNTERS)}
+
+# Payload layouts (struct formats, little endian). Requests:
+REQ_READ_MEM = "<IH"          # byte offset, word count
+REQ_MEM_OFFSET = "<I"         # WRITE_MEM / LOAD_INPUTS: byte offset, then the words
+REQ_RUN = "<BI"               # flags, timeout in CPU cycles (0 = default)
+REQ_READ_RESULTS = "<HHHH"    # first count, n counts, first state entry, n state entries
+# Replies (after the status byte):
+REP_IDENTIFY = "<BIH6I"       # protocol, firmware version, max payload, ID, VERSION, CAPS0..3
+REP_RUN = "<III"              # core STATUS, CYCLES, CPU cycles waited
+REP_STATUS_HEAD = "<IIB"      # core STATUS, CYCLES, number of counters (then that many u32)
+
+__all__ = [
+    "PROTOCOL_VERSION", "FIRMWARE_VERSION", "MAX_PAYLOAD", "MAX_WORDS", "REPLY_FLAG",
+    "DEFAULT_RUN_TIMEOUT_CYCLES", "RUN_FLAG_IRQ", "STATUS_FLAG_CLEAR", "Cmd", "Status", "STATUS_DOC",
+    "TRANSPORT_ERRORS", "FW_COUNTERS", "COUNTER_INDEX", "REQ_READ_MEM", "REQ_MEM_OFFSET", "REQ_RUN",
+    "REQ_READ_RESULTS", "REP_IDENTIFY", "REP_RUN", "REP_STATUS_HEAD",
+]
