@@ -343,8 +343,11 @@ def test_recipe_cache_roundtrip_and_report(tmp_path):
 
 
 def test_demo_compare_and_raster(tmp_path):
-    from skyspike.apps.demo import compare
     from skyspike.apps.plots import spike_raster
+    from skyspike.chip.readout import compare
+
+    def what(rtl, g, b):
+        return [m.what for m in compare(rtl, g, samples=[b])]
 
     rng = np.random.default_rng(9)
     cfg = CONFIGS["small"]
@@ -356,11 +359,11 @@ def test_demo_compare_and_raster(tmp_path):
         return SimpleNamespace(errors=np.zeros(3, int), cycles=g.cycles.copy(), counts=g.counts.copy(),
                                spikes=[s.copy() for s in g.spikes], membranes=[m.copy() for m in g.membranes],
                                finals=[m[:, -1].copy() for m in g.membranes])
-    assert all(compare(as_rtl(), g, b) == [] for b in range(3))
+    assert all(what(as_rtl(), g, b) == [] for b in range(3))
     rtl = as_rtl()
     rtl.spikes[0][1, 0, 0] ^= True
     rtl.cycles[2] += 1
-    assert compare(rtl, g, 0) == [] and compare(rtl, g, 1) == ["spikes L0"]
-    assert compare(rtl, g, 2)[0].startswith("cycles")
+    assert what(rtl, g, 0) == [] and what(rtl, g, 1) == ["spikes L0"]
+    assert what(rtl, g, 2)[0].startswith("cycles")
     png = spike_raster(g.spikes, 0, tmp_path / "r.png", "t", inputs=x)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,5 +1,5 @@
 /* hal.h on the host: the firmware's command loop (src/proto.c) over stdin/stdout, against
- * an emulated core -- the same emulation as skyspike.link.protocol.CoreModel, so that
+ * an emulated core -- the same emulation as skyspike.emu.core_model.CoreModel, so that
  * tests/test_firmware.py can run identical traffic through both and compare replies and
  * counters. "Cycles" are microseconds here.
  *
@@ -85,7 +85,7 @@ void hal_uart_flush(void)
     out_len = 0;
 }
 
-/* ---- emulated core (skyspike.link.protocol.CoreModel; hw/skyspike_hw/core.py) ---- */
+/* ---- emulated core (skyspike.emu.core_model.CoreModel; hw/skyspike_hw/core.py) ---- */
 static uint32_t caps[4];
 static uint32_t status, cycles, net, irq_en, bus_err, refused, bus_addr;
 static volatile sig_atomic_t hang;

@@ -1,5 +1,5 @@
 /* The host link: frame parser and command handlers (docs/protocol.md). Portable: all
- * hardware access goes through hal.h. skyspike.link.protocol.FirmwareModel is the executable
+ * hardware access goes through hal.h. skyspike.emu.firmware_model.FirmwareModel is the executable
  * specification of this file; tests/test_firmware.py runs both on the same traffic and
  * compares the replies byte for byte.
  *
@@ -312,7 +312,7 @@ static void drop(uint32_t n)
     memmove(rx, rx + n, rx_len);
 }
 
-/* One parsing decision over rx[]; the same rules as skyspike.link.protocol.FrameParser._scan.
+/* One parsing decision over rx[]; the same rules as skyspike.link.frames.FrameParser._scan.
  * Returns 1 after consuming bytes, 0 when it needs more (never with `stale` and bytes left). */
 static int scan(int stale)
 {

@@ -49,27 +49,6 @@ def _fd_redirect(path: Path | None):
             os.close(saved[1])
 
 
-def compare(rtl, gold, b: int, gb: int | None = None) -> list[str]:
-    """Fields where RTL sample ``b`` differs from golden sample ``gb`` (default ``b``); empty
-    when bit-exact: spikes and membranes of every layer, final membranes, counts, cycles, status."""
-    gb = b if gb is None else gb
-    bad = []
-    if int(rtl.errors[b]):
-        bad.append(f"error 0x{int(rtl.errors[b]):02x}")
-    for i in range(len(gold.spikes)):
-        if not np.array_equal(rtl.spikes[i][b], gold.spikes[i][gb]):
-            bad.append(f"spikes L{i}")
-        if not np.array_equal(rtl.membranes[i][b], gold.membranes[i][gb]):
-            bad.append(f"membranes L{i}")
-        if not np.array_equal(rtl.finals[i][b], gold.membranes[i][gb, -1]):
-            bad.append(f"finals L{i}")
-    if not np.array_equal(rtl.counts[b], gold.counts[gb]):
-        bad.append("counts")
-    if int(rtl.cycles[b]) != int(gold.cycles[gb]):
-        bad.append(f"cycles {int(rtl.cycles[b])}!={int(gold.cycles[gb])}")
-    return bad
-
-
 def parse_args(argv):
     ap = argparse.ArgumentParser(prog="python -m skyspike.apps.demo", description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=20, help="test samples to run on the RTL (default 20)")
@@ -138,6 +117,7 @@ def sample_table(demo, rtl, gold, float_pred, sim: str, n: int):
     """Per sample: label, the three predictions, RTL cycles and the bit-exact check."""
     from rich.table import Table
 
+    from skyspike.chip.readout import compare
     from skyspike.compiler import quantize
 
     rtl_pred, gold_pred = quantize.golden_prediction(rtl), quantize.golden_prediction(gold)
@@ -146,7 +126,7 @@ def sample_table(demo, rtl, gold, float_pred, sim: str, n: int):
         table.add_column(col, justify="right")
     mismatches = []
     for b in range(n):
-        bad = compare(rtl, gold, b)
+        bad = [m.what for m in compare(rtl, gold, samples=[b])]
         if bad:
             mismatches.append((b, bad))
         mark = "[green]bit-exact[/]" if not bad else f"[red]{', '.join(bad)}[/]"

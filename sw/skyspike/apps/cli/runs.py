@@ -67,17 +67,6 @@ def run_on(backend, net, x, cfg, label: str):
             fail(f"{backend.name} backend: {type(e).__name__}: {e}", 1)
 
 
-def _compare(out, ref) -> list[int]:
-    """Samples where ``out`` differs from the golden ``ref``: counts, final membranes, cycles."""
-    bad = []
-    for i in range(len(ref)):
-        same = np.array_equal(out.counts[i], ref.counts[i]) and int(out.cycles[i]) == int(ref.cycles[i]) and \
-            all(np.array_equal(a[i], b[i]) for a, b in zip(out.finals, ref.finals))
-        if not same:
-            bad.append(i)
-    return bad
-
-
 Backend = Annotated[Literal["golden", "sim", "serial"], typer.Option(
     help="golden (bit-exact model), sim (RTL simulation), serial (hardware)")]
 Sim = Annotated[Literal["icarus", "verilator"] | None, typer.Option(help="sim backend: the simulator")]
@@ -162,6 +151,7 @@ def evaluate(
 ):
     """Accuracy on a test set; a non-golden backend is also checked against the golden model."""
     from skyspike.backends import GoldenBackend
+    from skyspike.chip.readout import compare
 
     net, meta, cfg, d = _image_and_data(image, dataset, data)
     n = len(d.y_test) if limit is None else min(limit, len(d.y_test))
@@ -174,7 +164,7 @@ def evaluate(
                   f"output spikes {spikes:.1f} per image; cycles mean {out.cycles.mean():.0f} "
                   f"(min {out.cycles.min()}, max {out.cycles.max()})")
     if backend != "golden":
-        bad = _compare(out, GoldenBackend().run(net, x, cfg))
+        bad = sorted({m.sample for m in compare(out, GoldenBackend().run(net, x, cfg))})
         if bad:
             fail(f"{len(bad)} of {n} samples differ from the golden model (first: {bad[:8]})", 1)
         console.print(f"{backend} == golden on all {n} samples (counts, final membranes, cycles)")
