@@ -115,11 +115,12 @@ def layer_scale(ly, bits: int, rule: str = "mse", *, align_threshold: bool = Fal
 
 def _int16(v: float, name: str, where: str, s: float) -> int:
     from skyspike.chip.network import INT16_MAX, INT16_MIN
-    i = int(np.rint(v / s))
-    if not INT16_MIN <= i <= INT16_MAX:
-        raise NetworkError(f"{where}: {name} = {v:.4g} is {i} weight LSBs (scale {s:.4g}), outside the "
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        q = float(np.rint(np.float64(v) / s))
+    if not (math.isfinite(q) and INT16_MIN <= q <= INT16_MAX):
+        raise NetworkError(f"{where}: {name} = {v:.4g} is {q:.4g} weight LSBs (scale {s:.4g}), outside the "
                            f"chip's signed 16-bit range; use more weight bits or rescale the layer")
-    return i
+    return int(q)
 
 
 def quantize_layer(ly, bits: int, s: float, where: str):
