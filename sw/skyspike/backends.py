@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from skyspike.spec.config import CoreConfig, config_name, get_config
-from skyspike.chip.network import ChipNetwork
+from skyspike.chip.network import ChipNetwork, as_spikes
 from skyspike.chip.readout import predict
 
 BACKENDS = ("golden", "sim", "serial")
@@ -42,16 +42,6 @@ class Outcome:
         return len(self.counts)
 
 
-def _as_batch(spikes, net: ChipNetwork) -> np.ndarray:
-    x = np.asarray(spikes)
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3 or x.shape[1:] != (net.steps, net.layers[0].n_in):
-        raise ValueError(f"input spikes must have shape (batch, {net.steps}, {net.layers[0].n_in}), "
-                         f"got {x.shape}")
-    return x.astype(bool)
-
-
 class GoldenBackend:
     """The golden model (:func:`skyspike.chip.golden.run`) in batches of ``batch``."""
 
@@ -64,7 +54,7 @@ class GoldenBackend:
     def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
         from skyspike.chip import golden
 
-        cfg, x = get_config(cfg), _as_batch(spikes, net)
+        cfg, x = get_config(cfg), as_spikes(spikes, net)
         parts = []
         for i in range(0, len(x), self.batch):
             g = golden.run(net, x[i:i + self.batch], cfg)
@@ -94,7 +84,7 @@ class SimBackend:
         self.build_dir = Path(build_dir) if build_dir else None
 
     def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
-        x = _as_batch(spikes, net)
+        x = as_spikes(spikes, net)
         if self.via == "core":
             from skyspike.rtlsim import run_rtl
 
@@ -158,7 +148,7 @@ class SerialBackend:
         from skyspike.link.client import HostClient
         from skyspike.link.links import SerialLink
 
-        cfg, x = get_config(cfg), _as_batch(spikes, net)
+        cfg, x = get_config(cfg), as_spikes(spikes, net)
         image = build_image(net, cfg)
         link = self.link or SerialLink.open(self.port, self.baudrate)
         try:

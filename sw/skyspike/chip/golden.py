@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from skyspike.spec.config import BETA_SHIFT, CoreConfig
-from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipNetwork, LayerPlacement, _derive, place
+from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipNetwork, LayerPlacement, as_spikes, derive_layer, place
 
 # Cycle costs of the engine's control states (see docs/semantics.md, "Cycles").
 START_CYCLES = 1        # the start strobe's own cycle
@@ -67,7 +67,7 @@ def layer_placement(cfg: CoreConfig, n_in: int, n_out: int, bits: int, slots: in
     """The placement of one layer with these descriptor fields on ``cfg`` (what the
     descriptor decoder derives; :func:`skyspike.chip.network.place` does it for every layer
     of a network, with its checks), whether or not the layer fits."""
-    return _derive(cfg, n_in, n_out, bits, slots, w_base, state_base, n_bias)
+    return derive_layer(cfg, n_in, n_out, bits, slots, w_base, state_base, n_bias)
 
 
 @dataclass
@@ -103,14 +103,7 @@ def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> 
     inference is predicted.
     """
     net.check(cfg)
-    x = np.asarray(inputs)
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3 or x.shape[1] != net.steps or x.shape[2] != net.layers[0].n_in:
-        raise ValueError(f"inputs must have shape (batch, {net.steps}, {net.layers[0].n_in}), got {x.shape}")
-    if not np.all((x == 0) | (x == 1)):
-        raise ValueError("inputs must be spikes (0/1 or bool)")
-    x = x.astype(bool)
+    x = as_spikes(inputs, net)
     batch = x.shape[0]
 
     weights = [synapse_weights(ly) for ly in net.layers]

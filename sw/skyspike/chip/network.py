@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from skyspike.errors import NetworkError
+from skyspike.errors import InputError, NetworkError
 
 from skyspike.spec.config import (BETA_SHIFT, check_precision, MAX_BIAS_ROWS, MEMBRANE_BITS, CoreConfig, lanes_per_bank,
                      log2, subwords)
@@ -191,7 +191,7 @@ class Placement:
         return max((p.w_base + p.bank_words for p in self.layers), default=0)
 
 
-def _derive(cfg: CoreConfig, n_in: int, n_out: int, bits: int, slots: int, w_base: int,
+def derive_layer(cfg: CoreConfig, n_in: int, n_out: int, bits: int, slots: int, w_base: int,
             state_base: int, n_bias: int = 0) -> LayerPlacement:
     lanes = lanes_per_bank(bits)
     sub = subwords(bits)
@@ -233,7 +233,7 @@ def place(net: ChipNetwork, cfg: CoreConfig) -> Placement:
         for slots in choices:
             if slots not in (1 << j for j in range(log2(cfg.max_slots) + 1)):
                 raise NetworkError(f"{where}: slots={slots} must be a power of two <= {cfg.max_slots}")
-            lp = _derive(cfg, ly.n_in, ly.n_out, ly.bits, slots, w_base, state_base, ly.n_bias)
+            lp = derive_layer(cfg, ly.n_in, ly.n_out, ly.bits, slots, w_base, state_base, ly.n_bias)
             if lp.w_base + lp.bank_words <= cfg.bank_depth:
                 break
         else:
@@ -256,3 +256,26 @@ def place(net: ChipNetwork, cfg: CoreConfig) -> Placement:
                            f"buffer depth {cfg.input_depth} (at most "
                            f"{cfg.input_depth // pl.input_words_per_bank} steps for {net.layers[0].n_in} inputs)")
     return pl
+
+
+def as_spikes(inputs, net: ChipNetwork) -> np.ndarray:
+    """``inputs`` as bool spikes (batch, steps, n_in) for ``net``; a 2-D array is one sample.
+    InputError for anything that is not a non-empty array of 0/1 (or bool) of that shape:
+    spikes are never made from other values (0.5, 2, -1, NaN, strings)."""
+    try:
+        x = np.asarray(inputs)
+    except Exception as e:  # ragged lists and the like
+        raise InputError(f"input spikes must be an array of 0/1: {e}") from None
+    if x.ndim == 2:
+        x = x[None]
+    want = (net.steps, net.layers[0].n_in)
+    if x.ndim != 3 or x.shape[1:] != want:
+        raise InputError(f"input spikes must have shape (batch, {want[0]}, {want[1]}), got {x.shape}")
+    if x.shape[0] == 0:
+        raise InputError("no input spikes: the batch is empty")
+    if x.dtype != bool:
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+            raise InputError(f"input spikes must be bool or 0/1 numbers, got dtype {x.dtype}")
+        if not np.all((x == 0) | (x == 1)):
+            raise InputError("input spikes must be 0 or 1 (bool); encode intensities first (skyspike.compiler.encode)")
+    return x.astype(bool)
