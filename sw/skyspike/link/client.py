@@ -5,10 +5,12 @@ replies by sequence number, retries damaged requests, times out cleanly and rais
 :class:`Results`, :class:`FirmwareStatus`)."""
 from __future__ import annotations
 
+import numbers
 import struct
 import time
 from dataclasses import dataclass
 
+from skyspike.errors import CoreRunError, InputError, LinkError
 from skyspike.spec import memmap as mm
 from skyspike.chip.readback import state_membranes
 from skyspike.link.commands import (FW_COUNTERS, MAX_WORDS, PROTOCOL_VERSION, REP_IDENTIFY, REP_RUN,
@@ -19,7 +21,7 @@ from skyspike.link.frames import MAX_FRAME, Frame, FrameError, FrameParser, enco
 from skyspike.link.links import Link
 
 
-class ProtocolError(Exception):
+class ProtocolError(LinkError):
     """The link misbehaved: an unexpected or malformed reply."""
 
 
@@ -38,13 +40,36 @@ class RemoteError(ProtocolError):
         super().__init__(f"{command}: firmware replied {name} ({doc}){': ' + detail if detail else ''}")
 
 
-class CoreError(Exception):
+class CoreError(CoreRunError):
     """RUN finished but the core flagged a descriptor error (memmap.ERRORS)."""
 
     def __init__(self, result: RunResult):
         self.result = result
         name, doc = mm.ERRORS.get(result.error, (f"code {result.error}", "unknown"))
         super().__init__(f"core error {result.error} {name} in layer {result.error_layer}: {doc}")
+
+
+def _is_int(v) -> bool:
+    """A Python or numpy integer, not a bool."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def check_span(offset, count, lo: int, hi: int) -> None:
+    """``count`` words at byte ``offset`` lie word-aligned within ``lo .. hi``, else InputError."""
+    if not _is_int(offset) or not _is_int(count):
+        raise InputError(f"offset={offset!r} and count={count!r} must be integers")
+    if offset % 4 or not lo <= offset or count < 0 or offset + 4 * count > hi:
+        raise InputError(f"{count} words at byte offset {offset:#x} do not fit {lo:#x}..{hi:#x} word-aligned")
+
+
+def check_words(words) -> list[int]:
+    """``words`` as a list of ints that fit 32 bits (unsigned), else InputError (never masked)."""
+    out = []
+    for w in words:
+        if not _is_int(w) or not 0 <= int(w) <= 0xFFFF_FFFF:
+            raise InputError(f"word {w!r} is not an unsigned 32-bit integer")
+        out.append(int(w))
+    return out
 
 
 class _RawCmd(int):
@@ -218,6 +243,7 @@ class HostClient:
 
     def read_mem(self, offset: int, count: int) -> list[int]:
         """``count`` words from core byte ``offset`` (split into MAX_WORDS requests)."""
+        check_span(offset, count, 0, mm.CORE_SPAN)
         words: list[int] = []
         while count > 0:
             n = min(count, MAX_WORDS)
@@ -227,8 +253,9 @@ class HostClient:
             count -= n
         return words
 
-    def _write(self, cmd: Cmd, offset: int, words) -> None:
-        words = [int(w) & 0xFFFF_FFFF for w in words]
+    def _write(self, cmd: Cmd, offset: int, words, span: int) -> None:
+        words = check_words(words)
+        check_span(offset, len(words), 0, span)
         for i in range(0, len(words), MAX_WORDS):
             chunk = words[i:i + MAX_WORDS]
             payload = struct.pack(REQ_MEM_OFFSET, offset + 4 * i) + struct.pack(f"<{len(chunk)}I", *chunk)
@@ -236,12 +263,12 @@ class HostClient:
 
     def write_mem(self, offset: int, words) -> None:
         """Write ``words`` at core byte ``offset``."""
-        self._write(Cmd.WRITE_MEM, offset, words)
+        self._write(Cmd.WRITE_MEM, offset, words, mm.CORE_SPAN)
 
     def load_inputs(self, words, offset: int = 0) -> None:
         """Write ``words`` into the input buffer at byte ``offset`` within it (bounds checked
         by the firmware against CAPS3)."""
-        self._write(Cmd.LOAD_INPUTS, offset, words)
+        self._write(Cmd.LOAD_INPUTS, offset, words, mm.CORE_SPAN - mm.INPUT_BASE)
 
     def run(self, *, timeout_cycles: int = 20_000_000, use_irq: bool = True,
             wait: float | None = None, check: bool = True) -> RunResult:
@@ -250,8 +277,8 @@ class HostClient:
         finish within ``timeout_cycles`` CPU cycles -- the firmware then aborts the run; the
         error's ``result`` holds STATUS/CYCLES from before the abort -- and CoreError when
         ``check`` and the core flagged a descriptor error."""
-        if not 0 < timeout_cycles <= 0xFFFF_FFFF:
-            raise ValueError("timeout_cycles must be 1 .. 2**32-1")
+        if not _is_int(timeout_cycles) or not 0 < timeout_cycles <= 0xFFFF_FFFF:
+            raise InputError(f"timeout_cycles={timeout_cycles!r} must be an integer in 1 .. 2**32-1")
         if wait is None:
             wait = self.timeout + timeout_cycles / self.clock_hz
         payload = struct.pack(REQ_RUN, RUN_FLAG_IRQ if use_irq else 0, timeout_cycles)
@@ -269,6 +296,10 @@ class HostClient:
     def read_results(self, n_counts: int, *, count_first: int = 0, state_first: int = 0,
                      n_state: int = 0) -> Results:
         """Spike counts ``count_first .. +n_counts`` and state words ``state_first .. +n_state``."""
+        for name, v in (("n_counts", n_counts), ("count_first", count_first), ("state_first", state_first),
+                        ("n_state", n_state)):
+            if not _is_int(v) or not 0 <= v <= 0xFFFF:
+                raise InputError(f"{name}={v!r} must be an integer in 0..65535")
         counts: list[int] = []
         state: list[int] = []
         while n_counts > 0 or n_state > 0:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from skyspike.errors import DeviceError
 from skyspike.spec import memmap as mm
 from skyspike.spec.config import CoreConfig
 from skyspike.chip.image import ChipImage, image_writes, input_writes
@@ -15,7 +16,7 @@ from skyspike.link.client import HostClient, Identity
 CAP_NAMES = ("CAPS0", "CAPS1", "CAPS2", "CAPS3")
 
 
-class DeviceMismatch(RuntimeError):
+class DeviceMismatch(DeviceError):
     """The device is not a SkySpike core of the configuration an image was built for."""
 
 

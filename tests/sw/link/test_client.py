@@ -139,3 +139,29 @@ def test_malformed_reply_raises_protocol_error(model_client):
 def test_run_timeout_and_busy(model_client):
     client, link = model_client
     scenario_hung_core(client, lambda on: setattr(link.model.core, "hang", on))
+
+
+# -- argument checks (issue: reliability, defect 14) -------------------------------------------
+
+@pytest.mark.parametrize("call, match", [
+    (lambda c: c.read_mem(-4, 1), "do not fit"),
+    (lambda c: c.read_mem(0x4_0000, 1), "do not fit"),
+    (lambda c: c.read_mem(2, 1), "do not fit"),
+    (lambda c: c.read_mem(0, -1), "do not fit"),
+    (lambda c: c.read_mem(0.5, 1), "must be integers"),
+    (lambda c: c.write_mem(0, [2**40]), "not an unsigned 32-bit integer"),
+    (lambda c: c.write_mem(0, [1.7]), "not an unsigned 32-bit integer"),
+    (lambda c: c.write_mem(0, [-1]), "not an unsigned 32-bit integer"),
+    (lambda c: c.write_mem(0x3_FFFC, [1, 2]), "do not fit"),
+    (lambda c: c.load_inputs([1], offset=0x3_0000), "do not fit"),
+    (lambda c: c.run(timeout_cycles=0), "timeout_cycles"),
+    (lambda c: c.read_results(-1), "n_counts=-1"),
+    (lambda c: c.read_results(1, count_first=True), "count_first=True"),
+])
+def test_bad_arguments_are_refused_before_sending(call, match):
+    from skyspike.errors import InputError
+
+    link = ModelLink()
+    with pytest.raises(InputError, match=match):
+        call(HostClient(link, timeout=0.2))
+    assert link.written == 0   # nothing went out on the link
