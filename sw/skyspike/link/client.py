@@ -160,17 +160,27 @@ class HostClient:
         self.seq = (self.seq + 1) & 0xFF
         return self.seq
 
-    def _await(self, cmd: Cmd, seq: int, wait: float) -> Frame:
+    def _await(self, cmd: Cmd, seq: int, wait: float, settle: bool = False) -> Frame:
+        """The reply to (cmd, seq). ``settle``: a transport-error reply (BAD_CRC, BAD_LENGTH,
+        TRUNCATED) is only taken if no other reply with the same header follows before the
+        deadline: line noise can form a false header with the next request's command and
+        sequence number, whose error reply then arrives before the real request's reply."""
         deadline = time.monotonic() + wait
         received = 0
+        provisional: Frame | None = None
         while True:
             for item in self._backlog:
                 if isinstance(item, Frame) and item.cmd == (cmd | REPLY_FLAG) and item.seq == seq:
+                    if settle and item.payload[:1] and item.payload[0] in TRANSPORT_ERRORS:
+                        provisional = provisional or item
+                        continue
                     self._backlog.clear()
                     return item
                 self.stray_frames += isinstance(item, Frame)
             self._backlog.clear()
             left = deadline - time.monotonic()
+            if left <= 0 and provisional is not None:
+                return provisional
             if left <= 0:
                 self.parser.expire()   # whatever partial frame is buffered will never complete
                 raise LinkTimeoutError(
@@ -191,14 +201,18 @@ class HostClient:
         """Send ``cmd`` and return the reply's data (after the OK status byte)."""
         cmd = Cmd(cmd) if cmd in Cmd._value2member_map_ else _RawCmd(cmd)
         wait = self.timeout if wait is None else wait
-        attempts = 1 + (self.retries if retry else 0)
+        # A request that must not run twice (RUN) is still re-sent after a transport-error
+        # reply: the firmware did not execute a frame it could not read.
+        attempts = 1 + (self.retries if retry else 1)
         last: Exception | None = None
-        for _ in range(attempts):
+        for attempt in range(attempts):
+            if attempt and not retry and not (isinstance(last, RemoteError) and last.code in TRANSPORT_ERRORS):
+                break
             seq = self._next_seq()
             self._backlog = []
             self.link.write(encode_frame(cmd, seq, payload, version))
             try:
-                reply = self._await(cmd, seq, wait)
+                reply = self._await(cmd, seq, wait, settle=not retry)
             except LinkTimeoutError as e:
                 last = e
                 continue

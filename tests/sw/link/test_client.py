@@ -165,3 +165,22 @@ def test_bad_arguments_are_refused_before_sending(call, match):
     with pytest.raises(InputError, match=match):
         call(HostClient(link, timeout=0.2))
     assert link.written == 0   # nothing went out on the link
+
+
+class FalseHeaderLink(ModelLink):
+    """Line noise that forms a false header with the next RUN's command and sequence number
+    just before the real request (issue: reliability, defect 15)."""
+
+    def write(self, data: bytes) -> None:
+        if data[3] == Cmd.RUN:
+            super().write(data[:2] + data[2:5] + b"\x40\x00")   # sync, version, RUN, seq, length 64
+            self.model.idle()                                  # ... and then nothing: TRUNCATED
+        super().write(data)
+
+
+def test_run_survives_a_false_header_with_its_own_sequence_number():
+    link = FalseHeaderLink()
+    client = HostClient(link, timeout=0.3)
+    client.write_mem(0x28, [1 | 1 << 8])   # NET: one layer, one step (a network of zeros is fine)
+    result = client.run(check=False)
+    assert result.done
