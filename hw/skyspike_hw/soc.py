@@ -13,7 +13,7 @@ CPU address map (byte addresses; this module is the single source of these const
                                   unmapped access since it was last cleared (0 = none; 0 is
                                   always RAM, so never an error); any write clears it
     CORE_BASE       0x3000_0000  SNN core, CORE_SIZE = 0x4_0000 bytes: the core's byte
-                                  offsets 0..0x3FFFF (docs/memory-map.md); its wb_adr is the
+                                  offsets 0..0x3FFFF (docs/memory-map.md); its wb.adr is the
                                   word address within this window
     anything else                acked one cycle after the strobe; reads return
                                   BUS_ERROR_DATA = 0xBAD0_ADD5, writes are ignored, and the
