@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from flowrun import REPO, pdk
-from skyspike.spec.config import get_config
+from skyspike.spec.config import SRAM_MACROS, get_config
 from skyspike_hw.flow import gds
 from skyspike_hw.flow.synth import macro_instances
-from skyspike_hw.sram import SRAM_MACROS
 
 OL_PYTHON = REPO / ".venv-openlane" / "bin" / "python"
 CHECKER = REPO / "hw" / "skyspike_hw" / "flow" / "olcheck.py"
@@ -39,8 +38,8 @@ def pdk_root(tmp_path_factory):
     gds_dir = root / "sky130A" / "libs.ref" / "sky130_sram_macros" / "gds"
     if not gds_dir.exists():
         gds_dir.mkdir()
-        for name in SRAM_MACROS:
-            (gds_dir / f"{name}.gds").touch()
+        for macro in SRAM_MACROS.values():
+            (gds_dir / f"{macro.name}.gds").touch()
     return root
 
 

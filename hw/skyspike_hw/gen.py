@@ -1,4 +1,10 @@
-"""Generate the Verilog of a core configuration: ``python -m skyspike_hw.gen --config chip``."""
+"""Verilog of the hardware blocks, generated one way for every consumer (simulation, gate-level
+models, the SoC): ``python -m skyspike_hw.gen --config chip`` writes the core's.
+
+Top-level ports are the component's signature members, interface members flattened with
+``_`` (``wb.cyc`` -> ``wb_cyc``): the names the cocotb benches, ``openlane/pin_order.cfg`` and
+``openlane/skyspike.sdc`` use.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,14 +12,19 @@ from pathlib import Path
 
 from amaranth._toolchain.yosys import find_yosys
 from amaranth.back import rtlil
+from amaranth.hdl import Elaboratable
+from amaranth.lib import wiring
 
 from skyspike.spec.config import get_config
 
 from .core import SNNCore
 
+__all__ = ["FlatPorts", "rtlil_text", "verilog_text", "write_if_changed", "generate", "write"]
+
 # Amaranth's own Verilog back end keeps processes as `always @*` blocks. Icarus simulates those
 # very slowly at the chip's size (5 cycles/s) and leaves blocks whose inputs never change at X,
 # so we run Yosys' full `proc` and `flatten` ourselves: plain assigns, ~50x faster in Icarus.
+# Instances of modules that are not part of the design (PicoRV32, SRAM macros) stay instances.
 _SCRIPT = """read_rtlil <<rtlil
 {rtlil}
 rtlil
@@ -24,32 +35,63 @@ write_verilog -noattr
 """
 
 
-def convert(elaboratable, name: str) -> str:
-    """Verilog text of an Amaranth component, through Yosys ``proc`` and ``flatten``."""
-    text = rtlil.convert(elaboratable, name=name, emit_src=False)
+class FlatPorts(Elaboratable):
+    """``component`` with its interface members as flat top-level ports: ``wb.cyc`` becomes
+    the attribute and port ``wb_cyc``. Elaborates into the component itself (no extra level
+    of hierarchy), so instance and signal names inside are unchanged."""
+
+    def __init__(self, component: wiring.Component):
+        if not isinstance(component, wiring.Component):
+            raise TypeError(f"component must be an amaranth.lib.wiring.Component, not {component!r}")
+        self.component = component
+        members = {}
+        for path, member, value in component.signature.flatten(component):
+            name = "_".join(map(str, path))
+            if name in members:
+                raise ValueError(f"{component!r}: two ports flatten to {name!r}")
+            members[name] = member
+            setattr(self, name, value)
+        self.signature = wiring.Signature(members)
+
+    def elaborate(self, platform):
+        return self.component
+
+
+def rtlil_text(component: wiring.Component, name: str) -> str:
+    """RTLIL of ``component`` as top module ``name``, ports flattened (:class:`FlatPorts`)."""
+    return rtlil.convert(FlatPorts(component), name=name, emit_src=False)
+
+
+def verilog_text(component: wiring.Component, name: str) -> str:
+    """Verilog of ``component`` as top module ``name``: :func:`rtlil_text` through Yosys
+    ``proc`` and ``flatten``."""
     yosys = find_yosys(lambda ver: ver >= (0, 40))
-    return yosys.run(["-q", "-"], _SCRIPT.format(rtlil=text), ignore_warnings=True)
+    return yosys.run(["-q", "-"], _SCRIPT.format(rtlil=rtlil_text(component, name)), ignore_warnings=True)
+
+
+def write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` unless the file already holds it (keeps mtimes stable for build caches)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
 
 
 def generate(config="small", *, sim_model: bool = True, name: str = "skyspike_core") -> str:
     """Verilog text of :class:`SNNCore` for ``config`` (a name or a CoreConfig).
 
     ``sim_model=False`` emits the SRAMs as black-box instances of the OpenRAM macros."""
-    return convert(SNNCore(get_config(config), sim_model=sim_model), name)
+    return verilog_text(SNNCore(get_config(config), sim_model=sim_model), name)
 
 
 def write(config, out_dir: Path, *, sim_model: bool = True, name: str = "skyspike_core") -> Path:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.v"
-    text = generate(config, sim_model=sim_model, name=name)
-    if not path.exists() or path.read_text() != text:  # keep mtimes stable for build caches
-        path.write_text(text)
-    return path
+    """Write ``<out_dir>/<name>.v`` (:func:`generate`) and return its path."""
+    return write_if_changed(Path(out_dir) / f"{name}.v", generate(config, sim_model=sim_model, name=name))
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default="chip", help="core configuration name (small, chip)")
     ap.add_argument("--macros", action="store_true", help="emit SRAMs as black-box macro instances (synthesis)")
     ap.add_argument("-o", "--out", default="build/verilog", type=Path)

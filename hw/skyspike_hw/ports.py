@@ -11,7 +11,36 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 
-class WishboneSignature(wiring.Signature):
+class _AddressedSignature(wiring.Signature):
+    """A signature whose only parameter is an address width; equal when the widths are.
+
+    Raises
+    ------
+    TypeError
+        ``addr_width`` is not a positive int.
+    """
+
+    def __init__(self, addr_width: int):
+        if not isinstance(addr_width, int) or isinstance(addr_width, bool) or addr_width < 1:
+            raise TypeError(f"addr_width must be a positive int, not {addr_width!r}")
+        self.addr_width = addr_width
+        super().__init__(self._members(addr_width))
+
+    @staticmethod
+    def _members(addr_width: int) -> dict:
+        raise NotImplementedError
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.addr_width == self.addr_width
+
+    def __hash__(self):
+        return hash((type(self), self.addr_width))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.addr_width})"
+
+
+class WishboneSignature(_AddressedSignature):
     """Wishbone B4 classic, 32-bit data, byte selects; a Caravel user project's wbs_* roles.
 
     Members (initiator's view)
@@ -33,23 +62,13 @@ class WishboneSignature(wiring.Signature):
         ``addr_width`` is not a positive int.
     """
 
-    def __init__(self, addr_width: int):
-        if not isinstance(addr_width, int) or isinstance(addr_width, bool) or addr_width < 1:
-            raise TypeError(f"addr_width must be a positive int, not {addr_width!r}")
-        self.addr_width = addr_width
-        super().__init__({
-            "cyc": Out(1), "stb": Out(1), "we": Out(1), "sel": Out(4),
-            "adr": Out(addr_width), "dat_w": Out(32), "dat_r": In(32), "ack": In(1),
-        })
-
-    def __eq__(self, other):
-        return isinstance(other, WishboneSignature) and other.addr_width == self.addr_width
-
-    def __repr__(self):
-        return f"WishboneSignature({self.addr_width})"
+    @staticmethod
+    def _members(addr_width):
+        return {"cyc": Out(1), "stb": Out(1), "we": Out(1), "sel": Out(4),
+                "adr": Out(addr_width), "dat_w": Out(32), "dat_r": In(32), "ack": In(1)}
 
 
-class SRAMReadSignature(wiring.Signature):
+class SRAMReadSignature(_AddressedSignature):
     """A read-only SRAM port (the macros' port 1), from the reader's side.
 
     Members
@@ -62,20 +81,12 @@ class SRAMReadSignature(wiring.Signature):
         The word, valid in the cycle after the read (the macro's one-cycle window).
     """
 
-    def __init__(self, addr_width: int):
-        if not isinstance(addr_width, int) or isinstance(addr_width, bool) or addr_width < 1:
-            raise TypeError(f"addr_width must be a positive int, not {addr_width!r}")
-        self.addr_width = addr_width
-        super().__init__({"en": Out(1), "addr": Out(addr_width), "data": In(32)})
-
-    def __eq__(self, other):
-        return isinstance(other, SRAMReadSignature) and other.addr_width == self.addr_width
-
-    def __repr__(self):
-        return f"SRAMReadSignature({self.addr_width})"
+    @staticmethod
+    def _members(addr_width):
+        return {"en": Out(1), "addr": Out(addr_width), "data": In(32)}
 
 
-class SRAMReadWriteSignature(wiring.Signature):
+class SRAMReadWriteSignature(_AddressedSignature):
     """A read/write SRAM port (the macros' port 0), from the initiator's side.
 
     Members
@@ -90,18 +101,10 @@ class SRAMReadWriteSignature(wiring.Signature):
         Read data, valid in the cycle after the read.
     """
 
-    def __init__(self, addr_width: int):
-        if not isinstance(addr_width, int) or isinstance(addr_width, bool) or addr_width < 1:
-            raise TypeError(f"addr_width must be a positive int, not {addr_width!r}")
-        self.addr_width = addr_width
-        super().__init__({"en": Out(1), "we": Out(1), "wmask": Out(4), "addr": Out(addr_width),
-                          "wdata": Out(32), "rdata": In(32)})
-
-    def __eq__(self, other):
-        return isinstance(other, SRAMReadWriteSignature) and other.addr_width == self.addr_width
-
-    def __repr__(self):
-        return f"SRAMReadWriteSignature({self.addr_width})"
+    @staticmethod
+    def _members(addr_width):
+        return {"en": Out(1), "we": Out(1), "wmask": Out(4), "addr": Out(addr_width),
+                "wdata": Out(32), "rdata": In(32)}
 
 
 __all__ = ["WishboneSignature", "SRAMReadSignature", "SRAMReadWriteSignature", "In", "Out"]

@@ -13,7 +13,7 @@ CPU address map (byte addresses; this module is the single source of these const
                                   unmapped access since it was last cleared (0 = none; 0 is
                                   always RAM, so never an error); any write clears it
     CORE_BASE       0x3000_0000  SNN core, CORE_SIZE = 0x4_0000 bytes: the core's byte
-                                  offsets 0..0x3FFFF (docs/memory-map.md); its wb_adr is the
+                                  offsets 0..0x3FFFF (docs/memory-map.md); its wb.adr is the
                                   word address within this window
     anything else                acked one cycle after the strobe; reads return
                                   BUS_ERROR_DATA = 0xBAD0_ADD5, writes are ignored, and the
@@ -40,7 +40,9 @@ from amaranth.lib.wiring import In, Out
 from skyspike.spec.config import CoreConfig, get_config
 
 from .core import SNNCore
-from .uart import UARTPeripheral, _check_divisor, _check_fifo_depth, _rejecting, divisor_for
+from .params import check_int, rejecting
+from .ports import WishboneSignature
+from .uart import UARTPeripheral, check_divisor, check_fifo_depth, divisor_for
 
 # -- address map (byte addresses) -----------------------------------------------------------
 RAM_BASE = 0x0000_0000
@@ -114,39 +116,33 @@ class WishboneRAM(wiring.Component):
 
     Attributes
     ----------
-    wb_cyc, wb_stb, wb_we : In(1)
-        Wishbone cycle, strobe and write enable.
-    wb_sel : In(4)
-        Byte enables of a write.
-    wb_adr : In(max(1, ceil(log2(words))))
-        Word address.
-    wb_dat_w : In(32) ; wb_dat_r : Out(32)
-        Write and read data (read data is valid with the ack).
-    wb_ack : Out(1)
-        Access done.
+    wb : In(WishboneSignature(max(1, ceil(log2(words)))))
+        The bus, target side: ``wb.adr`` is the word address; read data is valid with the ack.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``words`` is not a positive integer.
     """
 
     def __init__(self, words: int, init=()):
-        self.words = words
+        with rejecting(self):
+            self.words = check_int("words", words, 1, 1 << 30)
         self.init = list(init)
-        super().__init__({
-            "wb_cyc": In(1), "wb_stb": In(1), "wb_we": In(1), "wb_sel": In(4),
-            "wb_adr": In(max(1, (words - 1).bit_length())), "wb_dat_w": In(32), "wb_dat_r": Out(32),
-            "wb_ack": Out(1),
-        })
+        super().__init__({"wb": In(WishboneSignature(max(1, (words - 1).bit_length())))})
 
     def elaborate(self, platform):
         m = Module()
+        wb = self.wb
         m.submodules.mem = mem = Memory(shape=32, depth=self.words, init=self.init)
         rd = mem.read_port()
         wr = mem.write_port(granularity=8)
-        req = self.wb_cyc & self.wb_stb & ~self.wb_ack
+        req = wb.cyc & wb.stb & ~wb.ack
         m.d.comb += [
-            rd.addr.eq(self.wb_adr), rd.en.eq(req & ~self.wb_we), self.wb_dat_r.eq(rd.data),
-            wr.addr.eq(self.wb_adr), wr.data.eq(self.wb_dat_w),
-            wr.en.eq(Mux(req & self.wb_we, self.wb_sel, 0)),
+            rd.addr.eq(wb.adr), rd.en.eq(req & ~wb.we), wb.dat_r.eq(rd.data),
+            wr.addr.eq(wb.adr), wr.data.eq(wb.dat_w), wr.en.eq(Mux(req & wb.we, wb.sel, 0)),
         ]
-        m.d.sync += self.wb_ack.eq(req)
+        m.d.sync += wb.ack.eq(req)
         return m
 
 
@@ -201,11 +197,11 @@ class SkySpikeSoC(wiring.Component):
     def __init__(self, cfg: CoreConfig | str = "small", *, firmware: list[int] | None = None,
                  ram_words: int = DEFAULT_RAM_WORDS, uart_divisor: int = DEFAULT_UART_DIVISOR,
                  uart_fifo_depth: int = 4, sim_model: bool = True):
-        with _rejecting(self):
+        with rejecting(self):
             self.cfg = get_config(cfg)
             self.firmware = _check_words(firmware, ram_words)
-            self.uart_divisor = _check_divisor(uart_divisor)
-            self.uart_fifo_depth = _check_fifo_depth(uart_fifo_depth)
+            self.uart_divisor = check_divisor(uart_divisor)
+            self.uart_fifo_depth = check_fifo_depth(uart_fifo_depth)
         self.ram_words = ram_words
         self.sim_model = sim_model
         super().__init__({
@@ -228,12 +224,39 @@ class SkySpikeSoC(wiring.Component):
         m.submodules.uart = uart = UARTPeripheral(self.uart_divisor, fifo_depth=self.uart_fifo_depth)
         m.submodules.core = core = SNNCore(self.cfg, sim_model=self.sim_model)
         m.d.comb += [self.uart_tx.eq(uart.txd), uart.rxd.eq(self.uart_rx), self.core_irq.eq(core.irq)]
+        bus = WishboneSignature(32).create(path=("cpu",))
+        self._cpu(m, bus, core.irq)
 
-        # -- the CPU (the one bus master) ----------------------------------------------------------
-        adr, dat_w, dat_r = Signal(32), Signal(32), Signal(32)
-        sel, we, stb, cyc, ack = Signal(4), Signal(), Signal(), Signal(), Signal()
+        # -- address decode: every target sees the request when its window is hit ---------------
+        adr = bus.adr
+        hit_ram = (adr >= RAM_BASE) & (adr < RAM_BASE + self.ram_bytes)
+        hit_uart = (adr >> 4) == UART_BASE >> 4
+        hit_berr = (adr >> 2) == BUS_ERROR_ADDR >> 2
+        hit_core = (adr >> 18) == CORE_BASE >> 18
+        targets = [(hit_ram, ram.wb, (adr - RAM_BASE) >> 2), (hit_uart, uart.wb, adr[2:4]),
+                   (hit_core, core.wb, adr[2:18])]
+        for hit, wb, word in targets:
+            m.d.comb += [
+                wb.cyc.eq(bus.cyc & hit), wb.stb.eq(bus.stb & hit), wb.we.eq(bus.we), wb.sel.eq(bus.sel),
+                wb.adr.eq(word), wb.dat_w.eq(bus.dat_w),
+            ]
+        local_ack, local_dat = self._bus_error_target(m, bus, hit_berr, ~(hit_ram | hit_uart | hit_berr | hit_core))
+
+        m.d.comb += bus.ack.eq(ram.wb.ack | uart.wb.ack | core.wb.ack | local_ack)
+        with m.If(hit_ram):
+            m.d.comb += bus.dat_r.eq(ram.wb.dat_r)
+        with m.Elif(hit_uart):
+            m.d.comb += bus.dat_r.eq(uart.wb.dat_r)
+        with m.Elif(hit_core):
+            m.d.comb += bus.dat_r.eq(core.wb.dat_r)
+        with m.Else():
+            m.d.comb += bus.dat_r.eq(local_dat)
+        return m
+
+    def _cpu(self, m, bus, core_irq):
+        """PicoRV32 (``picorv32_wb``), the one bus initiator, on ``bus``."""
         irq = Signal(32)
-        m.d.comb += irq[CORE_IRQ].eq(core.irq)
+        m.d.comb += irq[CORE_IRQ].eq(core_irq)
         params = {f"p_{k}": v for k, v in CPU_PARAMS.items()}
         m.submodules.cpu = Instance(
             "picorv32_wb",
@@ -241,49 +264,27 @@ class SkySpikeSoC(wiring.Component):
             p_PROGADDR_RESET=PROGADDR_RESET, p_PROGADDR_IRQ=PROGADDR_IRQ, p_STACKADDR=self.stack_addr,
             p_MASKED_IRQ=MASKED_IRQ, p_LATCHED_IRQ=LATCHED_IRQ,
             i_wb_clk_i=ClockSignal(), i_wb_rst_i=ResetSignal(),
-            o_wbm_adr_o=adr, o_wbm_dat_o=dat_w, i_wbm_dat_i=dat_r, o_wbm_we_o=we, o_wbm_sel_o=sel,
-            o_wbm_stb_o=stb, i_wbm_ack_i=ack, o_wbm_cyc_o=cyc,
+            o_wbm_adr_o=bus.adr, o_wbm_dat_o=bus.dat_w, i_wbm_dat_i=bus.dat_r, o_wbm_we_o=bus.we,
+            o_wbm_sel_o=bus.sel, o_wbm_stb_o=bus.stb, i_wbm_ack_i=bus.ack, o_wbm_cyc_o=bus.cyc,
             i_pcpi_wr=0, i_pcpi_rd=Const(0, 32), i_pcpi_wait=0, i_pcpi_ready=0,
             i_irq=irq, o_trap=self.cpu_trap,
         )
 
-        # -- address decode ------------------------------------------------------------------------
-        hit_ram = (adr >= RAM_BASE) & (adr < RAM_BASE + self.ram_bytes)
-        hit_uart = (adr >> 4) == UART_BASE >> 4
-        hit_berr = (adr >> 2) == BUS_ERROR_ADDR >> 2
-        hit_core = (adr >> 18) == CORE_BASE >> 18
-        unmapped = ~(hit_ram | hit_uart | hit_berr | hit_core)
-
-        slaves = [(hit_ram, ram, (adr - RAM_BASE) >> 2), (hit_uart, uart, adr[2:4]), (hit_core, core, adr[2:18])]
-        for hit, s, word in slaves:
-            m.d.comb += [
-                s.wb_cyc.eq(cyc & hit), s.wb_stb.eq(stb & hit), s.wb_we.eq(we), s.wb_sel.eq(sel),
-                s.wb_adr.eq(word), s.wb_dat_w.eq(dat_w),
-            ]
-
-        # The interconnect's own slave: the bus error register and every unmapped address.
+    def _bus_error_target(self, m, bus, hit_berr, unmapped):
+        """The interconnect's own target: the bus error register and every unmapped address.
+        Returns its ack and read data."""
         local_ack = Signal()
         local_dat = Signal(32)
         bus_error = Signal(32)
-        local_req = cyc & stb & (hit_berr | unmapped) & ~local_ack
+        local_req = bus.cyc & bus.stb & (hit_berr | unmapped) & ~local_ack
         m.d.sync += local_ack.eq(local_req)
         with m.If(local_req):
             with m.If(hit_berr):
                 m.d.sync += local_dat.eq(bus_error)
-                with m.If(we):
+                with m.If(bus.we):
                     m.d.sync += bus_error.eq(0)
             with m.Else():
                 m.d.sync += local_dat.eq(BUS_ERROR_DATA)
                 with m.If(bus_error == 0):
-                    m.d.sync += bus_error.eq(adr)
-
-        m.d.comb += ack.eq(ram.wb_ack | uart.wb_ack | core.wb_ack | local_ack)
-        with m.If(hit_ram):
-            m.d.comb += dat_r.eq(ram.wb_dat_r)
-        with m.Elif(hit_uart):
-            m.d.comb += dat_r.eq(uart.wb_dat_r)
-        with m.Elif(hit_core):
-            m.d.comb += dat_r.eq(core.wb_dat_r)
-        with m.Else():
-            m.d.comb += dat_r.eq(local_dat)
-        return m
+                    m.d.sync += bus_error.eq(bus.adr)
+        return local_ack, local_dat

@@ -11,31 +11,10 @@ import argparse
 import re
 from pathlib import Path
 
-from amaranth._toolchain.yosys import find_yosys
-from amaranth.back import rtlil
-
-from .gen import _SCRIPT  # the same Yosys flow (proc, flatten) as the core's Verilog
+from .gen import verilog_text, write_if_changed
 from .soc import DEFAULT_RAM_WORDS, DEFAULT_UART_DIVISOR, SkySpikeSoC, picorv32_verilog
 
 _HEX_LINE = re.compile(r"[0-9A-Fa-f]{8}")
-
-
-def verilog_text(component, name: str) -> str:
-    """Verilog of an Amaranth component through RTLIL and Yosys ``proc; flatten``.
-
-    Instances of modules that are not part of the design (PicoRV32) stay instances."""
-    text = rtlil.convert(component, name=name, emit_src=False)
-    yosys = find_yosys(lambda ver: ver >= (0, 40))
-    return yosys.run(["-q", "-"], _SCRIPT.format(rtlil=text), ignore_warnings=True)
-
-
-def write_if_changed(path: Path, text: str) -> Path:
-    """Write ``text`` unless the file already holds it (keeps mtimes for build caches)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return path
 
 
 def read_firmware_hex(path: Path) -> list[int]:

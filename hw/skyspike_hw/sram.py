@@ -12,16 +12,12 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from skyspike.spec.config import SRAM_MACROS as SPEC_MACROS
+from skyspike.spec.config import SRAM_MACROS
 
-__all__ = ["SRAM_MACROS", "SRAMMacro", "make_sram"]
+from .params import rejecting
+from .ports import SRAMReadSignature, SRAMReadWriteSignature
 
-
-#: Macro name -> (depth in 32-bit words, address bits, area in um^2): a view of the contract's
-#: table (skyspike.spec.config.SRAM_MACROS).
-SRAM_MACROS = {m.name: (m.depth, m.addr_bits, m.area_um2) for m in SPEC_MACROS.values()}
-
-_MACRO_BY_DEPTH = {depth: name for name, (depth, _, _) in SRAM_MACROS.items()}
+__all__ = ["SRAMMacro"]
 
 
 def _lfsr(m, name, seed):
@@ -45,16 +41,16 @@ class SRAMMacro(wiring.Component):
     write on port 0) the simulation model drives a free-running pseudo-random pattern, different
     per port, so that logic sampling at the wrong time gets wrong data.
 
-    A write at edge *e* (per enabled byte of ``p0_wmask``) is seen by reads issued at later edges.
-    Port 0 writing (``p0_en & p0_we``, whatever the mask) the address that port 1 reads at the
+    A write at edge *e* (per enabled byte of ``p0.wmask``) is seen by reads issued at later edges.
+    Port 0 writing (``p0.en & p0.we``, whatever the mask) the address that port 1 reads at the
     same edge is a collision: port 1 returns garbage for that read and the simulation model raises
     the sticky ``collision`` flag from the next cycle on, until reset.
 
     Parameters
     ----------
     depth : :class:`int`
-        Number of 32-bit words: 256 (``sky130_sram_1kbyte_1rw1r_32x256_8``) or
-        512 (``sky130_sram_2kbyte_1rw1r_32x512_8``).
+        Number of 32-bit words: a key of ``skyspike.spec.config.SRAM_MACROS`` (256:
+        ``sky130_sram_1kbyte_1rw1r_32x256_8``, 512: ``sky130_sram_2kbyte_1rw1r_32x512_8``).
     sim_model : :class:`bool`
         If true, elaborate into a behavioural model built on :class:`~amaranth.lib.memory.Memory`.
         If false, elaborate into an :class:`~amaranth.hdl.Instance` of the real macro (a black box
@@ -65,26 +61,16 @@ class SRAMMacro(wiring.Component):
 
     Attributes
     ----------
-    p0_en : :py:`In(1)`
-        Port 0 select (``csb0 = ~p0_en``).
-    p0_we : :py:`In(1)`
-        Port 0 write enable (``web0 = ~p0_we``); a port 0 access with ``p0_we`` low is a read.
-    p0_wmask : :py:`In(4)`
-        Port 0 byte write enables (``wmask0``); bit *i* enables ``p0_wdata[8*i:8*i+8]``.
-    p0_addr : :py:`In(A)`
-        Port 0 word address (``addr0``); A is 8 for 256 words, 9 for 512.
-    p0_wdata : :py:`In(32)`
-        Port 0 write data (``din0``).
-    p0_rdata : :py:`Out(32)`
-        Port 0 read data (``dout0``), valid only in the cycle after a port 0 read.
-    p1_en : :py:`In(1)`
-        Port 1 select (``csb1 = ~p1_en``); port 1 only reads.
-    p1_addr : :py:`In(A)`
-        Port 1 word address (``addr1``).
-    p1_rdata : :py:`Out(32)`
-        Port 1 read data (``dout1``), valid only in the cycle after a port 1 read.
+    p0 : :py:`In(SRAMReadWriteSignature(A))`
+        Port 0, read/write; A is 8 for 256 words, 9 for 512. Macro pins: ``csb0 = ~p0.en``,
+        ``web0 = ~p0.we`` (an access with ``p0.we`` low is a read), ``wmask0 = p0.wmask``
+        (bit *i* enables ``p0.wdata[8*i:8*i+8]``), ``addr0``, ``din0 = p0.wdata``,
+        ``dout0 = p0.rdata`` (valid only in the cycle after a port 0 read).
+    p1 : :py:`In(SRAMReadSignature(A))`
+        Port 1, read-only. Macro pins: ``csb1 = ~p1.en``, ``addr1``, ``dout1 = p1.data``
+        (valid only in the cycle after a port 1 read).
     p0_valid : :py:`Out(1)`
-        ``p0_rdata`` carries a read result this cycle. For tests and assertions only;
+        ``p0.rdata`` carries a read result this cycle. For tests and assertions only;
         always 0 when :py:`sim_model` is false.
     p1_valid : :py:`Out(1)`
         As ``p0_valid``, for port 1 (low after a collision).
@@ -95,39 +81,37 @@ class SRAMMacro(wiring.Component):
     Raises
     ------
     :exc:`ValueError`
-        If :py:`depth` is not 256 or 512, or if :py:`init` is given without :py:`sim_model`.
+        If :py:`depth` is not a macro's depth, or if :py:`init` is given without :py:`sim_model`.
     """
 
     def __init__(self, depth, *, sim_model, init=None):
-        if depth not in _MACRO_BY_DEPTH:
-            raise ValueError(f"SRAM depth must be 256 or 512, not {depth!r}")
-        if init is not None and not sim_model:
-            raise ValueError("'init' is only supported by the simulation model")
+        with rejecting(self):
+            if depth not in SRAM_MACROS:
+                raise ValueError(f"SRAM depth must be one of {', '.join(map(str, SRAM_MACROS))}, not {depth!r}")
+            if init is not None and not sim_model:
+                raise ValueError("'init' is only supported by the simulation model")
         self.depth = depth
-        self.macro_name = _MACRO_BY_DEPTH[depth]
-        self.addr_width = SRAM_MACROS[self.macro_name][1]
+        self.macro_name = SRAM_MACROS[depth].name
+        self.addr_width = SRAM_MACROS[depth].addr_bits
         self.sim_model = bool(sim_model)
         if init is None:
             rng = random.Random(depth)  # fixed seed: reproducible "power-up" contents
             init = [rng.getrandbits(32) for _ in range(depth)]
         self.init = list(init)
         super().__init__({
-            "p0_en": In(1), "p0_we": In(1), "p0_wmask": In(4),
-            "p0_addr": In(self.addr_width), "p0_wdata": In(32), "p0_rdata": Out(32),
-            "p1_en": In(1), "p1_addr": In(self.addr_width), "p1_rdata": Out(32),
+            "p0": In(SRAMReadWriteSignature(self.addr_width)), "p1": In(SRAMReadSignature(self.addr_width)),
             "p0_valid": Out(1), "p1_valid": Out(1), "collision": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
+        p0, p1 = self.p0, self.p1
         if not self.sim_model:
             m.submodules.macro = Instance(
                 self.macro_name,
-                i_clk0=ClockSignal("sync"), i_csb0=~self.p0_en, i_web0=~self.p0_we,
-                i_wmask0=self.p0_wmask, i_addr0=self.p0_addr, i_din0=self.p0_wdata,
-                o_dout0=self.p0_rdata,
-                i_clk1=ClockSignal("sync"), i_csb1=~self.p1_en, i_addr1=self.p1_addr,
-                o_dout1=self.p1_rdata,
+                i_clk0=ClockSignal("sync"), i_csb0=~p0.en, i_web0=~p0.we,
+                i_wmask0=p0.wmask, i_addr0=p0.addr, i_din0=p0.wdata, o_dout0=p0.rdata,
+                i_clk1=ClockSignal("sync"), i_csb1=~p1.en, i_addr1=p1.addr, o_dout1=p1.data,
             )
             m.d.comb += [self.p0_valid.eq(0), self.p1_valid.eq(0), self.collision.eq(0)]
             return m
@@ -138,18 +122,17 @@ class SRAMMacro(wiring.Component):
         rd0 = mem.read_port(domain="sync")
         rd1 = mem.read_port(domain="sync")
 
-        p0_write = self.p0_en & self.p0_we
-        p0_read = self.p0_en & ~self.p0_we
-        hit = p0_write & self.p1_en & (self.p0_addr == self.p1_addr)
+        p0_write = p0.en & p0.we
+        p0_read = p0.en & ~p0.we
+        hit = p0_write & p1.en & (p0.addr == p1.addr)
         m.d.comb += [
-            wr.addr.eq(self.p0_addr), wr.data.eq(self.p0_wdata),
-            wr.en.eq(Mux(p0_write, self.p0_wmask, 0)),
-            rd0.addr.eq(self.p0_addr), rd0.en.eq(p0_read),
-            rd1.addr.eq(self.p1_addr), rd1.en.eq(self.p1_en),
+            wr.addr.eq(p0.addr), wr.data.eq(p0.wdata), wr.en.eq(Mux(p0_write, p0.wmask, 0)),
+            rd0.addr.eq(p0.addr), rd0.en.eq(p0_read),
+            rd1.addr.eq(p1.addr), rd1.en.eq(p1.en),
         ]
 
         # The valid bits mark the single cycle in which dout carries the word read at the last edge.
-        m.d.sync += [self.p0_valid.eq(p0_read), self.p1_valid.eq(self.p1_en & ~hit)]
+        m.d.sync += [self.p0_valid.eq(p0_read), self.p1_valid.eq(p1.en & ~hit)]
         with m.If(hit):
             m.d.sync += self.collision.eq(1)
 
@@ -157,12 +140,8 @@ class SRAMMacro(wiring.Component):
         junk0 = _lfsr(m, "junk0", 0x5EED0001)
         junk1 = _lfsr(m, "junk1", 0xC0FFEE17)
         m.d.comb += [
-            self.p0_rdata.eq(Mux(self.p0_valid, rd0.data, junk0)),
-            self.p1_rdata.eq(Mux(self.p1_valid, rd1.data, junk1 ^ 0xA5A5A5A5)),
+            p0.rdata.eq(Mux(self.p0_valid, rd0.data, junk0)),
+            p1.data.eq(Mux(self.p1_valid, rd1.data, junk1 ^ 0xA5A5A5A5)),
         ]
         return m
 
-
-def make_sram(depth, *, sim_model, init=None):
-    """Shorthand for :class:`SRAMMacro` (``depth`` 256 or 512)."""
-    return SRAMMacro(depth, sim_model=sim_model, init=init)

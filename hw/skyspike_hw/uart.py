@@ -7,12 +7,13 @@ bit once, in its middle (counted from the falling edge of the start bit, seen th
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
+
+from .params import check_int, rejecting
+from .ports import WishboneSignature
 
 #: Smallest clock divisor (clock cycles per bit); smaller runtime values act as this one.
 MIN_DIVISOR = 4
@@ -33,32 +34,16 @@ STATUS_FRAMING_ERROR = 1 << 3
 DATA_RX_EMPTY = 1 << 31
 
 
-@contextmanager
-def _rejecting(obj):
-    """Parameter checks of an Elaboratable's constructor: a rejected object was never meant to
-    be used, so silence Amaranth's "created but never used" warning for it."""
-    try:
-        yield
-    except (TypeError, ValueError):
-        obj._MustUse__silence = True
-        raise
+def check_divisor(divisor) -> int:
+    """``divisor`` (clock cycles per bit) if it is an int within MIN_DIVISOR..65535; else
+    TypeError or ValueError naming it."""
+    return check_int("divisor", divisor, MIN_DIVISOR, 2 ** DIVISOR_BITS - 1, "clock cycles per bit")
 
 
-def _check_divisor(divisor) -> int:
-    if isinstance(divisor, bool) or not isinstance(divisor, int):
-        raise TypeError(f"divisor must be an integer, not {divisor!r}")
-    if not MIN_DIVISOR <= divisor < 2 ** DIVISOR_BITS:
-        raise ValueError(f"divisor must be within {MIN_DIVISOR}..{2 ** DIVISOR_BITS - 1} clock cycles "
-                         f"per bit, not {divisor}")
-    return divisor
-
-
-def _check_fifo_depth(fifo_depth) -> int:
-    if isinstance(fifo_depth, bool) or not isinstance(fifo_depth, int):
-        raise TypeError(f"fifo_depth must be an integer, not {fifo_depth!r}")
-    if not 1 <= fifo_depth <= 255:
-        raise ValueError(f"fifo_depth must be within 1..255 bytes, not {fifo_depth}")
-    return fifo_depth
+def check_fifo_depth(fifo_depth) -> int:
+    """``fifo_depth`` (receive FIFO bytes) if it is an int within 1..255; else TypeError or
+    ValueError naming it."""
+    return check_int("fifo_depth", fifo_depth, 1, 255, "bytes")
 
 
 def divisor_for(clk_hz: float, baud: float) -> int:
@@ -68,7 +53,7 @@ def divisor_for(clk_hz: float, baud: float) -> int:
     if clk_hz <= 0 or baud <= 0:
         raise ValueError(f"clock {clk_hz!r} Hz and baud rate {baud!r} must be positive")
     divisor = round(clk_hz / baud)
-    _check_divisor(divisor)
+    check_divisor(divisor)
     if abs(clk_hz / divisor - baud) > 0.02 * baud:
         raise ValueError(f"{baud} baud is off by more than 2 % from a {clk_hz} Hz clock (divisor {divisor})")
     return divisor
@@ -105,8 +90,8 @@ class UART(wiring.Component):
     """
 
     def __init__(self, divisor: int):
-        with _rejecting(self):
-            self._divisor = _check_divisor(divisor)
+        with rejecting(self):
+            self._divisor = check_divisor(divisor)
         super().__init__({
             "divisor": In(DIVISOR_BITS, init=self._divisor),
             "tx": In(stream.Signature(8)),
@@ -120,8 +105,12 @@ class UART(wiring.Component):
         m = Module()
         div = Signal(DIVISOR_BITS)
         m.d.comb += div.eq(Mux(self.divisor < MIN_DIVISOR, MIN_DIVISOR, self.divisor))
+        self._transmitter(m, div)
+        self._receiver(m, div)
+        return m
 
-        # -- transmitter: start bit, 8 data bits LSB first, stop bit -----------------------------
+    def _transmitter(self, m, div):
+        """Start bit, 8 data bits LSB first, stop bit."""
         tx_timer = Signal(DIVISOR_BITS)
         tx_shift = Signal(9)           # data bits then the stop bit, shifted out LSB first
         tx_left = Signal(range(10))    # bits still to send after the current one
@@ -139,7 +128,8 @@ class UART(wiring.Component):
             m.d.sync += [self.txd.eq(tx_shift[0]), tx_shift.eq(tx_shift >> 1), tx_left.eq(tx_left - 1),
                          tx_timer.eq(div - 1)]
 
-        # -- receiver: 2-flop synchronizer, falling edge, mid-bit samples -------------------------
+    def _receiver(self, m, div):
+        """2-flop synchronizer, falling edge of the start bit, mid-bit samples."""
         rx_meta = Signal(init=1)
         rx_sync = Signal(init=1)
         rx_last = Signal(init=1)
@@ -175,7 +165,6 @@ class UART(wiring.Component):
                 with m.Else():
                     m.d.sync += [self.rx.valid.eq(1), self.rx.payload.eq(rx_shift), self.rx_ferr.eq(~rx_sync)]
                     m.next = "IDLE"
-        return m
 
 
 class UARTPeripheral(wiring.Component):
@@ -212,16 +201,10 @@ class UARTPeripheral(wiring.Component):
 
     Attributes
     ----------
-    wb_cyc, wb_stb, wb_we : In(1)
-        Wishbone cycle, strobe and write enable.
-    wb_sel : In(4)
-        Byte selects (ignored: write the registers with 32-bit or byte stores at their offset).
-    wb_adr : In(2)
-        Word address of the register (byte offset >> 2).
-    wb_dat_w : In(32) ; wb_dat_r : Out(32)
-        Write and read data.
-    wb_ack : Out(1)
-        Access done.
+    wb : In(WishboneSignature(2))
+        The register bus (target side). ``wb.adr`` is the register's word address (byte
+        offset >> 2); ``wb.sel`` is ignored (write the registers with 32-bit or byte stores
+        at their offset).
     txd : Out(1)
         Serial output (idle high).
     rxd : In(1)
@@ -229,17 +212,17 @@ class UARTPeripheral(wiring.Component):
     """
 
     def __init__(self, divisor: int, *, fifo_depth: int = 4):
-        with _rejecting(self):
-            self._divisor = _check_divisor(divisor)
-            self._fifo_depth = _check_fifo_depth(fifo_depth)
+        with rejecting(self):
+            self._divisor = check_divisor(divisor)
+            self._fifo_depth = check_fifo_depth(fifo_depth)
         super().__init__({
-            "wb_cyc": In(1), "wb_stb": In(1), "wb_we": In(1), "wb_sel": In(4), "wb_adr": In(2),
-            "wb_dat_w": In(32), "wb_dat_r": Out(32), "wb_ack": Out(1),
+            "wb": In(WishboneSignature(2)),
             "txd": Out(1, init=1), "rxd": In(1, init=1),
         })
 
     def elaborate(self, platform):
         m = Module()
+        wb = self.wb
         m.submodules.uart = uart = UART(self._divisor)
         m.submodules.rx_fifo = fifo = SyncFIFO(width=8, depth=self._fifo_depth)
         m.d.comb += [self.txd.eq(uart.txd), uart.rxd.eq(self.rxd)]
@@ -249,31 +232,31 @@ class UARTPeripheral(wiring.Component):
         ferr = Signal()
         m.d.comb += uart.divisor.eq(divisor)
 
-        req = self.wb_cyc & self.wb_stb & ~self.wb_ack
-        adr = self.wb_adr
-        data_write = req & self.wb_we & (adr == REG_DATA >> 2)
-        m.d.comb += [uart.tx.payload.eq(self.wb_dat_w[:8]), uart.tx.valid.eq(data_write)]
-        m.d.sync += self.wb_ack.eq(req & (~data_write | uart.tx.ready))
+        req = wb.cyc & wb.stb & ~wb.ack
+        adr = wb.adr
+        data_write = req & wb.we & (adr == REG_DATA >> 2)
+        m.d.comb += [uart.tx.payload.eq(wb.dat_w[:8]), uart.tx.valid.eq(data_write)]
+        m.d.sync += wb.ack.eq(req & (~data_write | uart.tx.ready))
 
-        with m.If(req & self.wb_we):
+        with m.If(req & wb.we):
             with m.Switch(adr):
                 with m.Case(REG_STATUS >> 2):
                     m.d.sync += [overrun.eq(0), ferr.eq(0)]
                 with m.Case(REG_DIVISOR >> 2):
-                    value = self.wb_dat_w[:DIVISOR_BITS]
+                    value = wb.dat_w[:DIVISOR_BITS]
                     m.d.sync += divisor.eq(Mux(value < MIN_DIVISOR, MIN_DIVISOR, value))
 
-        with m.If(req & ~self.wb_we):
-            m.d.sync += self.wb_dat_r.eq(0)
+        with m.If(req & ~wb.we):
+            m.d.sync += wb.dat_r.eq(0)
             with m.Switch(adr):
                 with m.Case(REG_DATA >> 2):
                     m.d.comb += fifo.r_en.eq(1)  # pops only if not empty
-                    m.d.sync += self.wb_dat_r.eq(Mux(fifo.r_rdy, fifo.r_data, DATA_RX_EMPTY))
+                    m.d.sync += wb.dat_r.eq(Mux(fifo.r_rdy, fifo.r_data, DATA_RX_EMPTY))
                 with m.Case(REG_STATUS >> 2):
-                    m.d.sync += self.wb_dat_r.eq(Cat(uart.tx.ready, fifo.r_rdy, overrun, ferr,
+                    m.d.sync += wb.dat_r.eq(Cat(uart.tx.ready, fifo.r_rdy, overrun, ferr,
                                                      Const(0, 4), fifo.r_level))
                 with m.Case(REG_DIVISOR >> 2):
-                    m.d.sync += self.wb_dat_r.eq(divisor)
+                    m.d.sync += wb.dat_r.eq(divisor)
 
         # Received frames: good bytes into the FIFO; sticky flags win over a clear in the same cycle.
         good = uart.rx.valid & ~uart.rx_ferr

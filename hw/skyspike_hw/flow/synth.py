@@ -2,9 +2,10 @@
 measured. ``python -m skyspike_hw.flow.synth --config chip`` writes, under
 ``build/synth/<config>/``:
 
-* ``skyspike_core_syn.il`` — the core as Amaranth emits it (RTLIL), SRAMs as OpenRAM macro
-  instances. Yosys 0.23 reads this, not the Verilog that ``skyspike_hw.gen`` writes through
-  Amaranth's newer Yosys: 0.23's Verilog front end turns that text into different logic
+* ``skyspike_core_syn.il`` — the core as Amaranth emits it (RTLIL; top-level ports named as
+  :func:`skyspike_hw.gen.rtlil_text` names them), SRAMs as OpenRAM macro instances. Yosys
+  0.23 reads this, not the Verilog that ``skyspike_hw.gen`` writes through Amaranth's newer
+  Yosys: 0.23's Verilog front end turns that text into different logic
   (found by the gate-level regression);
 * ``netlist.v`` — the gate-level netlist (Yosys 0.23, ``abc -D`` at the target period);
 * ``sta.log`` — OpenSTA: critical path, endpoints, fmax search, power;
@@ -25,9 +26,8 @@ from pathlib import Path
 
 from skyspike.spec.config import get_config
 
-from amaranth.back import rtlil
-
 from ..core import SNNCore
+from ..gen import rtlil_text, write_if_changed
 from . import report as rpt
 from .pdk import CORNER, SCL, PDKNotFound, Sky130, filter_liberty
 from .sta import run_sta
@@ -70,11 +70,7 @@ cd ..
 
 def write_rtlil(config, out_dir: Path) -> Path:
     """The core of ``config`` with SRAM macro instances, as RTLIL (only rewritten when changed)."""
-    path = Path(out_dir) / f"{TOP}.il"
-    text = rtlil.convert(SNNCore(get_config(config), sim_model=False), name=TOP, emit_src=False)
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return path
+    return write_if_changed(Path(out_dir) / f"{TOP}.il", rtlil_text(SNNCore(get_config(config), sim_model=False), TOP))
 
 
 def macro_instances(config) -> dict[str, str]:

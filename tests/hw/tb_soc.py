@@ -1,4 +1,4 @@
-"""cocotb: the SoC running a firmware image (tests/test_soc.py builds it): collect its UART
+"""cocotb: the SoC running a firmware image (test_soc.py builds it): collect its UART
 output with cocotbext-uart, answer its echo prompt, and wait for the final ``ebreak`` trap.
 
 Environment: DIVISOR (the UART divisor the SoC was generated with), EXPECT (the whole expected

@@ -1,5 +1,6 @@
 """cocotb test of the SRAMMacro simulation model, run on its generated Verilog (toplevel ports
-p0_*/p1_*/collision/clk/rst). Also holds the cycle reference model that tests/test_sram.py uses.
+p0_*/p1_*/collision/clk/rst: the ``p0``/``p1`` interface members flattened as
+``skyspike_hw.gen`` names them). Also holds the cycle reference model that test_sram.py uses.
 
 Set SEED to reproduce a run; otherwise a random seed is chosen and printed.
 """
@@ -12,7 +13,9 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
 INPUTS = ("p0_en", "p0_we", "p0_wmask", "p0_addr", "p0_wdata", "p1_en", "p1_addr")
-OUTPUTS = ("p0_rdata", "p0_valid", "p1_rdata", "p1_valid", "collision")
+OUTPUTS = ("p0_rdata", "p0_valid", "p1_data", "p1_valid", "collision")
+#: The read data port of port 0 and of port 1.
+RDATA = ("p0_rdata", "p1_data")
 IDLE = dict(p0_en=0, p0_we=0, p0_wmask=0, p0_addr=0, p0_wdata=0, p1_en=0, p1_addr=0)
 
 
@@ -70,7 +73,7 @@ class Checker:
 
     def check(self, cycle, c, exp, obs):
         for p in (0, 1):
-            data, valid = obs[f"p{p}_rdata"], obs[f"p{p}_valid"]
+            data, valid = obs[RDATA[p]], obs[f"p{p}_valid"]
             if exp[p] is None:
                 self.garbage += 1
                 self.lookalike += data in (self.last[p], self.ref.mem[c[f"p{p}_addr"]])
@@ -97,7 +100,7 @@ class Checker:
 
 def _seed():
     seed = int(os.environ["SEED"]) if os.environ.get("SEED") else random.randrange(2**32)
-    print(f"cocotb_sram: SEED={seed}")
+    print(f"tb_sram: SEED={seed}")
     return seed
 
 

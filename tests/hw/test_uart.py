@@ -1,7 +1,7 @@
 """UART and its Wishbone wrapper: Amaranth-simulator tests (exact TX bit timing, RX at the
 nominal rate and with a +-3 % baud mismatch, loopback of random bytes at several divisors,
 runtime DIVISOR, framing error, overrun, glitch rejection, stalled DATA writes), and a
-cocotb run of the generated Verilog against cocotbext-uart (tests/tb_uart.py)."""
+cocotb run of the generated Verilog against cocotbext-uart (tb_uart.py)."""
 from __future__ import annotations
 
 import random
@@ -16,7 +16,7 @@ from skyspike_hw.uart import (
     STATUS_RX_OVERRUN, STATUS_RX_VALID, STATUS_TX_READY, UART, UARTPeripheral, divisor_for,
 )
 
-BUILD = Path(__file__).resolve().parent.parent / "build" / "tests"
+BUILD = Path(__file__).resolve().parents[2] / "build" / "tests"
 DIVISORS = [4, 5, 7, 16]
 
 
@@ -85,18 +85,18 @@ async def recv_serial(ctx, pin, divisor: int, n: int) -> list[int]:
 
 async def wb(ctx, p, addr: int, data: int | None = None, timeout: int = 64) -> tuple[int, int]:
     """One access (write if ``data`` is given); returns (read data, cycles to the ack)."""
-    ctx.set(p.wb_cyc, 1)
-    ctx.set(p.wb_stb, 1)
-    ctx.set(p.wb_we, data is not None)
-    ctx.set(p.wb_sel, 0xF)
-    ctx.set(p.wb_adr, addr >> 2)
-    ctx.set(p.wb_dat_w, data or 0)
+    ctx.set(p.wb.cyc, 1)
+    ctx.set(p.wb.stb, 1)
+    ctx.set(p.wb.we, data is not None)
+    ctx.set(p.wb.sel, 0xF)
+    ctx.set(p.wb.adr, addr >> 2)
+    ctx.set(p.wb.dat_w, data or 0)
     for cycles in range(1, timeout + 1):
         await ctx.tick()
-        if ctx.get(p.wb_ack):
-            value = ctx.get(p.wb_dat_r)
-            ctx.set(p.wb_cyc, 0)
-            ctx.set(p.wb_stb, 0)
+        if ctx.get(p.wb.ack):
+            value = ctx.get(p.wb.dat_r)
+            ctx.set(p.wb.cyc, 0)
+            ctx.set(p.wb.stb, 0)
             return value, cycles
     raise AssertionError(f"no ack for the access at {addr:#x} within {timeout} cycles")
 
@@ -330,7 +330,7 @@ def test_bad_parameters():
 def test_uart_verilog_cocotb(sim):
     pytest.importorskip("cocotbext.uart", reason="cocotbext-uart is not installed (pip install cocotbext-uart)")
     from simrun import run_cocotb
-    from skyspike_hw.socgen import verilog_text, write_if_changed
+    from skyspike_hw.gen import verilog_text, write_if_changed
 
     divisor = 8
     src = write_if_changed(BUILD / "verilog" / "uart" / "skyspike_uart.v",

@@ -6,14 +6,23 @@ import random
 from pathlib import Path
 
 import pytest
-from amaranth.back import verilog
 from amaranth.hdl import ClockDomain, Module, Shape
+from amaranth.lib.wiring import In
 from amaranth.sim import Simulator
-from cocotb_sram import IDLE, INPUTS, OUTPUTS, Checker, SRAMRef, init_word, traffic
-from skyspike_hw.sram import SRAM_MACROS, SRAMMacro
+from tb_sram import IDLE, INPUTS, OUTPUTS, Checker, SRAMRef, init_word, traffic
 
-DEPTHS = [256, 512]
-BUILD = Path(__file__).resolve().parent.parent / "build" / "test_sram"
+from skyspike.spec.config import SRAM_MACROS
+from skyspike_hw.gen import verilog_text, write_if_changed
+from skyspike_hw.ports import SRAMReadSignature, SRAMReadWriteSignature
+from skyspike_hw.sram import SRAMMacro
+
+DEPTHS = list(SRAM_MACROS)
+BUILD = Path(__file__).resolve().parents[2] / "build" / "test_sram"
+
+
+def flat_ports(dut):
+    """The DUT's signals by their top-level Verilog names (``p0.en`` -> ``p0_en``)."""
+    return {"_".join(map(str, path)): value for path, _, value in dut.signature.flatten(dut)}
 
 
 def simulate(dut, bench):
@@ -22,12 +31,13 @@ def simulate(dut, bench):
     m = Module()
     m.domains.sync = cd = ClockDomain()
     m.submodules.dut = dut
+    port = flat_ports(dut)
 
     async def step(ctx, c):
         for k in INPUTS:
-            ctx.set(getattr(dut, k), c.get(k, IDLE[k]))
+            ctx.set(port[k], c.get(k, IDLE[k]))
         await ctx.tick()
-        return {k: ctx.get(getattr(dut, k)) for k in OUTPUTS}
+        return {k: ctx.get(port[k]) for k in OUTPUTS}
 
     async def testbench(ctx):
         await bench(ctx, lambda c: step(ctx, c), cd.rst)
@@ -70,16 +80,16 @@ def test_read_latency_and_window():
     async def bench(ctx, step, rst):
         await step(dict(p0_en=1, p0_we=1, p0_wmask=0xF, p0_addr=a, p0_wdata=word))
         o = await step(dict(p0_addr=a, p1_addr=a))  # cycle after the write: nothing read
-        assert word not in (o["p0_rdata"], o["p1_rdata"]) and not o["p0_valid"]
+        assert word not in (o["p0_rdata"], o["p1_data"]) and not o["p0_valid"]
         o = await step(dict(p0_en=1, p0_addr=a, p1_en=1, p1_addr=a))  # read issued at this edge
-        assert (o["p0_rdata"], o["p1_rdata"], o["p0_valid"], o["p1_valid"]) == (word, word, 1, 1)
+        assert (o["p0_rdata"], o["p1_data"], o["p0_valid"], o["p1_valid"]) == (word, word, 1, 1)
         o = await step(dict(p0_addr=a, p1_addr=a))  # one cycle later the word is gone
-        assert word not in (o["p0_rdata"], o["p1_rdata"]) and not o["p1_valid"]
+        assert word not in (o["p0_rdata"], o["p1_data"]) and not o["p1_valid"]
         # Back-to-back reads stream one word per cycle.
         o = await step(dict(p1_en=1, p1_addr=a))
-        assert o["p1_rdata"] == word
+        assert o["p1_data"] == word
         o = await step(dict(p1_en=1, p1_addr=b))
-        assert o["p1_rdata"] == init_word(b)
+        assert o["p1_data"] == init_word(b)
 
     simulate(dut, bench)
 
@@ -93,7 +103,7 @@ def test_garbage_when_not_selected():
         for _ in range(64):  # addresses held at `a`, ports deselected
             o = await step(dict(p0_addr=a, p1_addr=a))
             seen[0].append(o["p0_rdata"])
-            seen[1].append(o["p1_rdata"])
+            seen[1].append(o["p1_data"])
         for s in seen:
             assert s.count(word) <= 1  # never (odds 2^-32) the stored word ...
             assert len(set(s)) > 60    # ... nor a held value: it changes every cycle
@@ -112,7 +122,7 @@ def test_byte_masks():
             await step(wr)
         for mask in range(16):
             o = await step(dict(p0_en=1, p0_addr=mask, p1_en=1, p1_addr=mask))
-            assert o["p0_rdata"] == o["p1_rdata"] == ref.mem[mask]
+            assert o["p0_rdata"] == o["p1_data"] == ref.mem[mask]
         old = init_word(5)  # mask 0b0101: bytes 0 and 2 new, 1 and 3 old
         assert ref.mem[5] == (0x22446688 & 0x00FF00FF) | (old & 0xFF00FF00)
 
@@ -143,7 +153,7 @@ def test_collision_directed():
             o = await step(c)
             assert not o["collision"], c
         o = await step(dict(write, p1_en=1, p1_addr=9))
-        assert o["collision"] and not o["p1_valid"] and o["p1_rdata"] != 1
+        assert o["collision"] and not o["p1_valid"] and o["p1_data"] != 1
         for _ in range(5):  # sticky ...
             assert (await step({}))["collision"]
         ctx.set(rst, 1)     # ... until reset
@@ -193,25 +203,28 @@ def test_default_contents_are_not_zero():
     assert len(dut.init) == 256 and dut.init.count(0) < 3
 
 
-@pytest.mark.parametrize("name", SRAM_MACROS)
-def test_signature_and_table(name):
-    depth, abits, area = SRAM_MACROS[name]
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_signature_and_table(depth):
+    macro = SRAM_MACROS[depth]
+    abits = macro.addr_bits
     dut = SRAMMacro(depth, sim_model=False)
-    widths = {n: (m.flow.value, Shape.cast(m.shape).width) for n, m in dut.signature.members.items()}
+    assert dut.signature.members["p0"] == In(SRAMReadWriteSignature(abits))
+    assert dut.signature.members["p1"] == In(SRAMReadSignature(abits))
+    widths = {"_".join(path): (m.flow.value, Shape.cast(m.shape).width)
+              for path, m, _ in dut.signature.flatten(dut)}
     assert widths == {
         "p0_en": ("In", 1), "p0_we": ("In", 1), "p0_wmask": ("In", 4), "p0_addr": ("In", abits),
         "p0_wdata": ("In", 32), "p0_rdata": ("Out", 32), "p1_en": ("In", 1),
-        "p1_addr": ("In", abits), "p1_rdata": ("Out", 32), "p0_valid": ("Out", 1),
+        "p1_addr": ("In", abits), "p1_data": ("Out", 32), "p0_valid": ("Out", 1),
         "p1_valid": ("Out", 1), "collision": ("Out", 1)}
-    assert 1 << abits == depth and dut.macro_name == name
-    assert area == pytest.approx({256: 190712.55, 512: 284538.47}[depth])
+    assert 1 << abits == depth and dut.macro_name == macro.name
+    assert macro.area_um2 == pytest.approx({256: 190712.55, 512: 284538.47}[depth])
 
 
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_macro_instance_verilog(depth):
-    text = verilog.convert(SRAMMacro(depth, sim_model=False), name="sram_top")
-    name = next(n for n, (d, _, _) in SRAM_MACROS.items() if d == depth)
-    assert f"{name} " in text
+    text = verilog_text(SRAMMacro(depth, sim_model=False), "sram_top")
+    assert f"{SRAM_MACROS[depth].name} " in text
     for pin in ("clk0", "csb0", "web0", "wmask0", "addr0", "din0", "dout0",
                 "clk1", "csb1", "addr1", "dout1"):
         assert f".{pin}(" in text
@@ -223,15 +236,11 @@ def test_macro_instance_verilog(depth):
 @pytest.mark.parametrize("sim", ["icarus", pytest.param("verilator", marks=pytest.mark.verilator)])
 @pytest.mark.parametrize("depth", DEPTHS)
 def test_cocotb_sram(sim, depth):
-    """tests/cocotb_sram.py on the Verilog of the model; SEED=<n> reproduces a run."""
+    """tb_sram.py on the Verilog of the model; SEED=<n> reproduces a run."""
     from simrun import run_cocotb
 
     seed = str(pick_seed())
     build = BUILD / f"sram{depth}_{sim}"  # one folder per configuration: simrun caches builds
-    build.mkdir(parents=True, exist_ok=True)
-    src = build / "sram_sim.v"
-    text = verilog.convert(new_sram(depth), name="sram_sim")
-    if not src.is_file() or src.read_text() != text:
-        src.write_text(text)
-    run_cocotb([src], "sram_sim", "cocotb_sram", build_dir=build, sim=sim,
+    src = write_if_changed(build / "sram_sim.v", verilog_text(new_sram(depth), "sram_sim"))
+    run_cocotb([src], "sram_sim", "tb_sram", build_dir=build, sim=sim,
                extra_env={"SEED": seed})

@@ -1,5 +1,5 @@
 """SoC: a PicoRV32 program assembled here (Debian's riscv64-unknown-elf toolchain) boots from
-RAM and talks to the cocotb UART model (tests/tb_soc.py): it prints its stack pointer, the
+RAM and talks to the cocotb UART model (tb_soc.py): it prints its stack pointer, the
 SNN core's ID, rv32im results, the bus error register around unmapped accesses, a core
 interrupt, and echoes a line it receives. Plus parameter checks and the hex format."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from skyspike.spec.config import CONFIGS
 from skyspike_hw import soc
 from skyspike_hw.socgen import firmware_hex_text, main as socgen_main, read_firmware_hex, words_from_binary, write_soc
 
-BUILD = Path(__file__).resolve().parent.parent / "build" / "tests"
+BUILD = Path(__file__).resolve().parents[2] / "build" / "tests"
 CROSS = "riscv64-unknown-elf-"
 SIM_DIVISOR = 8      # UART divisor of the simulated SoC (fast frames)
 RAM_WORDS = 4096
