@@ -66,3 +66,16 @@ def test_no_machine_paths(pattern):
     out = subprocess.run(["git", "grep", "-n", "-F", pattern, "--", ":!tests/test_docs.py"],
                          cwd=ROOT, capture_output=True, text=True)
     assert out.stdout == "", f"absolute paths of a machine in the tree:\n{out.stdout}"
+
+
+def test_readme_bring_your_own_model_example_runs(tmp_path, monkeypatch):
+    """The README's Python example, as written, with random images standing in for a data set."""
+    import numpy as np
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Bring your own snnTorch model"):]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    scope = {"images": np.random.default_rng(0).random((2, 784))}
+    exec(compile(code, "README.md", "exec"), scope)   # noqa: S102 - the documented example itself
+    assert (tmp_path / "net.npz").is_file() and len(scope["out"].prediction) == 2
