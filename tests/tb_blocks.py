@@ -5,18 +5,30 @@ made wrong, the core is started, and STATUS must show done with the expected err
 (bits 15:8) and layer (bits 23:16) within a few cycles. The table is restored after each
 case, and the valid network must still run bit-exactly (golden model) at the end.
 
-Environment: CONFIG (core configuration name; the cases are written for 'small'), SEED.
+``random_tables``: N_TABLES random broken tables (NET and descriptor fields drawn across and
+beyond their ranges); each must give the code, layer and CYCLES of the golden twin of the
+checks (skyspike.chip.checks.run_check). Tables the twin finds valid are not started (they
+would run an inference on whatever the memories hold). The error codes seen go to
+COVERAGE_FILE (JSON) when it is set.
+
+Environment: CONFIG (core configuration name; the cases are written for 'small'), SEED,
+N_TABLES, COVERAGE_FILE.
 """
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
+from pathlib import Path
 
 import cocotb
 import numpy as np
 
 from skyspike.spec import memmap as mm
 from skyspike.spec.config import get_config
-from skyspike.spec.layouts import DESC_WORDS
+from skyspike.spec.layouts import DESC_WORDS, DESCRIPTOR
+from skyspike.chip.checks import run_check
+from skyspike.chip.coverage import error_bin
 from skyspike.chip.golden import run as golden_run
 from skyspike.chip.image import build_image, image_writes
 from skyspike.chip.network import ChipLayer, ChipNetwork
@@ -24,6 +36,8 @@ from skyspike.chip.testing import random_weights
 from wbhost import WishboneMaster, load_image, read_results, run_inference, start_clock
 
 E = mm.ERROR_CODE
+#: Coverage bins of the error codes seen, over both tests of a run (skyspike.chip.coverage).
+ERROR_BINS: Counter = Counter()
 POLLS = 40  # an error is reported after at most 1 + max_layers + 1 cycles; a poll takes two
 
 
@@ -149,6 +163,88 @@ async def runtime_errors(dut):
         if got != (2, code, layer):
             fails.append(f"{name}: (busy|done, error, layer) = {got}, expected {(2, code, layer)} "
                          f"[{mm.ERRORS[code][0]}]")
+        ERROR_BINS[error_bin(code)] += 1
+        twin = run_check(await bus.read(mm.REG["NET"]), await read_table(bus, cfg), cfg)
+        if (twin.code, twin.layer) != (code, layer):
+            fails.append(f"{name}: the golden twin says {(twin.code, twin.layer)}, expected {(code, layer)}")
         await restore_table(bus, image)
     fails += await valid_run(dut, bus, net, image, rng, "after the error cases")
+    write_error_coverage()
     assert not fails, "\n".join(fails)
+
+
+async def read_table(bus: WishboneMaster, cfg) -> list[list[int]]:
+    return [[await bus.read(desc_addr(ly, j)) for j in range(DESC_WORDS)] for ly in range(cfg.max_layers)]
+
+
+def random_field(rng: np.random.Generator, name: str, cfg) -> int:
+    """A value of descriptor field ``name``: mostly near the core's limits, sometimes anywhere."""
+    f = DESCRIPTOR[name]
+    near = {"n_in": cfg.max_inputs, "n_out": cfg.max_neurons, "w_base": cfg.bank_depth, "beta": 256,
+            "state_base": cfg.state_neurons, "n_bias": 32, "slots_log2": 2}.get(name)
+    if near is not None and rng.random() < 0.6:
+        return int(np.clip(near + rng.integers(-3, 4), f.lo, f.hi))
+    return int(rng.integers(f.lo, f.hi + 1))
+
+
+def broken_table(rng: np.random.Generator, image, cfg) -> tuple[int, list[list[int]]]:
+    """NET and the descriptor table of ``image`` with one to three fields changed at random."""
+    table = [[int(w) for w in words] for words in image.descriptors]
+    table += [[0] * DESC_WORDS for _ in range(cfg.max_layers - len(table))]
+    net = {"n_layers": image.n_layers, "steps": image.steps}
+    for _ in range(int(rng.integers(1, 4))):
+        if rng.random() < 0.15:
+            key = str(rng.choice(["n_layers", "steps"]))
+            net[key] = int(rng.choice([0, 1, cfg.max_layers, cfg.max_layers + 1, rng.integers(0, 256)]))
+            continue
+        layer = int(rng.integers(0, cfg.max_layers))
+        name = str(rng.choice([f.name for f in DESCRIPTOR]))
+        fields = DESCRIPTOR.unpack(DESCRIPTOR.from_words(table[layer]))
+        fields[name] = random_field(rng, name, cfg)
+        table[layer] = DESCRIPTOR.words(DESCRIPTOR.pack(**fields))
+    return mm.NET.pack(**net), table
+
+
+async def write_table(bus: WishboneMaster, net_word: int, table) -> None:
+    await bus.write(mm.REG["NET"], net_word)
+    for ly, words in enumerate(table):
+        for j, w in enumerate(words):
+            await bus.write(desc_addr(ly, j), w)
+
+
+@cocotb.test()
+async def random_tables(dut):
+    cfg = get_config(os.environ.get("CONFIG", "small"))
+    seed = int(os.environ.get("SEED", "1"))
+    n_tables = int(os.environ.get("N_TABLES", "150"))
+    dut._log.info(f"random_tables: SEED={seed} N_TABLES={n_tables}")
+    rng = np.random.default_rng([seed, 7])
+    await start_clock(dut)
+    bus = WishboneMaster(dut)
+    image = build_image(base_network(rng), cfg)
+    await load_image(bus, image)
+    fails, started = [], 0
+    for case in range(n_tables):
+        net_word, table = broken_table(rng, image, cfg)
+        twin = run_check(net_word, table, cfg)
+        if twin.ok:
+            continue
+        await write_table(bus, net_word, table)
+        status = await start_and_wait(bus)
+        cycles = await bus.read(mm.REG["CYCLES"])
+        got = (status >> 8 & 0xFF, status >> 16 & 0xFF, cycles)
+        started += 1
+        ERROR_BINS[error_bin(twin.code)] += 1
+        if got != (twin.code, twin.layer, twin.cycles):
+            fails.append(f"table {case} (seed {seed}): RTL (code, layer, cycles) = {got}, "
+                         f"twin {(twin.code, twin.layer, twin.cycles)}")
+    dut._log.info(f"{started} broken tables started; {len(fails)} mismatches; codes so far {dict(ERROR_BINS)}")
+    write_error_coverage()
+    assert not fails, "\n".join(fails[:20])
+
+
+def write_error_coverage() -> None:
+    if os.environ.get("COVERAGE_FILE"):
+        path = Path(os.environ["COVERAGE_FILE"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(ERROR_BINS))

@@ -2,11 +2,15 @@
 and directed bias-row cases (memory past a layer's real inputs holding garbage).
 
 Environment: CONFIG (core configuration name), N_CASES, SEED (printed; reuse it to replay),
-BATCH (inferences per network).
+BATCH (inferences per network), COVERAGE_FILE (where to write the functional-coverage bins the
+compared cases hit, skyspike.chip.coverage; JSON).
 """
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
+from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -14,10 +18,11 @@ from cocotb.triggers import ClockCycles
 
 from skyspike.spec import memmap as mm
 from skyspike.spec.config import get_config
+from skyspike.chip.coverage import case_bins
 from skyspike.chip.golden import run as golden_run
 from skyspike.chip.image import build_image
 from skyspike.chip.network import ChipLayer, ChipNetwork
-from skyspike.chip.testing import random_inputs, random_network, random_weights
+from skyspike.chip.testing import closure_networks, random_inputs, random_network, random_weights
 from skyspike.rtlsim.bus import (UpdateTrace, WishboneMaster, compare, load_image, read_results, run_inference,
                                  start_clock, write_all)
 
@@ -51,13 +56,14 @@ async def random_networks(dut):
     trace = UpdateTrace(dut, cfg.update_lanes)
     cocotb.start_soon(trace.run())
 
-    failures, spikes_seen, total = [], 0, 0
+    failures, spikes_seen, total, bins = [], 0, 0, Counter()
     for case in range(n_cases):
         rng = np.random.default_rng([seed, case])
         net = random_network(rng, cfg, max_width=max_width)
         image = build_image(net, cfg)
         x = random_inputs(rng, net, batch)
         gold = golden_run(net, x, cfg)
+        bins.update(case_bins(net, cfg, x, gold.membranes))
         await load_image(bus, image)
         for b in range(batch):
             errs, seen = await check_sample(dut, bus, trace, image, net, gold, x, b,
@@ -66,9 +72,19 @@ async def random_networks(dut):
             if seen >= 0:
                 spikes_seen += seen
                 total += 1
+                bins["inferences compared"] += 1
+        bins["networks compared"] += 1
     dut._log.info(f"{total} inferences of {n_cases} networks compared; {spikes_seen} spikes; "
                   f"{len(failures)} mismatches")
+    write_coverage(bins)
     assert not failures, "\n".join(failures[:20])
+
+
+def write_coverage(bins: Counter) -> None:
+    if os.environ.get("COVERAGE_FILE"):
+        path = Path(os.environ["COVERAGE_FILE"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(bins))
 
 
 def bias_networks(rng: np.random.Generator, cfg) -> list[tuple[str, ChipNetwork]]:
@@ -147,3 +163,29 @@ async def bias_directed(dut):
                 failed.setdefault(name, []).append(b)
         dut._log.info(f"{name}: {int(gold.counts.sum())} output spikes, cycles {gold.cycles.tolist()}")
     assert not failures, f"failing (network: samples) {failed}\n" + "\n".join(failures[:20])
+
+
+@cocotb.test()
+async def coverage_closure(dut):
+    """Directed cases for every coverage bin random networks may miss (chip.testing.closure_networks):
+    each compared with the golden model like the random ones."""
+    cfg = get_config(os.environ.get("CONFIG", "small"))
+    seed = int(os.environ.get("SEED", "1"))
+    await start_clock(dut)
+    bus = WishboneMaster(dut)
+    trace = UpdateTrace(dut, cfg.update_lanes)
+    cocotb.start_soon(trace.run())
+    failures, bins = [], Counter()
+    for i, (net, x) in enumerate(closure_networks(np.random.default_rng(seed), cfg)):
+        image = build_image(net, cfg)
+        gold = golden_run(net, x, cfg)
+        bins.update(case_bins(net, cfg, x, gold.membranes))
+        await load_image(bus, image)
+        for b in range(len(x)):
+            errs, _ = await check_sample(dut, bus, trace, image, net, gold, x, b, f"closure case {i} sample {b}")
+            failures += errs
+            bins["inferences compared"] += 1
+        bins["networks compared"] += 1
+    dut._log.info(f"coverage closure: {sum(bins.values())} bin hits, {len(failures)} mismatches")
+    write_coverage(bins)
+    assert not failures, "\n".join(failures[:20])

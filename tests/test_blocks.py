@@ -20,5 +20,7 @@ def test_runtime_errors_small(sim):
     seed = int(os.environ.get("SEED") or random.randrange(2**32))
     print(f"SEED={seed}")
     src = write_verilog("small", BUILD / "verilog" / "small")
+    folder = os.environ.get("COVERAGE_DIR")
+    cov = {"COVERAGE_FILE": str(Path(folder) / f"errors-{sim}.json")} if folder else {}
     run_cocotb([src], "skyspike_core", "tb_blocks", build_dir=BUILD / "core_small",
-               extra_env={"CONFIG": "small", "SEED": str(seed)}, sim=sim)
+               extra_env={"CONFIG": "small", "SEED": str(seed), **cov}, sim=sim, coverage_dir=folder)

@@ -25,6 +25,12 @@ CASES_PER_SHARD = 52 * int(os.environ.get("SOAK", "1"))
 SIMS = ["icarus", pytest.param("verilator", marks=pytest.mark.verilator)]
 
 
+def coverage_env(name: str) -> dict[str, str]:
+    """Where a run writes its coverage bins, when `make coverage` asks for them (COVERAGE_DIR)."""
+    folder = os.environ.get("COVERAGE_DIR")
+    return {"COVERAGE_FILE": str(Path(folder) / f"{name}.json")} if folder else {}
+
+
 def seed_for(shard: int, sim: str) -> str:
     return os.environ.get("SEED", str(1000 + 10 * shard + (sim == "verilator")))
 
@@ -33,8 +39,9 @@ def seed_for(shard: int, sim: str) -> str:
 @pytest.mark.parametrize("shard", range(SHARDS))
 def test_random_networks_small(shard, sim):
     run_cocotb([core_verilog("small")], "skyspike_core", "tb_core", build_dir=BUILD / "core_small",
-               extra_env={"CONFIG": "small", "N_CASES": str(CASES_PER_SHARD), "SEED": seed_for(shard, sim)},
-               testcase="random_networks", sim=sim)
+               extra_env={"CONFIG": "small", "N_CASES": str(CASES_PER_SHARD), "SEED": seed_for(shard, sim),
+                          **coverage_env(f"random-{sim}-{shard}")},
+               testcase="random_networks", sim=sim, coverage_dir=os.environ.get("COVERAGE_DIR"))
 
 
 @pytest.mark.parametrize("sim", SIMS)
@@ -42,7 +49,7 @@ def test_bias_directed_small(sim):
     """Bias rows where the memory past the real inputs holds garbage (tests/tb_core.py)."""
     run_cocotb([core_verilog("small")], "skyspike_core", "tb_core", build_dir=BUILD / "core_small",
                extra_env={"CONFIG": "small", "SEED": os.environ.get("SEED", "5")},
-               testcase="bias_directed", sim=sim)
+               testcase="bias_directed", sim=sim, coverage_dir=os.environ.get("COVERAGE_DIR"))
 
 
 def test_random_networks_chip():
@@ -52,3 +59,13 @@ def test_random_networks_chip():
                extra_env={"CONFIG": "chip", "N_CASES": os.environ.get("CHIP_CASES", "3"), "BATCH": "1",
                           "MAX_WIDTH": "160", "SEED": os.environ.get("SEED", "77")},
                testcase="random_networks", sim="icarus")
+
+
+@pytest.mark.verilator
+def test_coverage_closure_small():
+    """Every layer configuration, both membrane rails and input densities 0 and 1 on the RTL,
+    == golden (tests/tb_core.py coverage_closure; `make coverage` reports the bins)."""
+    run_cocotb([core_verilog("small")], "skyspike_core", "tb_core", build_dir=BUILD / "core_small",
+               extra_env={"CONFIG": "small", "SEED": os.environ.get("SEED", "1"),
+                          **coverage_env("closure")}, testcase="coverage_closure", sim="verilator",
+               coverage_dir=os.environ.get("COVERAGE_DIR"))

@@ -192,7 +192,8 @@ class Placement:
 
 
 def derive_layer(cfg: CoreConfig, n_in: int, n_out: int, bits: int, slots: int, w_base: int,
-            state_base: int, n_bias: int = 0) -> LayerPlacement:
+                 state_base: int, n_bias: int = 0) -> LayerPlacement:
+    """Where and how one layer runs, given its slots and bases (docs/semantics.md)."""
     lanes = lanes_per_bank(bits)
     sub = subwords(bits)
     group = cfg.banks // slots

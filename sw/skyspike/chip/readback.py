@@ -16,7 +16,7 @@ from skyspike.spec import memmap as mm
 from skyspike.spec.config import PRECISIONS, CoreConfig
 from skyspike.spec.layouts import DESC_WORDS, STATE_ENTRY, descriptor_fields
 from skyspike.chip.image import unpack_weights
-from skyspike.chip.network import ChipLayer, ChipNetwork, NetworkError, Placement, place
+from skyspike.chip.network import ChipLayer, ChipNetwork, NetworkError, Placement, derive_layer, place
 
 Reader = Callable[[int, int], list[int]]
 
@@ -37,24 +37,19 @@ def state_membranes(words) -> np.ndarray:
     return np.array([v.get(w) for w in words], np.int64)
 
 
-def read_network(read: Reader, cfg: CoreConfig) -> tuple[ChipNetwork, Placement]:
-    """The network a core holds (NET register, descriptors, weights). NetworkError if the
-    descriptors do not describe a layout this driver would have produced."""
+def read_network(read: Reader, cfg: CoreConfig, *, strict: bool = True) -> tuple[ChipNetwork, Placement]:
+    """The network a core holds (NET register, descriptors, weights). ``strict``: NetworkError if
+    the descriptors do not describe the layout this driver would have produced; otherwise the
+    weights and state are read where the descriptors put them (what the core itself does with a
+    table that passes its run-time checks, skyspike.chip.checks)."""
     net_reg = mm.NET.unpack(read(mm.REG["NET"], 1)[0])
     n_layers, steps = net_reg["n_layers"], net_reg["steps"]
     if not 1 <= n_layers <= cfg.max_layers:
         raise NetworkError(f"NET register holds {n_layers} layers (1..{cfg.max_layers})")
     desc = np.array(read(mm.DESC_BASE, n_layers * DESC_WORDS), np.int64).reshape(n_layers, DESC_WORDS)
     fields = [decode_descriptor(d) for d in desc]
-    skeleton = []
-    for f in fields:
-        ly = ChipLayer(np.zeros((f["n_in"], f["n_out"]), np.int64), bits=f["bits"], beta=f["beta"],
-                       theta_high=f["theta_high"], theta_low=f["theta_low"], reset_sub=f["reset_sub"],
-                       reset_zero=f["reset_zero"], slots=f["slots"],
-                       bias=np.zeros((f["n_bias"], f["n_out"]), np.int64) if f["n_bias"] else None)
-        skeleton.append(ly)
-    net = ChipNetwork(skeleton, steps)
-    pl = place(net, cfg)
+    net = ChipNetwork([_skeleton(f) for f in fields], steps)
+    pl = place(net, cfg) if strict else _own_placement(net, fields, cfg)
     for i, (f, lp) in enumerate(zip(fields, pl.layers)):
         if (f["w_base"], f["state_base"]) != (lp.w_base, lp.state_base):
             raise NetworkError(f"layer {i}: descriptor places weights at {f['w_base']} and state at "
@@ -67,6 +62,22 @@ def read_network(read: Reader, cfg: CoreConfig) -> tuple[ChipNetwork, Placement]
         ly.weights = w[:ly.n_in]
         ly.bias = w[ly.n_in:] if ly.n_bias else None
     return net, pl
+
+
+def _skeleton(f: dict) -> ChipLayer:
+    """A layer with the descriptor's parameters and zero weights (read next)."""
+    return ChipLayer(np.zeros((f["n_in"], f["n_out"]), np.int64), bits=f["bits"], beta=f["beta"],
+                     theta_high=f["theta_high"], theta_low=f["theta_low"], reset_sub=f["reset_sub"],
+                     reset_zero=f["reset_zero"], slots=f["slots"],
+                     bias=np.zeros((f["n_bias"], f["n_out"]), np.int64) if f["n_bias"] else None)
+
+
+def _own_placement(net: ChipNetwork, fields: list[dict], cfg: CoreConfig) -> Placement:
+    """The placement the descriptors themselves state (bases included), not the driver's packing."""
+    layers = [derive_layer(cfg, ly.n_in, ly.n_out, ly.bits, f["slots"], f["w_base"], f["state_base"], ly.n_bias)
+              for ly, f in zip(net.layers, fields)]
+    input_words = -(-net.layers[0].n_in // 32)
+    return Placement(layers, input_words, -(-input_words // cfg.input_banks))
 
 
 def read_inputs(read: Reader, net: ChipNetwork, pl: Placement, cfg: CoreConfig) -> np.ndarray:

@@ -94,3 +94,36 @@ def random_inputs(rng: np.random.Generator, net: ChipNetwork, batch: int = 1, de
     if density is None:
         density = float(rng.choice([0.0, 1.0, rng.uniform(0, 1), rng.uniform(0, 0.2)], p=[0.05, 0.1, 0.6, 0.25]))
     return rng.random((batch, net.steps, net.layers[0].n_in)) < density
+
+
+def closure_networks(rng: np.random.Generator, cfg: CoreConfig) -> list[tuple[ChipNetwork, np.ndarray]]:
+    """Directed cases that hit every functional-coverage bin of :mod:`skyspike.chip.coverage`
+    that random networks may miss: every layer configuration (precision x slots x reset x
+    hysteresis x bias rows, four per network), both membrane rails, input density 0 and 1.
+    Returns (network, inputs (batch, steps, n_in)) pairs."""
+    from skyspike.chip.coverage import slot_counts
+
+    combos = [(b, s, z, h, c) for b in PRECISIONS for s in slot_counts(cfg) for z in (False, True)
+              for h in (False, True) for c in (False, True)]
+    width = min(8, cfg.max_outputs)   # four layers of any precision and slots fit 256 words a bank
+    cases = []
+    for i in range(0, len(combos), 4):
+        layers, n_in = [], min(24, cfg.max_inputs)
+        for bits, slots, zero, hyst, bias in combos[i:i + 4]:
+            lo, hi = weight_range(bits)
+            w = random_weights(rng, n_in, width, bits)
+            th = max(1, int(hi * np.sqrt(n_in) * 0.3))
+            layers.append(ChipLayer(w, bits=bits, beta=int(rng.integers(128, 257)), theta_high=th,
+                                    theta_low=th - max(1, th // 3) if hyst else th, reset_zero=zero, slots=slots,
+                                    bias=random_weights(rng, int(rng.integers(1, 4)), width, bits) if bias else None))
+            n_in = width
+        net = ChipNetwork(layers, steps=6)
+        x = np.stack([np.zeros((6, layers[0].n_in), bool), np.ones((6, layers[0].n_in), bool),
+                      rng.random((6, layers[0].n_in)) < 0.3])
+        cases.append((net, x))
+    for sign in (1, -1):   # one layer driven into each rail: full-scale weights, no leak, every input on
+        n_in = min(cfg.max_inputs, 64)
+        w = np.full((n_in, width), 127 * sign if sign > 0 else -128)
+        layer = ChipLayer(w, bits=8, beta=256, theta_high=INT16_MAX, theta_low=INT16_MAX, reset_sub=0)
+        cases.append((ChipNetwork([layer], steps=8), np.ones((1, 8, n_in), bool)))
+    return cases

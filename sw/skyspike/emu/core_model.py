@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from skyspike.spec import memmap as mm
 from skyspike.spec.config import CONFIGS, CoreConfig
-from skyspike.spec.layouts import STATE_ENTRY
+from skyspike.chip.checks import run_check
+from skyspike.spec.layouts import DESC_WORDS, STATE_ENTRY, STORED_WORDS
 
 _BUSY = mm.STATUS.mask("busy")
 _DONE = mm.STATUS.mask("done")
@@ -17,11 +18,15 @@ class CoreModel:
     """Registers, descriptors, counts, state, input and weight SRAMs, the sticky bus-error /
     write-refused flags and BUS_ADDR. ``run`` completes instantly by default (``on_run`` may
     fill in counts/state and return the cycle count); ``hang = True`` leaves it busy until
-    aborted."""
+    aborted. ``checks``: a start first runs the core's descriptor checks (skyspike.chip.checks)
+    and reports their error code, layer and cycles as the RTL does; without it only NET's layer
+    count is checked (what firmware/host/hal_host.c emulates for the C build)."""
 
-    def __init__(self, cfg: CoreConfig | None = None, on_run: Callable[[CoreModel], int] | None = None):
+    def __init__(self, cfg: CoreConfig | None = None, on_run: Callable[[CoreModel], int] | None = None,
+                 *, checks: bool = False):
         self.cfg = cfg or CONFIGS["chip"]
         self.on_run = on_run
+        self.checks = checks
         self.hang = False
         self.regions = mm.region_sizes(self.cfg)
         self.mem: dict[int, int] = {}          # descriptors, inputs, weights
@@ -106,11 +111,22 @@ class CoreModel:
         elif ctrl["start"] and not self.busy:
             self._start()
 
+    def table(self) -> list[list[int]]:
+        """The descriptor table as the core stores it (the reserved words read 0)."""
+        return [[self.mem.get(mm.DESC_BASE + 4 * (ly * DESC_WORDS + j), 0) if j < STORED_WORDS else 0
+                 for j in range(DESC_WORDS)] for ly in range(self.cfg.max_layers)]
+
     def _start(self) -> None:
         self.counts = [0] * self.cfg.max_outputs
         if self.hang:
             self.status, self.cycles = _BUSY, 0
             return
+        if self.checks:
+            check = run_check(self.net, self.table(), self.cfg)
+            if not check.ok:   # the core's own run-time checks, as the RTL reports them
+                self.status = mm.STATUS.pack(done=1, error=check.code, error_layer=check.layer)
+                self.cycles = check.cycles
+                return
         net = mm.NET.unpack(self.net)
         n_layers, steps = net["n_layers"], net["steps"]
         if n_layers == 0 or n_layers > self.cfg.max_layers:

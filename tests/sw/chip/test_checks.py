@@ -1,0 +1,74 @@
+"""The run-time checks' golden twin (skyspike.chip.checks): every valid image passes, and each
+kind of broken table gives the code and layer the RTL gives (the RTL itself is checked against
+this twin on random tables in tests/tb_blocks.py)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skyspike.chip.checks import run_check
+from skyspike.chip.image import build_image
+from skyspike.chip.network import ChipLayer, ChipNetwork
+from skyspike.chip.testing import random_network
+from skyspike.spec.config import CONFIGS
+from skyspike.spec.layouts import DESCRIPTOR
+from skyspike.spec.memmap import NET, RunError
+
+CFG = CONFIGS["small"]
+
+
+def image3():
+    rng = np.random.default_rng(0)
+    net = ChipNetwork([ChipLayer(rng.integers(-8, 8, (40, 24)), bits=4, theta_high=9),
+                       ChipLayer(rng.integers(-2, 2, (24, 24)), bits=2, theta_high=3, bias=np.ones((2, 24), int)),
+                       ChipLayer(rng.choice([-1, 1], (24, 10)), bits=1, theta_high=6)], steps=6)
+    return build_image(net, CFG)
+
+
+def table_with(image, layer, **fields):
+    table = [list(map(int, w)) for w in image.descriptors]
+    f = DESCRIPTOR.unpack(DESCRIPTOR.from_words(table[layer]))
+    f.update(fields)
+    table[layer] = DESCRIPTOR.words(DESCRIPTOR.pack(**{k: v for k, v in f.items()}))
+    return table
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_valid_images_pass(seed):
+    img = build_image(random_network(np.random.default_rng(seed), CFG), CFG)
+    check = run_check(NET.pack(n_layers=img.n_layers, steps=img.steps), img.descriptors, CFG)
+    assert check.ok, check
+
+
+def cases(img):
+    net = NET.pack(n_layers=3, steps=img.steps)
+    pl = img.placement.layers
+    return [
+        (NET.pack(n_layers=0, steps=6), None, RunError.BAD_LAYER_COUNT, 0),
+        (NET.pack(n_layers=CFG.max_layers + 1, steps=6), None, RunError.BAD_LAYER_COUNT, 0),
+        (NET.pack(n_layers=3, steps=0), None, RunError.BAD_STEPS, 0),
+        (net, (0, {"n_in": CFG.max_inputs + 1}), RunError.BAD_SIZE, 0),
+        (net, (2, {"n_out": 0}), RunError.BAD_SIZE, 2),
+        (NET.pack(n_layers=4, steps=img.steps), None, RunError.BAD_SIZE, 3),
+        (net, (2, {"n_in": 23}), RunError.BAD_CHAIN, 2),
+        (net, (1, {"theta_low": 10, "theta_high": 9}), RunError.BAD_THRESHOLD, 1),
+        (net, (2, {"beta": 300}), RunError.BAD_BETA, 2),
+        (net, (0, {"slots_log2": 3}), RunError.BAD_SLOTS, 0),
+        (net, (1, {"w_base": CFG.bank_depth - pl[1].bank_words + 1}), RunError.WEIGHT_OVERFLOW, 1),
+        (net, (2, {"state_base": pl[2].state_base + 2}), RunError.STATE_OVERFLOW, 2),
+        (net, (2, {"n_out": CFG.max_outputs + 1}), RunError.BAD_OUTPUTS, 2),
+        (NET.pack(n_layers=2, steps=img.steps), None, RunError.BAD_OUTPUTS, 1),
+        (net, (1, {"n_bias": 33}), RunError.BAD_BIAS, 1),
+    ]
+
+
+def test_each_error_code_and_layer():
+    img = image3()
+    seen = set()
+    for net_word, change, code, layer in cases(img):
+        table = table_with(img, change[0], **change[1]) if change else img.descriptors
+        check = run_check(net_word, table, CFG)
+        assert (check.code, check.layer) == (code, layer), (code, change, check)
+        assert check.cycles == layer + 3
+        seen.add(code)
+    assert seen == set(RunError)
