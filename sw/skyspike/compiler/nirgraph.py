@@ -142,6 +142,14 @@ def _nir_unsupported(node, where: str) -> NetworkError:
                         f"Affine/Linear -> LIF/IF/LI")
 
 
+def check_nir_options(*, dt: float = NIR_DT, reset: str = "zero") -> None:
+    """``dt`` a finite time step > 0 and ``reset`` "zero" or "subtract", else ValueError."""
+    if reset not in ("zero", "subtract"):
+        raise ValueError(f"reset={reset!r}: use 'zero' or 'subtract'")
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) or not dt > 0:
+        raise ValueError(f"dt={dt!r} must be a finite number > 0")
+
+
 def from_nir(graph, *, dt: float = NIR_DT, reset: str = "zero") -> FloatNetwork:
     """Import a NIR graph (or the path of a NIR HDF5 file), discretized with time step ``dt``.
 
@@ -155,10 +163,7 @@ def from_nir(graph, *, dt: float = NIR_DT, reset: str = "zero") -> FloatNetwork:
     """
     import nir
 
-    if reset not in ("zero", "subtract"):
-        raise ValueError(f"reset={reset!r}: use 'zero' or 'subtract'")
-    if not dt > 0:
-        raise ValueError(f"dt={dt} must be > 0")
+    check_nir_options(dt=dt, reset=reset)
     graph, source = _read_nir(graph)
     notes = [f"NIR has no time step: discretized with dt={dt:g}"]
     if reset == "subtract":
@@ -222,4 +227,4 @@ def _check_io_sizes(graph, layers: list[FloatLayer]) -> None:
             raise NetworkError(f"NIR node {name!r} ({type(node).__name__}): size {n} does not match the {want} {what}")
 
 
-__all__ = ["from_nir", "NIR_DT", "NIR_OPTIONS"]
+__all__ = ["from_nir", "check_nir_options", "NIR_DT", "NIR_OPTIONS"]
