@@ -86,3 +86,14 @@ def test_a_network_that_does_not_fit_is_named(files):
 def test_debug_shows_the_traceback(files):
     res = CliRunner().invoke(app, ["--debug", "info", str(files / "empty.npz")])
     assert res.exit_code != 0 and res.exception is not None and type(res.exception).__name__ == "NetworkFileError"
+
+
+def test_a_stored_encoding_the_driver_does_not_know_is_refused(files, tmp_path):
+    """An unknown encoding.method no longer falls back to direct coding (defect 6)."""
+    from skyspike.chip.netfile import load_compiled, save_compiled
+    from skyspike.spec.config import CONFIGS
+
+    net, meta = load_compiled(files / "m.npz")
+    save_compiled(tmp_path / "odd.npz", net, CONFIGS[meta["config"]], {**meta, "encoding": {"method": "morse"}})
+    code, out, _ = cli("eval", tmp_path / "odd.npz", "--limit", 5)
+    assert code == 2 and "unknown input encoding" in out

@@ -116,3 +116,22 @@ def test_chip_capacity():
         wide = ChipNetwork([ChipLayer(np.ones((784, hidden), int), bits=bits),
                             ChipLayer(np.ones((hidden, 10), int), bits=bits)], 8)
         assert place(wide, cfg).weight_words <= cfg.bank_depth
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("reset_zero", 2, "reset_zero=2 must be a bool"),
+    ("theta_high", 5.5, "theta_high=5.5 must be an integer"),
+    ("beta", 200.0, "beta=200.0 must be an integer"),
+    ("reset_sub", True, "reset_sub=True must be an integer"),
+    ("bits", np.int64(4), None),
+])
+def test_field_types(field, value, match):
+    """Types the golden model and the descriptor would read differently are refused
+    (reset_zero=2 zero-resets in the golden model but sets another descriptor bit)."""
+    ly = ChipLayer(np.ones((4, 3), int), bits=4, theta_high=5)
+    setattr(ly, field, value)
+    if match is None:
+        ChipNetwork([ly], 4).check()
+        return
+    with pytest.raises(NetworkError, match=match):
+        ChipNetwork([ly], 4).check()

@@ -120,3 +120,21 @@ def test_float_network_is_a_model_source():
     assert [ly.bits for ly in net.layers] == [4, 8]
     with pytest.raises(NetworkError, match="bits has 3 entries for 2 layers"):
         quantize.quantize(fnet, [4, 4, 4], 6)
+
+
+def test_activation_functions_are_not_called_recurrent():
+    with pytest.raises(NetworkError, match=r"activation functions \(ReLU: not a spiking neuron\)"):
+        from_torch(nn.Sequential(nn.Linear(4, 3), nn.ReLU()))
+    with pytest.raises(NetworkError, match="recurrent layers"):
+        from_torch(nn.Sequential(nn.Linear(4, 3), nn.RNN(3, 3)))
+
+
+@pytest.mark.parametrize("field", ["beta", "theta_high", "theta_low", "reset_sub"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_schmitt_nan_and_inf_are_named(field, value):
+    with pytest.raises(ValueError, match=f"{field}=(nan|inf) must be a finite number"):
+        Schmitt(**{field: value})
+    neuron = Schmitt()
+    getattr(neuron, field if field in ("beta", "theta_high") else "low_offset").fill_(value)
+    with pytest.raises(NetworkError, match=r"layer 0 \(Schmitt '1'\)"):
+        from_torch(nn.Sequential(nn.Linear(4, 3), neuron))

@@ -131,3 +131,12 @@ def test_export_nir_helper_handles_scalar_parameters(tmp_path):
         np.testing.assert_array_equal(x.weights_with_bias, y.weights_with_bias)
         assert (x.beta, x.theta_high, x.reset_sub) == (y.beta, y.theta_high, y.reset_sub)
     assert float(model[1].beta) == pytest.approx(0.9) and not model[1].init_hidden   # the model is untouched
+
+
+@pytest.mark.parametrize("node, size", [("input", 5), ("output", 4)])
+def test_input_and_output_sizes_must_match_the_layers(node, size):
+    def resize(nodes, edges):
+        nodes[node] = (nir.Input(input_type={"input": np.array([size])}) if node == "input"
+                       else nir.Output(output_type={"output": np.array([size])}))
+    with pytest.raises(NetworkError, match=rf"NIR node '{node}' \((In|Out)put\): size {size} does not match"):
+        from_nir(_scalar_graph(extra=resize))
