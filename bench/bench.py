@@ -8,7 +8,7 @@ one run. `make bench` (add `--quick` to skip the RTL simulators).
 * RTL simulation speed (clock cycles/s) on Icarus and on Verilator, and their ratio.
 
 Cycle counts come from the golden model's cycle predictor; the regression asserts that the RTL
-takes exactly that many cycles (tests/test_core.py), and the RTL runs below check it again.
+takes exactly that many cycles (tests/hw/test_core.py), and the RTL runs below check it again.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 /* hal.h on the host: the firmware's command loop (src/proto.c) over stdin/stdout, against
  * an emulated core -- the same emulation as skyspike.emu.core_model.CoreModel, so that
- * tests/test_firmware.py can run identical traffic through both and compare replies and
+ * tests/firmware/test_firmware.py can run identical traffic through both and compare replies and
  * counters. "Cycles" are microseconds here.
  *
  *   fwhost CAPS0 CAPS1 CAPS2 CAPS3 [--hang] [--interbyte-us N] [--trace-timeouts]

@@ -1,6 +1,6 @@
 /* The host link: frame parser and command handlers (docs/protocol.md). Portable: all
  * hardware access goes through hal.h. skyspike.emu.firmware_model.FirmwareModel is the executable
- * specification of this file; tests/test_firmware.py runs both on the same traffic and
+ * specification of this file; tests/firmware/test_firmware.py runs both on the same traffic and
  * compares the replies byte for byte.
  *
  * Never hangs: waiting for the first byte of a frame is the only unbounded wait (the idle

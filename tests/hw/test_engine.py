@@ -2,7 +2,7 @@
 """The Engine (FSM + InputRouter + WeightFetch + NeuronState + OutputStage) on Amaranth's
 simulator, its SRAMs modelled by the bench: every update group's spikes and membranes (the
 dbg_* trace), the spike counters, the final neuron states and the cycle count against
-skyspike.chip.golden.run. (tests/test_core.py runs the same on the generated Verilog.)
+skyspike.chip.golden.run. (tests/hw/test_core.py runs the same on the generated Verilog.)
 
 Every randomized test prints its seed; SEED=<n> replays it.
 """

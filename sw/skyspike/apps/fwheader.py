@@ -6,7 +6,7 @@ protocol constants:
 Sources: ``skyspike_hw.soc`` and ``skyspike_hw.uart`` (the SoC's address map, vectors, IRQ
 line, UART registers), ``skyspike.spec`` (core registers and their fields, regions, error codes) and
 ``skyspike.link.commands`` and ``skyspike.link.frames`` (commands, status codes, counters, frame layout).
-tests/test_firmware.py checks that the committed header is current.
+tests/firmware/test_firmware.py checks that the committed header is current.
 
 The header holds only ``#define NAME <integer>`` lines and C comments, so that the
 assembler and the C-preprocessed linker script can include it as well as C code.

@@ -1,6 +1,6 @@
 """The whole system in simulation: firmware built with Debian's RISC-V toolchain, the SoC RTL
 (PicoRV32 + UART + core) on Verilator, and the host client over the simulated UART
-(``skyspike.rtlsim.tb_system``). Used by tests/test_system.py and make bench."""
+(``skyspike.rtlsim.tb_system``). Used by tests/system/test_system.py and make bench."""
 from __future__ import annotations
 
 import json

@@ -1,6 +1,6 @@
 """The run-time checks' golden twin (skyspike.chip.checks): every valid image passes, and each
 kind of broken table gives the code and layer the RTL gives (the RTL itself is checked against
-this twin on random tables in tests/tb_blocks.py)."""
+this twin on random tables in tests/hw/tb_core_errors.py)."""
 from __future__ import annotations
 
 import numpy as np

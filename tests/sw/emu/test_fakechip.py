@@ -1,6 +1,6 @@
 """The emulated chip (skyspike.emu.fakechip) follows the core's error path: a descriptor table the
 core rejects at start gives the RTL's error code, layer and cycles (the golden twin
-skyspike.chip.checks, which tests/tb_blocks.py checks against the RTL on random tables), and
+skyspike.chip.checks, which tests/hw/tb_core_errors.py checks against the RTL on random tables), and
 the chip keeps serving; random commands with valid CRCs never stop it (issue: reliability,
 defect 4)."""
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Protocol scenarios and the link fuzz, shared by the tests of the Python firmware model
 (tests/sw/link/test_client.py, tests/sw/emu/test_firmware_model.py) and of the C firmware's
-command loop built for the host (tests/test_firmware.py): each takes a HostClient (and a raw
+command loop built for the host (tests/firmware/test_firmware.py): each takes a HostClient (and a raw
 write for the fuzz), whatever is at the far end."""
 from __future__ import annotations
 

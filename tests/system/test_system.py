@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
+from simrun import BUILD as TESTS_BUILD
 from skyspike.rtlsim.system import run_system
 
-BUILD = Path(__file__).resolve().parent.parent / "build" / "tests" / "system"
+BUILD = TESTS_BUILD / "system"
 
 
 @pytest.mark.verilator

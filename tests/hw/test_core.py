@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from simrun import run_cocotb
+from simrun import BUILD, run_cocotb
 from skyspike_hw.gen import write as write_verilog
 
-BUILD = Path(__file__).resolve().parent.parent / "build" / "tests"
 
 
 def core_verilog(config: str) -> Path:
@@ -46,7 +45,7 @@ def test_random_networks_small(shard, sim):
 
 @pytest.mark.parametrize("sim", SIMS)
 def test_bias_directed_small(sim):
-    """Bias rows where the memory past the real inputs holds garbage (tests/tb_core.py)."""
+    """Bias rows where the memory past the real inputs holds garbage (tests/hw/tb_core.py)."""
     run_cocotb([core_verilog("small")], "skyspike_core", "tb_core", build_dir=BUILD / "core_small",
                extra_env={"CONFIG": "small", "SEED": os.environ.get("SEED", "5")},
                testcase="bias_directed", sim=sim, coverage_dir=os.environ.get("COVERAGE_DIR"))
@@ -64,7 +63,7 @@ def test_random_networks_chip():
 @pytest.mark.verilator
 def test_coverage_closure_small():
     """Every layer configuration, both membrane rails and input densities 0 and 1 on the RTL,
-    == golden (tests/tb_core.py coverage_closure; `make coverage` reports the bins)."""
+    == golden (tests/hw/tb_core.py coverage_closure; `make coverage` reports the bins)."""
     run_cocotb([core_verilog("small")], "skyspike_core", "tb_core", build_dir=BUILD / "core_small",
                extra_env={"CONFIG": "small", "SEED": os.environ.get("SEED", "1"),
                           **coverage_env("closure")}, testcase="coverage_closure", sim="verilator",

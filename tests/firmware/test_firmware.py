@@ -13,7 +13,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -30,10 +29,9 @@ from skyspike.link.links import PipeLink
 from skyspike.emu.core_model import CoreModel
 from skyspike.emu.firmware_model import FirmwareModel
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "sw" / "link"))   # the shared protocol scenarios
-from link_scenarios import fuzz_link, malformed, scenario_basic, scenario_errors, scenario_hung_core  # noqa: E402
+from link_scenarios import fuzz_link, malformed, scenario_basic, scenario_errors, scenario_hung_core
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FW = ROOT / "firmware"
 HEADER = FW / "include" / "skyspike_regs.h"
 CROSS = "riscv64-unknown-elf-"
@@ -308,7 +306,7 @@ SOC_DIVISOR = 64      # clock cycles per UART bit in the simulated SoC
 @pytest.mark.verilator
 def test_firmware_on_soc_rtl(cross_build):
     """The cross-built image in the generated SoC (PicoRV32 + UART + core, config small),
-    talked to over its UART (firmware/sim/tb_fw_soc.py): boot, the IRQ entry with PicoRV32's
+    talked to over its UART (tests/firmware/tb_fw_soc.py): boot, the IRQ entry with PicoRV32's
     custom instructions, interrupt and polled runs, rdcycle time-outs, the core's bus flags.
 
     Always on Verilator: about 500k CPU cycles, ~20 s there (first build ~1 min) against
@@ -323,8 +321,6 @@ def test_firmware_on_soc_rtl(cross_build):
     core = CoreModel(CONFIGS["small"])
     build = ROOT / "build" / "tests" / "fw_soc"
     sources = write_soc("small", out / "firmware.hex", build / "verilog", uart_divisor=SOC_DIVISOR)
-    if str(FW / "sim") not in sys.path:
-        sys.path.insert(0, str(FW / "sim"))   # the runner hands sys.path to the simulator
     run_cocotb(sources, "skyspike_soc", "tb_fw_soc", build_dir=build,
                extra_env={"DIVISOR": str(SOC_DIVISOR),
                           "CAPS": ",".join(f"{core.caps[f'CAPS{i}']:x}" for i in range(4))},

@@ -1,6 +1,6 @@
 """cocotb: the real firmware image (build/firmware/firmware.hex) on the SoC RTL (PicoRV32 +
 UART + SNN core), driven over its UART with the host link protocol (skyspike.link).
-tests/test_firmware.py::test_firmware_on_soc_rtl generates the SoC and runs this.
+tests/firmware/test_firmware.py::test_firmware_on_soc_rtl generates the SoC and runs this.
 
 Exercises what only the hardware can: start.S (reset, .bss, stack), the IRQ entry at 0x10
 with PicoRV32's getq/retirq/maskirq, the level-sensitive core interrupt, rdcycle time-outs

@@ -14,7 +14,7 @@ import pytest
 from skyspike_hw.flow import synth
 from skyspike_hw.flow.pdk import PDKNotFound, Sky130
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 BUILD = REPO / "build" / "tests" / "synth"
 #: The subset of sky130A beside a development checkout (`make test` points PDK_ROOT at it).
 SHARED_PDK = REPO.parent / "shared" / "pdk"

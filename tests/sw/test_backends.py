@@ -24,7 +24,7 @@ from skyspike.apps.cli import app
 from skyspike.emu.fakechip import FakeChip
 from skyspike.link.host import DeviceMismatch
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build" / "tests"
 
 
