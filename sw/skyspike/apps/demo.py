@@ -59,57 +59,71 @@ def parse_args(argv):
     ap.add_argument("--bits", type=int, default=4, choices=PRECISIONS, help="weight precision (default 4)")
     ap.add_argument("--retrain", action="store_true", help="ignore the cached model")
     ap.add_argument("--verbose", action="store_true", help="show the simulator's output")
+    ap.add_argument("--bus", action="store_true",
+                    help="load the memories over the Wishbone bus, as a host does (slower on Icarus)")
     return ap.parse_args(argv)
 
 
-def train_and_quantize(console, args, cfg):
+def train_and_quantize(phases, args, cfg):
     """The digits network (trained or from the cache), quantized; None if it does not fit."""
     from skyspike.chip.network import NetworkError
     from skyspike.compiler import train
     from skyspike.compiler.digits import digits_network
 
     hidden = min(128, cfg.max_neurons)
-    path = train.cache_path(args.out, train.Recipe(hidden=hidden))
+    recipe = train.Recipe(hidden=hidden)
+    path = train.cache_path(args.out, recipe)
     if args.retrain and path.exists():
         path.unlink()
-    t0 = time.time()
+    phases.line(f"[bold]SkySpike demo[/]: digits 8x8, MLP 64-{hidden}-10, {recipe.steps} steps, rate coding, "
+                f"{args.bits}-bit weights on the '{args.config}' core")
+    phases.begin("train", "snnTorch, surrogate-gradient BPTT" if not path.exists() else f"loading {path}")
+
+    def progress(epoch, loss, acc):
+        phases.line(f"  epoch {epoch}/{recipe.epochs}: loss {loss:.3f}, train accuracy {100 * acc:.1f}%")
     try:
-        with console.status("training (snnTorch, surrogate-gradient BPTT)...") as status:
-            def progress(epoch, loss, acc):
-                status.update(f"training: epoch {epoch}, loss {loss:.3f}, train acc {100 * acc:.1f}%")
-            demo = digits_network(args.out, hidden=hidden, bits=args.bits, progress=progress)
+        demo = digits_network(args.out, hidden=hidden, bits=args.bits, progress=progress)
         demo.net.check(cfg)
     except NetworkError as exc:
-        console.print(f"[red]cannot map the network onto the '{args.config}' core:[/] {exc}")
+        phases.end("failed")
+        phases.line(f"[red]cannot map the network onto the '{args.config}' core:[/] {exc}")
         return None
-    d, r = demo.data, demo.recipe
-    console.print(f"[bold]SkySpike demo[/]: digits 8x8 ({len(d.y_train)} train / {len(d.y_test)} test), "
-                  f"MLP {d.n_in}-{r.hidden}-10, {r.steps} steps, rate coding, "
-                  f"{args.bits}-bit weights on the '{args.config}' core")
-    if demo.log is None:
-        console.print(f"model: loaded {path}")
-    else:
-        last = demo.log.epochs[-1]
-        console.print(f"model: trained {r.epochs} epochs in {time.time() - t0:.1f} s "
-                      f"(loss {last['loss']:.3f}, train acc {100 * last['train_acc']:.1f}%), cached in {path}")
+    phases.end(f"model loaded from {path}" if demo.log is None else
+               f"{recipe.epochs} epochs, train accuracy {100 * demo.log.epochs[-1]['train_acc']:.1f}%, cached in {path}")
     return demo
 
 
-def run_rtl_samples(console, args, demo, cfg, n: int):
-    """The first ``n`` test samples on the RTL simulation, its output in a log; None on failure."""
+def run_rtl_samples(phases, args, demo, cfg, n: int, gold):
+    """The first ``n`` test samples on the RTL simulation, each reported as it finishes, the
+    simulator's own output in a log; (result or None on failure, simulator)."""
     from skyspike.rtlsim import run_rtl
 
     sim = (args.sim or os.environ.get("SIM") or "icarus").lower()
     log_path = args.out / f"rtl-{sim}.log"
+    load_how = "over the Wishbone bus" if args.bus else "into the SRAM models (backdoor; --bus: over the bus)"
+
+    def event(e):
+        if e.kind == "started":
+            phases.begin("load", f"{len(demo.net.layers)} descriptors over the bus, the weights {load_how}")
+        elif e.kind == "loaded":
+            phases.begin("run", f"{n} test samples on the RTL ({sim}); simulator output in {log_path}")
+        elif e.kind == "sample":
+            ok = list(e.counts) == gold.counts[e.sample].tolist() and e.cycles == int(gold.cycles[e.sample])
+            phases.line(f"  sample {e.sample + 1}/{n}: label {demo.y_test[e.sample]}, {e.cycles} cycles, "
+                        f"output counts {'==' if ok else '!='} golden")
+
+    phases.begin("build", f"Verilog of the '{args.config}' core and its {sim} simulation (cached once built)")
     try:
-        with console.status(f"running {n} samples on the RTL simulation ({sim}); log in {log_path}..."), \
-                _fd_redirect(None if args.verbose else log_path):
-            return run_rtl(demo.net, demo.x_test[:n], cfg, sim=sim), sim
+        with _fd_redirect(None if args.verbose else log_path):
+            rtl = run_rtl(demo.net, demo.x_test[:n], cfg, sim=sim, backdoor=not args.bus, progress=event)
+        phases.end(f"{n} samples, {rtl.cycles_per_second:,.0f} simulated cycles/s")
+        return rtl, sim
     except Exception as exc:  # noqa: BLE001 - report and fail
-        console.print(f"[red]RTL simulation failed:[/] {type(exc).__name__}: {exc}")
+        phases.end("failed")
+        phases.line(f"[red]RTL simulation failed:[/] {type(exc).__name__}: {exc}")
         if not args.verbose and log_path.exists():
             tail = log_path.read_text(errors="replace").splitlines()[-25:]
-            console.print("\n".join(tail), markup=False)
+            phases.console.print("\n".join(tail), markup=False)
         return None, sim
 
 
@@ -159,13 +173,14 @@ def summary_grid(args, demo, rtl, gold, rep, n: int, agree: int, sim: str, rtl_s
                     f"({cyc.mean() / CLOCK_HZ * 1e6:.1f} us each)")
     style = "green" if agree == n else "red"
     summary.add_row("RTL == golden (bit-exact)", f"[{style}]{agree}/{n}[/]")
-    summary.add_row("RTL simulation", f"{rtl_s:.1f} s ({sim}, image load included)")
+    summary.add_row("RTL simulation", f"{rtl_s:.1f} s for the {n} inferences ({sim}, after build and load)")
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
+    from skyspike.apps.phases import Phases
     from skyspike.apps.plots import spike_raster
     from skyspike.apps.summary import network_table
     from skyspike.chip import golden
@@ -176,35 +191,30 @@ def main(argv: list[str] | None = None) -> int:
     # The console writes to a copy of stdout, so that it keeps working while fds 1/2 are
     # redirected into the simulator's log.
     console = Console(file=os.fdopen(os.dup(1), "w", buffering=1), highlight=False)
-    t_start = time.time()
+    phases = Phases(console)
     cfg = get_config(args.config)
     args.out.mkdir(parents=True, exist_ok=True)
-    demo = train_and_quantize(console, args, cfg)
+    demo = train_and_quantize(phases, args, cfg)
     if demo is None:
         return 2
-
-    # The whole test set on the float model and the golden model, the same spikes.
-    rep = quantize.quantization_report(demo.model, demo.net, demo.x_test, demo.y_test)
-    gold = golden.run(demo.net, demo.x_test, cfg)
+    with phases.phase("compile", f"quantized to {args.bits} bits; float and golden model on the "
+                                 f"{len(demo.y_test)} test images"):
+        rep = quantize.quantization_report(demo.model, demo.net, demo.x_test, demo.y_test)
+        gold = golden.run(demo.net, demo.x_test, cfg)
     console.print(network_table(demo.net, cfg))
-    console.print(f"predicted cycles for test sample 0: {int(gold.cycles[0])} (dense scan, every input "
-                  f"spiking every step: {golden.dense_cycles(demo.net, cfg)})")
-
     n = max(1, min(args.samples, len(demo.y_test)))
-    t0 = time.time()
-    rtl, sim = run_rtl_samples(console, args, demo, cfg, n)
+    rtl, sim = run_rtl_samples(phases, args, demo, cfg, n, gold)
     if rtl is None:
         return 2
-    rtl_s = time.time() - t0
     table, mismatches = sample_table(demo, rtl, gold, rep.float_prediction, sim, n)
     console.print(table)
-    summary = summary_grid(args, demo, rtl, gold, rep, n, n - len(mismatches), sim, rtl_s)
+    summary = summary_grid(args, demo, rtl, gold, rep, n, n - len(mismatches), sim, rtl.wall_s)
     raster = args.out / "raster.png"
     pred0 = int(quantize.golden_prediction(rtl)[0])
     spike_raster(rtl.spikes, 0, raster, title=f"test sample 0 (label {demo.y_test[0]}, RTL prediction {pred0}, "
                  f"{int(rtl.cycles[0])} cycles)", inputs=demo.x_test[:n], highlight=pred0)
     summary.add_row("spike raster of sample 0", str(raster))
-    summary.add_row("total run time", f"{time.time() - t_start:.1f} s")
+    summary.add_row("total run time", f"{time.time() - phases.t0:.1f} s")
     console.print(summary)
     if mismatches:
         console.print(f"[red]MISMATCH[/]: {len(mismatches)} of {n} samples differ between RTL and golden: "

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +44,14 @@ class RTLResult:
 
 
 def run_rtl(net: ChipNetwork, inputs: np.ndarray, config: str | CoreConfig = "chip", *,
-            sim: str | None = None, build_dir: Path | None = None) -> RTLResult:
-    """Run input spikes (batch, steps, n_in) through ``net`` on the RTL simulation of ``config``."""
+            sim: str | None = None, build_dir: Path | None = None, backdoor: bool = False,
+            progress: Callable[[RTLEvent], None] | None = None) -> RTLResult:
+    """Run input spikes (batch, steps, n_in) through ``net`` on the RTL simulation of ``config``.
+
+    ``backdoor``: load the weight and input SRAMs straight into their simulation models and wait
+    for the core's interrupt, instead of bus writes and STATUS polls (what a host does, and the
+    default): the same inferences, minutes faster on Icarus for the chip configuration.
+    ``progress`` gets an :class:`RTLEvent` as the run goes (started, loaded, each sample)."""
     from skyspike_hw.gen import write as write_verilog
 
     from skyspike.rtlsim.runner import run_cocotb
@@ -58,15 +67,17 @@ def run_rtl(net: ChipNetwork, inputs: np.ndarray, config: str | CoreConfig = "ch
     verilog = write_verilog(cfg, build / "verilog")
     per_sample = [input_writes(s, image) for s in x]
     with tempfile.TemporaryDirectory() as tmp:
-        job, result = Path(tmp) / "job.npz", Path(tmp) / "result.npz"
+        job, result, log = Path(tmp) / "job.npz", Path(tmp) / "result.npz", Path(tmp) / "progress.txt"
         np.savez(job, image_writes=np.array(image_writes(image), np.int64).reshape(-1, 2),
                  input_addr=np.array([a for a, _ in per_sample[0]], np.int64),
                  input_words=np.array([[w for _, w in ws] for ws in per_sample], np.int64),
                  n_outs=[ly.n_out for ly in net.layers],
                  state_bases=[lp.state_base for lp in image.placement.layers],
-                 steps=net.steps, lanes=cfg.update_lanes, max_cycles=2 * gold_cycles + 100)
-        run_cocotb([verilog], "skyspike_core", "skyspike.rtlsim.tb_infer", build_dir=build,
-                   extra_env={"SKYSPIKE_JOB": str(job), "SKYSPIKE_RESULT": str(result)}, sim=sim)
+                 steps=net.steps, lanes=cfg.update_lanes, max_cycles=2 * gold_cycles + 100,
+                 backdoor=backdoor, bank_depth=cfg.bank_depth, input_depth=cfg.input_depth)
+        env = {"SKYSPIKE_JOB": str(job), "SKYSPIKE_RESULT": str(result), "SKYSPIKE_PROGRESS": str(log)}
+        with _following(log, progress):
+            run_cocotb([verilog], "skyspike_core", "skyspike.rtlsim.tb_infer", build_dir=build, extra_env=env, sim=sim)
         r = dict(np.load(result))
     n = len(net.layers)
     return RTLResult(r["status"], r["cycles"], r["counts"], [r[f"finals_{i}"] for i in range(n)],
@@ -74,4 +85,55 @@ def run_rtl(net: ChipNetwork, inputs: np.ndarray, config: str | CoreConfig = "ch
                      int(r["sim_cycles"]), float(r["wall_s"]))
 
 
-__all__ = ["RTLResult", "run_rtl"]
+@dataclass(frozen=True)
+class RTLEvent:
+    """A step of an RTL run, as it happens: ``kind`` "started" (the simulator is built and
+    running), "loaded" (the image is in its memories, after ``seconds``) or "sample" (sample
+    ``sample`` finished in ``cycles`` clock cycles with output spike ``counts``)."""
+
+    kind: str
+    seconds: float = 0.0
+    sample: int = -1
+    cycles: int = 0
+    counts: tuple[int, ...] = ()
+
+    @classmethod
+    def parse(cls, line: str) -> RTLEvent:
+        kind, *rest = line.split()
+        if kind == "sample":
+            return cls(kind, sample=int(rest[0]), cycles=int(rest[1]),
+                       counts=tuple(int(c) for c in rest[2].split(",")) if len(rest) > 2 and rest[2] else ())
+        return cls(kind, seconds=float(rest[0]) if rest else 0.0)
+
+
+@contextmanager
+def _following(path: Path, progress: Callable[[RTLEvent], None] | None):
+    """Call ``progress`` with each event line the simulation appends to ``path``."""
+    if progress is None:
+        yield
+        return
+    done = threading.Event()
+
+    def follow():
+        seen = 0
+        while True:
+            finished = done.is_set()
+            text = path.read_text() if path.exists() else ""
+            lines = text.splitlines()[: text.count("\n")]   # whole lines only
+            for line in lines[seen:]:
+                progress(RTLEvent.parse(line))
+            seen = len(lines)
+            if finished:
+                return
+            done.wait(0.1)
+
+    thread = threading.Thread(target=follow, name="rtl-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+__all__ = ["RTLResult", "RTLEvent", "run_rtl"]

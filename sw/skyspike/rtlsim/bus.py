@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
+from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge
 
 from skyspike.spec import memmap as mm
 from skyspike.spec.layouts import STATE_ENTRY
@@ -67,13 +67,18 @@ class UpdateTrace:
 
     async def run(self):
         d = self.dut
+        await RisingEdge(d.clk)
         while True:
-            await RisingEdge(d.clk)
             await ReadOnly()
             if d.dbg_valid.value == 1:
                 # Lanes past n_out carry undefined state: keep the raw bit string, judge valid lanes only.
                 self.groups.append((int(d.dbg_step.value), int(d.dbg_layer.value), int(d.dbg_neuron.value),
                                     int(d.dbg_lanes.value), str(d.dbg_spikes.value), str(d.dbg_v.value)))
+                await RisingEdge(d.clk)
+            else:
+                # Sleep through the cycles without an update group (most of them): waking the
+                # monitor at every clock made the simulation several times slower.
+                await RisingEdge(d.dbg_valid)
 
     def rasters(self, n_outs: list[int], steps: int):
         spikes = [np.zeros((steps, n), bool) for n in n_outs]
@@ -120,9 +125,39 @@ async def load_image(bus: WishboneMaster, image: ChipImage) -> None:
     await write_all(bus, image_writes(image))
 
 
+def sram_words(dut, bank: str):
+    """The word array of SRAM model ``bank`` (e.g. "wbank3", "ibank0") in the generated Verilog:
+    the ``mem`` memory of :class:`skyspike_hw.sram.SRAMMacro`'s simulation model, under the flat
+    (escaped) name the Verilog generator gives it."""
+    return dut._id(f"\\{bank}.mem ", extended=False)
+
+
+async def write_backdoor(bus: WishboneMaster, writes, bank_depth: int, input_depth: int) -> None:
+    """(byte address, word) writes, those into the weight and input SRAMs straight into the
+    SRAM models, the rest (NET, descriptors) over the bus: a simulation shortcut (the bus path
+    is what the regression and a host use) that loads the chip configuration's 2,000 weight
+    words in milliseconds instead of a minute of simulated bus cycles."""
+    bus_writes = []
+    for addr, word in writes:
+        addr = int(addr)
+        if addr >= mm.WEIGHT_BASE:
+            bank, a = divmod((addr - mm.WEIGHT_BASE) >> 2, bank_depth)
+            sram_words(bus.dut, f"wbank{bank}")[a].value = int(word)
+        elif addr >= mm.INPUT_BASE:
+            bank, a = divmod((addr - mm.INPUT_BASE) >> 2, input_depth)
+            sram_words(bus.dut, f"ibank{bank}")[a].value = int(word)
+        else:
+            bus_writes.append((addr, word))
+    await write_all(bus, bus_writes)
+    await RisingEdge(bus.dut.clk)
+
+
 async def start_and_wait(bus: WishboneMaster, max_cycles: int, irq: bool = False) -> tuple[int, int]:
-    """Start an inference (interrupt enabled or not) and poll STATUS until done; returns (status, cycles)."""
+    """Start an inference and wait until done; returns (status, cycles). ``irq``: sleep until the
+    core's interrupt (one wake-up), else poll STATUS over the bus as a host without one would."""
     await bus.write(mm.REG["CTRL"], mm.CTRL.pack(start=1, irq_en=irq))
+    if irq:
+        await First(RisingEdge(bus.dut.irq), ClockCycles(bus.dut.clk, max_cycles + 10))
     for _ in range(max_cycles // 2 + 10):  # a poll takes two cycles
         status = await bus.read(mm.REG["STATUS"])
         if status & mm.STATUS.mask("done"):
