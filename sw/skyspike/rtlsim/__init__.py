@@ -45,12 +45,13 @@ class RTLResult:
 
 def run_rtl(net: ChipNetwork, inputs: np.ndarray, config: str | CoreConfig = "chip", *,
             sim: str | None = None, build_dir: Path | None = None, backdoor: bool = False,
-            progress: Callable[[RTLEvent], None] | None = None) -> RTLResult:
+            quick_build: bool = False, progress: Callable[[RTLEvent], None] | None = None) -> RTLResult:
     """Run input spikes (batch, steps, n_in) through ``net`` on the RTL simulation of ``config``.
 
     ``backdoor``: load the weight and input SRAMs straight into their simulation models and wait
     for the core's interrupt, instead of bus writes and STATUS polls (what a host does, and the
     default): the same inferences, minutes faster on Icarus for the chip configuration.
+    ``quick_build``: an unoptimized Verilator model (see ``run_cocotb``), for short runs.
     ``progress`` gets an :class:`RTLEvent` as the run goes (started, loaded, each sample)."""
     from skyspike_hw.gen import write as write_verilog
 
@@ -77,7 +78,8 @@ def run_rtl(net: ChipNetwork, inputs: np.ndarray, config: str | CoreConfig = "ch
                  backdoor=backdoor, bank_depth=cfg.bank_depth, input_depth=cfg.input_depth)
         env = {"SKYSPIKE_JOB": str(job), "SKYSPIKE_RESULT": str(result), "SKYSPIKE_PROGRESS": str(log)}
         with _following(log, progress):
-            run_cocotb([verilog], "skyspike_core", "skyspike.rtlsim.tb_infer", build_dir=build, extra_env=env, sim=sim)
+            run_cocotb([verilog], "skyspike_core", "skyspike.rtlsim.tb_infer", build_dir=build, extra_env=env, sim=sim,
+                       quick_build=quick_build)
         r = dict(np.load(result))
     n = len(net.layers)
     return RTLResult(r["status"], r["cycles"], r["counts"], [r[f"finals_{i}"] for i in range(n)],

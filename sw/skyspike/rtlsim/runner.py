@@ -56,6 +56,8 @@ VERILATOR_BUILD_ARGS = [
     "-Wno-MULTIDRIVEN",
 ]
 ICARUS_BUILD_ARGS: list[str] = []
+#: Verilator's C++ compiled without optimization (verilated.mk's OPT_* variables).
+QUICK_BUILD_MAKEFLAGS = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
 #: Verilator: count every line (statement and branch) and every signal's toggles (coverage.dat).
 COVERAGE_BUILD_ARGS = ["--coverage-line", "--coverage-toggle"]
 
@@ -151,6 +153,7 @@ def _build_key(
     parameters: Mapping[str, object],
     build_args: Sequence[str],
     waves: bool,
+    quick_build: bool = False,
 ) -> str:
     h = hashlib.sha256()
     h.update(
@@ -161,6 +164,7 @@ def _build_key(
                 "parameters": {str(k): str(v) for k, v in sorted(parameters.items())},
                 "build_args": list(build_args),
                 "waves": waves,
+                "quick_build": quick_build,
                 "timescale": TIMESCALE,
                 "sources": [s.name for s in sources],
             },
@@ -218,6 +222,7 @@ def run_cocotb(
     build_args: Sequence[str] | None = None,
     seed: int | None = None,
     coverage_dir: Path | str | None = None,
+    quick_build: bool = False,
 ) -> Path:
     """Build ``verilog_sources`` (cached) and run the cocotb tests of ``test_module``; returns
     the run's folder (results.xml, logs, waveforms).
@@ -226,7 +231,9 @@ def run_cocotb(
     simulation; ``testcase`` selects a single cocotb test (comma-separated for several);
     ``build_args`` are appended to the simulator's default ones; ``seed`` fixes cocotb's
     random seed; ``coverage_dir`` (Verilator): build with line and toggle coverage and copy
-    the run's ``coverage.dat`` there. Raises AssertionError when any cocotb test fails.
+    the run's ``coverage.dat`` there; ``quick_build`` (Verilator): compile the model without
+    C++ optimization (QUICK_BUILD_MAKEFLAGS), about half the build time for a few times slower
+    simulation -- the trade a short run wants. Raises AssertionError when any cocotb test fails.
     """
     from cocotb_tools.runner import get_runner
 
@@ -247,7 +254,8 @@ def run_cocotb(
         args = ICARUS_BUILD_ARGS + list(build_args or [])
 
     sim_dir = Path(build_dir).resolve() / sim
-    key = _build_key(sim, sources, toplevel, parameters, args, waves)
+    quick_build = quick_build and sim == "verilator"
+    key = _build_key(sim, sources, toplevel, parameters, args, waves, quick_build)
     # One folder per build configuration: a rebuild never pulls a binary from under a
     # simulation running in another process (pytest-xdist), and configurations that
     # alternate do not evict each other.
@@ -259,7 +267,7 @@ def run_cocotb(
     runner = get_runner(sim)
     # The runner reads WAVES from the environment itself: make it agree with `waves`.
     with _env_overlay({"WAVES": "1" if waves else "0"}):
-        _build(runner, sim, sim_dir, bdir, key, sources=sources, hdl_toplevel=toplevel, parameters=parameters,
+        _build(runner, sim, sim_dir, bdir, key, quick_build, sources=sources, hdl_toplevel=toplevel, parameters=parameters,
                build_args=args, waves=waves)
         status = _test(runner, sim, run_dir, env, test_module=test_module, hdl_toplevel=toplevel,
                        hdl_toplevel_lang="verilog", testcase=testcase, seed=seed, waves=waves,
@@ -272,11 +280,13 @@ def run_cocotb(
     return run_dir
 
 
-def _build(runner, sim: str, sim_dir: Path, bdir: Path, key: str, **build) -> None:
+def _build(runner, sim: str, sim_dir: Path, bdir: Path, key: str, quick_build: bool, **build) -> None:
     """Build into ``bdir`` unless a build with the same ``key`` is there (locked per key)."""
     binary = bdir / ("sim.vvp" if sim == "icarus" else build["hdl_toplevel"])
     stamp = bdir / ".simrun-key"
-    build_env = {"MAKEFLAGS": verilator_makeflags()} if sim == "verilator" else {}
+    build_env = {}
+    if sim == "verilator":
+        build_env["MAKEFLAGS"] = verilator_makeflags() + (" " + QUICK_BUILD_MAKEFLAGS if quick_build else "")
     with _locked(sim_dir / f".build-{key[:16]}.lock"), _env_overlay(build_env):
         if binary.is_file() and stamp.is_file() and stamp.read_text() == key:
             return

@@ -1,0 +1,31 @@
+"""The RTL backend's fast path (skyspike.rtlsim.run_rtl with backdoor=True: the SRAM models
+loaded directly, the run's end from the interrupt), as `make sim` uses it: the same results as
+the golden model, and progress events as the run goes. (The bus path, what a host does, is
+tests/sw/test_backends.py's RTL test and the whole-core regression.)"""
+from __future__ import annotations
+
+import numpy as np
+
+from skyspike.chip import golden
+from skyspike.chip.testing import random_inputs, random_network
+from skyspike.rtlsim import RTLEvent, run_rtl
+from skyspike.spec.config import CONFIGS
+from simrun import BUILD
+
+
+def test_backdoor_run_equals_golden_and_reports_progress():
+    cfg = CONFIGS["small"]
+    rng = np.random.default_rng(12)
+    net = random_network(rng, cfg, max_layers=3)
+    x = random_inputs(rng, net, 3, density=0.3)
+    events: list[RTLEvent] = []
+    rtl = run_rtl(net, x, cfg, sim="icarus", backdoor=True, build_dir=BUILD / "rtlsim", progress=events.append)
+    gold = golden.run(net, x, cfg)
+    assert np.array_equal(rtl.counts, gold.counts) and np.array_equal(rtl.cycles, gold.cycles)
+    for a, b in zip(rtl.finals, gold.membranes):
+        assert np.array_equal(a, b[:, -1])
+    for a, b in zip(rtl.spikes, gold.spikes):
+        assert np.array_equal(a, b)
+    assert [e.kind for e in events] == ["started", "loaded", "sample", "sample", "sample"]
+    assert [e.cycles for e in events[2:]] == gold.cycles.tolist()
+    assert [list(e.counts) for e in events[2:]] == gold.counts.tolist()
