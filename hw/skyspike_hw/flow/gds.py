@@ -77,7 +77,7 @@ def stage(out_dir: Path = REPO / "build" / "openlane", config: str = "chip") -> 
     return out_dir / "config.json"
 
 
-def _docker_works() -> bool:
+def docker_works() -> bool:
     if not shutil.which("docker"):
         return False
     try:
@@ -93,7 +93,7 @@ def find_openlane() -> list[str]:
     missing_tools = [t for t in NATIVE_TOOLS if not shutil.which(t)]
     if exe and not missing_tools:
         return [exe]
-    if exe and _docker_works():
+    if exe and docker_works():
         return [exe, "--dockerized"]
     missing = []
     if not exe:
@@ -106,7 +106,7 @@ def find_openlane() -> list[str]:
                           + (f"\n(found {exe})" if exe else "") + "\n\n" + INSTALL_HELP)
 
 
-def _pdk_args() -> list[str]:
+def pdk_args() -> list[str]:
     root = os.environ.get("PDK_ROOT")
     if not root:
         return []
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     if args.stage_only:
         return 0
     try:
-        cmd = [*find_openlane(), *_pdk_args()]
+        cmd = [*find_openlane(), *pdk_args()]
     except OpenLaneMissing as exc:
         print(f"make gds: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ in float64, ``rint`` = numpy's round-half-to-even):
 * weights: ``W_int = clip(rint(W / s), lo, hi)`` at 2/4/8 bits; at 1 bit
   ``W_int = +1 if W >= 0 else -1``.
 * bias: ``b_int = rint(b / s)``, spread over k always-on bias rows within the weight range
-  (:func:`_bias_rows`; at most ``MAX_BIAS_ROWS``, larger biases clip with a warning).
+  (:func:`bias_rows`; at most ``MAX_BIAS_ROWS``, larger biases clip with a warning).
 * the membrane unit is one weight LSB of the layer (``s``), so the threshold is
   ``T_int = rint(threshold / s)``. snnTorch fires at ``U > threshold``, i.e. on integers at
   ``V >= T_int + 1``: ``theta_high = theta_low = T_int + 1`` (no hysteresis), and a spike
@@ -41,7 +41,7 @@ from skyspike.spec.config import check_precision
 from skyspike.chip.network import ChipLayer, ChipNetwork, NetworkError, weight_range
 
 
-def _bias_rows(b_int: np.ndarray, bits: int, where: str) -> tuple[np.ndarray | None, int]:
+def bias_rows(b_int: np.ndarray, bits: int, where: str) -> tuple[np.ndarray | None, int]:
     """Split integer biases (n_out,) into k always-on rows within the weight range (the chip's
     bias, docs/semantics.md): (rows (k, n_out) or None, number of clipped biases).
 
@@ -135,7 +135,7 @@ def quantize_layer(ly, bits: int, s: float, where: str):
         wq = np.where(ly.weight >= 0, 1, -1).astype(np.int64)
     else:
         wq = np.clip(np.rint(ly.weight / s), lo, hi).astype(np.int64)
-    bias, _ = (None, 0) if ly.bias is None else _bias_rows(np.rint(ly.bias / s), bits, where)
+    bias, _ = (None, 0) if ly.bias is None else bias_rows(np.rint(ly.bias / s), bits, where)
     beta = int(np.rint(min(max(ly.beta, 0.0), 1.0) * 256))
     if not ly.spiking:   # a readout: never fires (short of saturating at 32767)
         hi_t = lo_t = INT16_MAX
@@ -239,4 +239,4 @@ def golden_prediction(result) -> np.ndarray:
     return predict(result.counts, last)
 
 
-__all__ = ["quantize", "quantize_layer", "layer_scale", "SCALE_RULES", "quantize_snntorch", "quantization_report", "QuantReport", "golden_prediction"]
+__all__ = ["quantize", "quantize_layer", "layer_scale", "bias_rows", "SCALE_RULES", "quantize_snntorch", "quantization_report", "QuantReport", "golden_prediction"]

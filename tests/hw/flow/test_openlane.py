@@ -101,7 +101,7 @@ def test_macro_placement_matches_the_chip(staged):
 
 
 def test_gds_without_openlane_fails_clearly(monkeypatch, tmp_path, capsys):
-    if gds.shutil.which("openroad") or gds._docker_works():
+    if gds.shutil.which("openroad") or gds.docker_works():
         pytest.skip("OpenLane can run here")
     monkeypatch.setattr(gds, "stage", lambda out, config: tmp_path / "config.json")
     assert gds.main(["-o", str(tmp_path)]) == 2
@@ -114,5 +114,5 @@ def test_gds_refuses_a_subset_pdk(monkeypatch):
     if (pdk().path / "libs.tech" / "openlane").is_dir():
         pytest.skip("a full PDK")
     with pytest.raises(gds.OpenLaneMissing, match="not a full sky130A"):
-        gds._pdk_args()
+        gds.pdk_args()
     assert os.environ["PDK_ROOT"]

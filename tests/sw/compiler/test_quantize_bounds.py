@@ -32,10 +32,10 @@ def test_quantization_error_bounds(bits):
 
 
 def test_one_bit_bias_rows_and_limits():
-    rows, clipped = quantize._bias_rows(np.array([3, -2, 0, 1]), 1, "t")
+    rows, clipped = quantize.bias_rows(np.array([3, -2, 0, 1]), 1, "t")
     assert rows.shape == (3, 4) and set(np.unique(rows)) <= {-1, 1} and clipped == 0
     # sums keep k's parity: 3 -> 3, -2 -> -1, 0 -> +1, 1 -> 1
     np.testing.assert_array_equal(rows.sum(axis=0), [3, -1, 1, 1])
     with pytest.warns(UserWarning, match="clipped"):
-        rows, clipped = quantize._bias_rows(np.array([7 * MAX_BIAS_ROWS + 50, 3]), 4, "t")
+        rows, clipped = quantize.bias_rows(np.array([7 * MAX_BIAS_ROWS + 50, 3]), 4, "t")
     assert rows.shape[0] == MAX_BIAS_ROWS and clipped == 1
