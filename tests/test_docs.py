@@ -88,3 +88,13 @@ def test_make_help_lists_the_readme_targets():
     readme = set(re.findall(r"^\| `make (\S+?)`", (ROOT / "README.md").read_text(), flags=re.M))
     assert readme and readme <= listed, f"in the README but not in make help: {readme - listed}"
     assert {"sim", "test", "help"} <= listed
+
+
+def test_readme_layout_names_every_module():
+    """The README's layout table lists every module of the driver and the hardware."""
+    text = (ROOT / "README.md").read_text()
+    layout = text[text.index("## Layout"):text.index("## Silicon")]
+    modules = [p for base in ("sw/skyspike", "hw/skyspike_hw") for p in (ROOT / base).rglob("*.py")
+               if p.name not in ("__init__.py", "__main__.py") and "flow" not in p.parts]
+    missing = [str(p.relative_to(ROOT)) for p in modules if f"`{p.name}`" not in layout]
+    assert not missing, f"not in the README's layout table: {missing}"
