@@ -7,10 +7,8 @@ compared cases hit, skyspike.chip.coverage; JSON).
 """
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
-from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -18,7 +16,7 @@ from cocotb.triggers import ClockCycles
 
 from skyspike.spec import memmap as mm
 from skyspike.spec.config import get_config
-from skyspike.chip.coverage import case_bins
+from skyspike.chip.coverage import case_bins, save_hits
 from skyspike.chip.golden import run as golden_run
 from skyspike.chip.image import build_image
 from skyspike.chip.network import ChipLayer, ChipNetwork
@@ -81,10 +79,7 @@ async def random_networks(dut):
 
 
 def write_coverage(bins: Counter) -> None:
-    if os.environ.get("COVERAGE_FILE"):
-        path = Path(os.environ["COVERAGE_FILE"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(bins))
+    save_hits(bins, os.environ.get("COVERAGE_FILE"))
 
 
 def bias_networks(rng: np.random.Generator, cfg) -> list[tuple[str, ChipNetwork]]:

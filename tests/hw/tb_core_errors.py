@@ -16,10 +16,8 @@ N_TABLES, COVERAGE_FILE.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
-from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -28,7 +26,7 @@ from skyspike.spec import memmap as mm
 from skyspike.spec.config import get_config
 from skyspike.spec.layouts import DESC_WORDS, DESCRIPTOR
 from skyspike.chip.checks import run_check
-from skyspike.chip.coverage import error_bin
+from skyspike.chip.coverage import error_bin, save_hits
 from skyspike.chip.golden import run as golden_run
 from skyspike.chip.image import build_image, image_writes
 from skyspike.chip.network import ChipLayer, ChipNetwork
@@ -244,7 +242,4 @@ async def random_tables(dut):
 
 
 def write_error_coverage() -> None:
-    if os.environ.get("COVERAGE_FILE"):
-        path = Path(os.environ["COVERAGE_FILE"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(ERROR_BINS))
+    save_hits(ERROR_BINS, os.environ.get("COVERAGE_FILE"))

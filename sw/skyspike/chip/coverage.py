@@ -66,6 +66,14 @@ def case_bins(net: ChipNetwork, cfg: CoreConfig, x: np.ndarray, membranes: list[
     return +hits   # drop zero counts
 
 
+def save_hits(hits, path: str | Path | None) -> None:
+    """Write bin hit counts as JSON to ``path`` (a regression run's COVERAGE_FILE); nothing if None."""
+    if path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(dict(hits)))
+
+
 class Coverage:
     """Bin hit counts of a configuration, merged over runs (JSON files, one per regression shard)."""
 
@@ -106,4 +114,4 @@ class Coverage:
         return "\n".join(lines)
 
 
-__all__ = ["Coverage", "bins", "case_bins", "error_bin", "layer_bin"]
+__all__ = ["Coverage", "bins", "case_bins", "error_bin", "layer_bin", "save_hits"]
