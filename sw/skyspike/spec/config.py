@@ -185,8 +185,9 @@ CONFIGS = {
     "small": CoreConfig(banks=4, bank_depth=256, max_slots=4, update_lanes=4, max_layers=4,
                         max_neurons=64, max_inputs=128, state_neurons=192, max_outputs=16,
                         input_banks=4, input_depth=256),
-    # The sky130 build: 32 x 2 KB weight macros (64 KB: 784-128-10 at 4 bits fits), 256 lanes.
-    "chip": CoreConfig(banks=32, bank_depth=512, max_slots=4, update_lanes=16, max_layers=4,
+    # The sky130 build (OpenFrame, docs/memory-plan.md): 32 x 1 KB weight macros (32 KB:
+    # 784-64-10 at 4 bits, 784-128-10 at 2 bits), 256 lanes.
+    "chip": CoreConfig(banks=32, bank_depth=256, max_slots=4, update_lanes=16, max_layers=4,
                        max_neurons=512, max_inputs=1024, state_neurons=640, max_outputs=32,
                        input_banks=4, input_depth=256),
 }
