@@ -1,7 +1,12 @@
 """SkySpike benchmark: prints the figures the project's speed goals are judged by, measured in
-one run. `make bench` (add `--quick` to skip the RTL simulators).
+one run, and writes them to build/bench/results.json (a flat object of numbers with stable
+keys). `make bench` (add `--quick` to skip the RTL simulators).
 
-* cycles per inference of an MNIST-sized network (784-128-10, 4-bit, 8 steps) at input spike
+* the chip top's silicon figures (pre-layout, from `make synth`'s report, synthesized first
+  when it is missing): fmax_mhz, area_mm2, openframe_utilization;
+* the MNIST network's cycles per inference and inferences/s at that fmax
+  (mnist_cycles_per_inference, mnist_inferences_per_s), next to OpenSpike;
+* cycles per inference of an MNIST-sized network (784-64-10, 4-bit, 8 steps) at input spike
   densities 5%, 20%, 50%, against the dense scan of the same engine and OpenSpike's RTL;
 * cycles per inference of the digits demo network (when its trained model is cached);
 * golden-model throughput (inferences/s);
@@ -13,7 +18,9 @@ takes exactly that many cycles (tests/hw/test_core.py), and the RTL runs below c
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
@@ -24,14 +31,18 @@ from skyspike.chip.golden import dense_cycles, run
 from skyspike.chip.network import ChipLayer, ChipNetwork
 
 OPENSPIKE_CYCLES = 140_877  # its published RTL, measured (../shared/docs/reference-figures.md)
-CLOCK_HZ = 50e6
+OPENSPIKE_CLAIMED_PER_S = 48_262   # the paper's claim at 40 MHz
+OPENSPIKE_POST_ROUTE_MHZ = 24.4
+CLOCK_HZ = 100e6   # the chip's target clock; silicon() gives the synthesized fmax
+RESULTS = Path("build/bench/results.json")
 console = Console(width=130)
 
 
 def mnist_sized(rng: np.random.Generator, hidden_rate: float = 0.15) -> ChipNetwork:
-    """784-128-10 at 4 bits with thresholds set so that ~hidden_rate of hidden neurons fire."""
-    w1 = rng.integers(-7, 8, (784, 128))  # symmetric, zero-mean
-    w2 = rng.integers(-7, 8, (128, 10))
+    """784-64-10 at 4 bits (the chip's largest at 4 bits) with thresholds set so that
+    ~hidden_rate of hidden neurons fire."""
+    w1 = rng.integers(-7, 8, (784, 64))  # symmetric, zero-mean
+    w2 = rng.integers(-7, 8, (64, 10))
     # Threshold = the (1 - hidden_rate) quantile of one step's current at 20% input density.
     currents = (rng.random((256, 784)) < 0.2).astype(np.float32) @ w1.astype(np.float32)
     th1 = int(np.quantile(currents, 1 - hidden_rate))
@@ -39,19 +50,21 @@ def mnist_sized(rng: np.random.Generator, hidden_rate: float = 0.15) -> ChipNetw
                         ChipLayer(w2, bits=4, beta=243, theta_high=20)], steps=8)
 
 
-def cycles_table(cfg, rng):
+def cycles_table(cfg, rng, results):
     net = mnist_sized(rng)
-    t = Table(title="Cycles per inference, MNIST-sized 784-128-10, 4-bit, 8 steps, chip config")
-    for col in ("input density", "hidden rate", "cycles (mean)", "min..max", "inferences/s @50 MHz",
+    t = Table(title="Cycles per inference, MNIST-sized 784-64-10, 4-bit, 8 steps, chip config")
+    for col in ("input density", "hidden rate", "cycles (mean)", "min..max", "inferences/s @100 MHz",
                 "vs OpenSpike RTL"):
         t.add_column(col, justify="right")
     for density in (0.05, 0.20, 0.50):
         x = rng.random((200, 8, 784)) < density
         g = run(net, x, cfg)
         c = g.cycles
+        results[f"mnist_sized_cycles_{round(density * 100)}pct"] = float(c.mean())
         t.add_row(f"{density:.0%}", f"{g.spikes[0].mean():.1%}", f"{c.mean():.0f}", f"{c.min()}..{c.max()}",
                   f"{CLOCK_HZ / c.mean():,.0f}", f"{OPENSPIKE_CYCLES / c.mean():.0f}x fewer")
     dense = dense_cycles(net, cfg)
+    results["mnist_sized_dense_cycles"] = dense
     t.add_row("dense scan (every input, every step)", "", f"{dense}", "", f"{CLOCK_HZ / dense:,.0f}",
               f"{OPENSPIKE_CYCLES / dense:.0f}x fewer")
     t.add_row("OpenSpike RTL (measured, dense, binary)", "", f"{OPENSPIKE_CYCLES}", "",
@@ -74,7 +87,7 @@ def digits_cycles(cfg):
     return net, x
 
 
-def golden_throughput(cfg, net, rng):
+def golden_throughput(cfg, net, rng, results):
     x = rng.random((2000, 8, 784)) < 0.2
     run(net, x[:10], cfg)  # warm up
     t0 = time.perf_counter()
@@ -82,11 +95,12 @@ def golden_throughput(cfg, net, rng):
     t1 = time.perf_counter()
     run(net, x, cfg)
     t2 = time.perf_counter()
-    console.print(f"Golden model (784-128-10, 8 steps, batch 2000): {len(x) / (t1 - t0):,.0f} inferences/s "
+    results["golden_inferences_per_s"] = len(x) / (t2 - t1)
+    console.print(f"Golden model (784-64-10, 8 steps, batch 2000): {len(x) / (t1 - t0):,.0f} inferences/s "
                   f"functional, {len(x) / (t2 - t1):,.0f} inferences/s with cycle prediction")
 
 
-def rtl_speed(net, x, config):
+def rtl_speed(net, x, config, results):
     from skyspike.rtlsim import run_rtl
 
     speeds = {}
@@ -95,7 +109,7 @@ def rtl_speed(net, x, config):
         r = run_rtl(net, x, config, sim=sim)
         g = run(net, x, CONFIGS[config])
         same = np.array_equal(r.cycles, g.cycles) and np.array_equal(r.counts, g.counts)
-        speeds[sim] = r.cycles_per_second
+        speeds[sim] = results[f"rtl_cycles_per_s_{sim}"] = r.cycles_per_second
         console.print(f"RTL simulation, {sim}, '{config}' config: {r.cycles_per_second:,.0f} cycles/s "
                       f"({r.sim_cycles} cycles in {r.wall_s:.1f} s; whole call incl. build {time.time() - t0:.0f} s); "
                       f"RTL == golden: {same}")
@@ -103,7 +117,7 @@ def rtl_speed(net, x, config):
         console.print(f"Verilator / Icarus speed ratio: {speeds['verilator'] / speeds['icarus']:.1f}x")
 
 
-def end_to_end():
+def end_to_end(results):
     """One inference through the firmware and the UART vs the core alone (SoC on Verilator)."""
     from pathlib import Path
 
@@ -111,10 +125,50 @@ def end_to_end():
 
     r = run_system(Path("build/bench/system"), fuzz=0, samples=2)
     core, total, uart = r["core_cycles"], r["end_to_end_cycles"], r["uart_cycles"]
+    results.update(end_to_end_cycles=total, end_to_end_core_cycles=core, end_to_end_uart_cycles=uart)
     console.print(f"End to end through firmware + UART (SoC 'small' config, digits 64-48-10, UART {r['divisor']} "
                   f"clocks/bit): {total:,.0f} cycles per inference vs {core:,.0f} for the core alone "
                   f"({total / core:.0f}x): UART transfer {uart:,.0f} ({uart / total:.0%}, {r['uart_bytes']:.0f} bytes), "
                   f"core {core / total:.1%}, firmware and host turnaround {(total - uart - core) / total:.0%}")
+
+
+def silicon(results, images):
+    """The chip top's pre-layout figures (``make synth``'s report; synthesized when missing)
+    and the MNIST network's cycles and inferences/s at its fmax, next to OpenSpike."""
+    from skyspike.apps import memplan
+    from skyspike_hw.flow import synth
+
+    report_path = synth.REPO / "build" / "synth" / "top_chip" / "report.json"
+    if not report_path.exists():
+        console.print("[bold]no chip-top synthesis report: running make synth's flow (minutes)[/bold]")
+        synth.run("chip", top="chip")
+    rep = json.loads(report_path.read_text())
+    fmax, area = rep["timing"]["fmax_mhz"], rep["area"]["total_mm2"]
+    results.update(fmax_mhz=fmax, area_mm2=area, openframe_utilization=area / memplan.OPENFRAME_MM2)
+    bits = 4
+    hidden = memplan.largest_hidden(CONFIGS["chip"], bits)
+    cycles = memplan.mnist_cycles(CONFIGS["chip"], hidden, bits, images)
+    results.update(mnist_cycles_per_inference=cycles, mnist_inferences_per_s=fmax * 1e6 / cycles)
+    t = Table(title="The chip top (pre-layout, tt) and MNIST throughput, next to OpenSpike")
+    for col in ("", "SkySpike", "OpenSpike"):
+        t.add_column(col, justify="right")
+    t.add_row("clock", f"{fmax:.1f} MHz (fmax, pre-layout)", f"40 MHz claimed, {OPENSPIKE_POST_ROUTE_MHZ} MHz post-route")
+    t.add_row("area", f"{area:.2f} mm^2 cells + macros ({area / memplan.OPENFRAME_MM2:.0%} of OpenFrame)", "33.3 mm^2 chip")
+    t.add_row(f"MNIST cycles/inference (784-{hidden}-10, {bits}-bit, 16 steps)", f"{cycles:,.0f}", f"{OPENSPIKE_CYCLES:,} (RTL)")
+    t.add_row("MNIST inferences/s", f"{fmax * 1e6 / cycles:,.0f}",
+              f"{OPENSPIKE_CLAIMED_PER_S:,} claimed; {OPENSPIKE_POST_ROUTE_MHZ * 1e6 / OPENSPIKE_CYCLES:,.0f} (RTL at post-route clock)")
+    console.print(t)
+
+
+def mnist_images(n: int = 256):
+    """MNIST test images (N, 784) in 0..1 from ../shared/datasets, or None (with a message)."""
+    from skyspike.compiler import datasets
+
+    try:
+        return np.asarray(datasets.load("mnist", Path("../shared/datasets")).x_test[:n], float).reshape(-1, 784)
+    except Exception as exc:  # noqa: BLE001 - any reason the data set is unavailable: skip, say why
+        console.print(f"MNIST not available ({exc}): MNIST throughput figures skipped")
+        return None
 
 
 def main(argv=None):
@@ -124,16 +178,23 @@ def main(argv=None):
     args = ap.parse_args(argv)
     cfg = CONFIGS["chip"]
     rng = np.random.default_rng(2026)
-    net = cycles_table(cfg, rng)
+    results: dict[str, float] = {}
+    images = mnist_images()
+    if images is not None:
+        silicon(results, images)
+    net = cycles_table(cfg, rng, results)
     digits = digits_cycles(cfg)
-    golden_throughput(cfg, net, rng)
+    golden_throughput(cfg, net, rng, results)
     if not args.quick:
         if digits is not None:
             dnet, dx = digits
-            rtl_speed(dnet, dx[: args.samples], "chip")
+            rtl_speed(dnet, dx[: args.samples], "chip", results)
         else:
-            rtl_speed(net, rng.random((args.samples, 8, 784)) < 0.2, "chip")
-        end_to_end()
+            rtl_speed(net, rng.random((args.samples, 8, 784)) < 0.2, "chip", results)
+        end_to_end(results)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({k: float(v) for k, v in results.items()}, indent=1, sort_keys=True) + "\n")
+    console.print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

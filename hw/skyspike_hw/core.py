@@ -43,13 +43,14 @@ class _ReadSource(enum.Enum, shape=2):
 class _Request:
     """The decoded bus request of this cycle (combinational).
 
-    ``req``: a new access (strobe not yet acked); ``sel[region]``: the byte address falls in
+    ``req``: a new access (strobe neither acked nor waiting for its read); ``sel[region]``: the byte address falls in
     that region of ``mm.region_sizes``; ``offset[region]``: its word offset in the region;
     ``write``: a write that may change memories and tables (they are frozen while running)."""
 
     def __init__(self, wb, cfg: CoreConfig, busy):
         self.wb = wb
-        self.req = wb.cyc & wb.stb & ~wb.ack
+        self.read_pending = Signal()   # a read waits for its data, which the ack cycle carries
+        self.req = wb.cyc & wb.stb & ~wb.ack & ~self.read_pending
         self.byte_adr = Cat(Signal(2), wb.adr)
         regions = mm.region_sizes(cfg)
         self.sel = {name: (self.byte_adr >= base) & (self.byte_adr < base + size)
@@ -85,8 +86,8 @@ class SNNCore(wiring.Component):
     wb : In(WishboneSignature(16))
         The control bus, target side (a Caravel user project's wbs_* roles; top-level ports
         ``wb_cyc``, ``wb_adr`` ... in the generated Verilog). ``wb.adr`` is the word address
-        (byte address >> 2); ``wb.ack`` comes one cycle after the strobe, for every access
-        (reads take one SRAM cycle).
+        (byte address >> 2); ``wb.ack`` comes one cycle after the strobe for a write, two
+        cycles after it for a read (an SRAM read and its dout register).
     irq : Out(1)
         The last inference finished and CTRL.irq_en is set.
     dbg_* : Out
@@ -139,9 +140,16 @@ class SNNCore(wiring.Component):
                     bank.p0.en.eq(bus.req & hit & (~wb.we | ~eng.busy)), bank.p0.we.eq(wb.we),
                     bank.p0.wmask.eq(wb.sel), bank.p0.addr.eq(bus.offset[region][:log2(depth)]),
                     bank.p0.wdata.eq(wb.dat_w),
+                    # port 1: the engine's read port of this bank
+                    bank.p1.en.eq(ports[j].en), bank.p1.addr.eq(ports[j].addr),
                 ]
-                wiring.connect(m, ports[j], bank.p1)   # port 1: the engine's read port of this bank
-                rdata.append(bank.p0.rdata)
+                # The macros drive dout after the falling edge: each dout goes straight into a
+                # flop at the next rising edge, so no path runs through logic in half a cycle.
+                p0_q = Signal(32, name=f"{prefix}{j}_p0_q")
+                p1_q = Signal(32, name=f"{prefix}{j}_p1_q")
+                m.d.sync += [p0_q.eq(bank.p0.rdata), p1_q.eq(bank.p1.data)]
+                m.d.comb += ports[j].data.eq(p1_q)
+                rdata.append(p0_q)
             return Array(rdata)
 
         return (bank_set("wbank", cfg.banks, cfg.bank_depth, eng.w, "weights"),
@@ -232,13 +240,15 @@ class SNNCore(wiring.Component):
 
     def _read_data(self, m, eng, bus, reg_value, desc_value, w_rd, in_rd):
         """The ack and the read data: the value is selected and registered at the request; SRAM
-        data arrives from the bank in the ack cycle."""
+        data arrives from the bank's dout register in the ack cycle, two cycles after the
+        request (the bank reads at the first edge, its dout register captures at the second)."""
         cfg, wb, sel, offset = self.cfg, self.wb, bus.sel, bus.offset
         m.d.comb += [eng.state_index.eq(offset["state"]), eng.count_index.eq(offset["counts"])]
         source = Signal(_ReadSource)
         value_q = Signal(32)
         bank_q = Signal(range(max(cfg.banks, cfg.input_banks)))
-        m.d.sync += wb.ack.eq(bus.req)
+        # Writes are acked in the next cycle; reads one later, with the registered SRAM data.
+        m.d.sync += [wb.ack.eq((bus.req & wb.we) | bus.read_pending), bus.read_pending.eq(bus.req & ~wb.we)]
         with m.If(bus.req & ~wb.we):
             m.d.sync += [source.eq(_ReadSource.VALUE), value_q.eq(0)]
             with m.If(sel["regs"]):

@@ -6,9 +6,12 @@ Schedule per step, per layer (cycles are predicted by ``skyspike.chip.golden.pre
     LOAD                      1 cycle: latch the layer's decoded descriptor
     per chunk of neurons:
       START                   1 cycle: clear accumulators, request each slot's first word
-      SCAN                    max over slots of sum(max(1, spikes in word)) cycles
-      (drain)                 1 cycle: the last event's weights arrive and accumulate
+      SCAN                    1 cycle: the first words are in flight (two-cycle reads)
+                              max over slots of sum(max(1, spikes in word)) cycles
+      (drain)                 2 cycles: the last event's weights are read, registered and
+                              accumulated
       UPDATE                  ceil(chunk neurons / update_lanes) cycles
+    FLUSH                     1 cycle: the last update group is written as done rises
 
 The datapath is four blocks in a row, each a component of its own: :class:`InputRouter`
 (scanners and their word reads) -> :class:`WeightFetch` (bank addresses, synapse array) ->
@@ -33,6 +36,9 @@ from .ports import SRAMReadSignature
 from .weights import WeightFetch
 
 __all__ = ["Engine"]
+
+# FLUSH covers the neuron update's pipeline after the last UPDATE cycle (plus the DONE cycle).
+assert NeuronState.LATENCY == 2
 
 
 class Engine(wiring.Component):
@@ -103,6 +109,10 @@ class Engine(wiring.Component):
         m.submodules.outputs = out = OutputStage(cfg)
         r = self._run_state()
         first_layer, last_layer = r.layer == 0, r.layer == self.n_layers - 1
+        # NeuronState's result is that of the group updated LATENCY cycles before: what the
+        # output stage and the trace need of it, as late.
+        b = self._delayed(m, NeuronState.LATENCY, update=r.update, layer=r.layer, last=last_layer,
+                          neuron0=r.neuron0, step=r.step)
         m.d.comb += [
             dec.desc.eq(self.desc), self.desc_index.eq(r.layer), dec.first.eq(first_layer),
             dec.last.eq(last_layer), dec.prev_n_out.eq(r.prev_n_out), dec.steps.eq(self.steps),
@@ -110,21 +120,23 @@ class Engine(wiring.Component):
             # input routing -> weight fetch -> neuron state -> output stage
             rt.start.eq(r.scan_start), rt.stop.eq(self.abort), rt.from_inputs.eq(first_layer),
             rt.slots_log2.eq(r.desc.slots_log2), rt.derived.eq(r.derived), rt.in_base.eq(r.in_base),
-            rt.hidden.eq(out.hidden), r.scanning.eq(rt.active),
+            rt.hidden.eq(out.hidden), r.scanning.eq(rt.active | r.drain),
             wf.event.eq(rt.event), wf.event_row.eq(rt.event_row), wf.chunk_base.eq(r.chunk_base),
             wf.slots_log2.eq(r.desc.slots_log2), wf.bits_code.eq(r.desc.bits_code), wf.subword.eq(r.subword),
             wf.clear.eq(r.scan_start), wf.read_index.eq(r.group),
             ns.update.eq(r.update), ns.first.eq(r.step == 0), ns.state_addr.eq(r.state_addr),
             ns.neuron0.eq(r.neuron0), ns.desc.eq(r.desc), ns.current.eq(wf.current),
-            out.update.eq(r.update), out.layer_odd.eq(r.layer[0]), out.is_last.eq(last_layer),
-            out.neuron0.eq(r.neuron0), out.spikes.eq(ns.spikes), out.clear.eq(r.run_start),
+            out.update.eq(b.update), out.layer_odd.eq(b.layer[0]), out.read_odd.eq(r.layer[0]), out.is_last.eq(b.last),
+            out.neuron0.eq(b.neuron0), out.spikes.eq(ns.spikes), out.clear.eq(r.run_start),
             # control side and trace
             ns.state_index.eq(self.state_index), self.state_data.eq(ns.state_data),
             out.count_index.eq(self.count_index), self.count_data.eq(out.count_data),
-            self.dbg_valid.eq(r.update), self.dbg_step.eq(r.step), self.dbg_layer.eq(r.layer),
-            self.dbg_neuron.eq(r.neuron0), self.dbg_lanes.eq(ns.valid), self.dbg_spikes.eq(ns.spikes),
+            self.dbg_valid.eq(b.update), self.dbg_step.eq(b.step), self.dbg_layer.eq(b.layer),
+            self.dbg_neuron.eq(b.neuron0), self.dbg_lanes.eq(ns.valid), self.dbg_spikes.eq(ns.spikes),
             self.dbg_v.eq(ns.v),
         ]
+        # The last event's weights arrive two cycles after it: SCAN lasts one cycle longer.
+        m.d.sync += r.drain.eq(rt.active)
         for outer, inner in [*zip(self.w, wf.w), *zip(self.inp, rt.inp)]:
             wiring.connect(m, wiring.flipped(outer), inner)
         with m.If(self.busy):
@@ -134,6 +146,18 @@ class Engine(wiring.Component):
         with m.If(self.abort):
             m.d.sync += [self.busy.eq(0), self.done.eq(0), self.error.eq(0), self.error_layer.eq(0)]
         return m
+
+    @staticmethod
+    def _delayed(m: Module, cycles: int, **signals) -> SimpleNamespace:
+        """Each of ``signals`` (name -> value) through ``cycles`` registers."""
+        out = {}
+        for name, value in signals.items():
+            for i in range(cycles):
+                reg = Signal.like(value, name=f"{name}_d{i + 1}")
+                m.d.sync += reg.eq(value)
+                value = reg
+            out[name] = value
+        return SimpleNamespace(**out)
 
     def _run_state(self) -> SimpleNamespace:
         """The FSM's registers (and the strobes it drives), by name."""
@@ -151,12 +175,13 @@ class Engine(wiring.Component):
             group=Signal(range(max(2, groups))), groups=Signal(range(groups + 1)),
             state_addr=Signal(range(max(2, cfg.state_neurons // cfg.update_lanes))),
             neuron0=Signal(16),        # layer-local index of lane 0 this update cycle
-            run_start=Signal(), scan_start=Signal(), scanning=Signal(), update=Signal(),
+            run_start=Signal(), scan_start=Signal(), scanning=Signal(), drain=Signal(), update=Signal(),
         )
 
     def _fsm(self, m: Module, r: SimpleNamespace, dec: DescriptorDecode) -> None:
         """IDLE -> VALIDATE (every layer) -> per step, per layer: LOAD, then per chunk START,
-        SCAN, UPDATE -> DONE. ``abort`` leaves any busy state for IDLE."""
+        SCAN, UPDATE -> FLUSH -> DONE (an invalid table: VALIDATE -> DONE). ``abort`` leaves any
+        busy state for IDLE."""
         cfg = self.cfg
         U = cfg.update_lanes
         chunk_size = Signal(17)
@@ -191,7 +216,7 @@ class Engine(wiring.Component):
                 m.next = "SCAN"
                 or_abort()
             with m.State("SCAN"):
-                # The cycle after the last event is the drain: its weights accumulate now.
+                # Two cycles after the last event (the drain): its weights accumulate now.
                 with m.If(~r.scanning):
                     m.next = "UPDATE"
                 or_abort()
@@ -200,6 +225,10 @@ class Engine(wiring.Component):
                 m.d.sync += [r.group.eq(r.group + 1), r.state_addr.eq(r.state_addr + 1)]
                 with m.If(r.group == r.groups - 1):
                     self._next_chunk(m, r, chunk_size)
+                or_abort()
+            with m.State("FLUSH"):
+                # The last update group is written as done rises (NeuronState.LATENCY == 2).
+                m.next = "DONE"
                 or_abort()
             with m.State("DONE"):
                 m.d.sync += [self.busy.eq(0), self.done.eq(1)]
@@ -238,4 +267,4 @@ class Engine(wiring.Component):
             m.d.sync += [r.layer.eq(0), r.step.eq(r.step + 1), r.in_base.eq(r.in_base + r.in_words_per_bank)]
             m.next = "LOAD"
         with m.Else():
-            m.next = "DONE"
+            m.next = "FLUSH"

@@ -22,7 +22,8 @@ class InputRouter(wiring.Component):
     Slot ``s`` of ``k`` scans words s, s+k, ... of the layer's input bitmap. For layer 0 its
     word w lives in input bank w mod input_banks at ``in_base + w // input_banks``; bank i
     serves slot i mod k. A hidden layer reads the previous layer's bitmap (a register).
-    Both have one cycle of latency, as the scanners expect.
+    Both have two cycles of latency (the banks' read data comes through the dout registers
+    of :class:`~skyspike_hw.core.SNNCore`), as the scanners expect.
 
     Parameters
     ----------
@@ -81,16 +82,20 @@ class InputRouter(wiring.Component):
         in_sel = Array([port.data for port in self.inp])
         der = self.derived
         for s, sc in enumerate(scanners):
-            ib_q = Signal(range(max(2, IB)), name=f"ib_q{s}")
+            # Both sources answer two cycles after the request, as the banks' dout registers do.
+            # The bitmap is read one cycle after the request: the neuron update writes the
+            # previous layer's last group until then (NeuronState.LATENCY).
+            ib_q = [Signal(range(max(2, IB)), name=f"ib_q{s}_{d}") for d in range(2)]
+            req_q = Signal.like(sc.req_word, name=f"req_word_q{s}")
             word_q = Signal(32, name=f"word_q{s}")
             m.d.comb += [sc.start.eq(self.start), sc.stop.eq(self.stop), sc.slots_log2.eq(self.slots_log2),
                          sc.in_words.eq(der.in_words), sc.tail_word.eq(der.tail_word),
                          sc.tail_mask.eq(der.tail_mask), sc.tail_bias.eq(der.tail_bias),
                          sc.next_bias.eq(der.next_bias),
-                         sc.data.eq(Mux(self.from_inputs, in_sel[ib_q], word_q)),
+                         sc.data.eq(Mux(self.from_inputs, in_sel[ib_q[1]], word_q)),
                          self.event[s].eq(sc.event), self.event_row[s].eq(sc.event_row)]
-            m.d.sync += [ib_q.eq(sc.req_word[:max(1, log2(IB))] if IB > 1 else 0),
-                         word_q.eq(hidden_words[sc.req_word])]
+            m.d.sync += [ib_q[0].eq(sc.req_word[:max(1, log2(IB))] if IB > 1 else 0), ib_q[1].eq(ib_q[0]),
+                         req_q.eq(sc.req_word), word_q.eq(hidden_words[req_q])]
         m.d.comb += self.active.eq(Cat(sc.active for sc in scanners).any())
 
         # Bias-only words of layer 0 (w >= the step's input words) read the next step's words

@@ -1,6 +1,7 @@
 """One Schmitt-neuron update lane: leak, integrate, saturate, hysteresis trigger.
 
-Pure combinational; :class:`~skyspike_hw.neuron_state.NeuronState` instantiates
+Combinational, or split in two by a register after the leak (``split=True``: the timing of
+a 100 MHz clock); :class:`~skyspike_hw.neuron_state.NeuronState` instantiates
 ``update_lanes`` of them. The integer semantics are docs/semantics.md's; the reference is
 ``skyspike.chip.golden.neuron_step`` (tests/hw/test_neuron.py).
 """
@@ -12,12 +13,16 @@ from skyspike.spec.config import BETA_SHIFT, MEMBRANE_BITS
 
 
 class NeuronLane(wiring.Component):
-    """Combinational update of one neuron for one time step.
+    """Update of one neuron for one time step.
 
     Parameters
     ----------
     acc_bits : int
         Width of the signed synaptic current from the accumulator.
+    split : bool
+        False: combinational. True: a register after the leak stage (``first``, ``v_in``,
+        ``armed_in``, ``fired_in``, ``beta``, ``reset_sub``, ``reset_zero`` are used in one
+        cycle; ``current``, ``theta_high``, ``theta_low`` and the outputs belong to the next).
 
     Attributes
     ----------
@@ -37,10 +42,13 @@ class NeuronLane(wiring.Component):
         New state; ``spike`` is also the new "fired" flag.
     """
 
-    def __init__(self, acc_bits: int):
+    def __init__(self, acc_bits: int, *, split: bool = False):
         if acc_bits < MEMBRANE_BITS:
             raise ValueError(f"acc_bits must be >= {MEMBRANE_BITS}, not {acc_bits}")
+        if not isinstance(split, bool):
+            raise TypeError(f"split must be a bool, not {split!r}")
         self.acc_bits = acc_bits
+        self.split = split
         super().__init__({
             "first": In(1),
             "v_in": In(signed(MEMBRANE_BITS)),
@@ -75,6 +83,11 @@ class NeuronLane(wiring.Component):
             m.d.comb += base.eq(leaked - self.reset_sub)
         with m.Else():
             m.d.comb += base.eq(leaked)
+
+        if self.split:   # the leak's multiply and the integration's adds in separate cycles
+            base_q, armed_q = Signal.like(base), Signal()
+            m.d.sync += [base_q.eq(base), armed_q.eq(armed0)]
+            base, armed0 = base_q, armed_q
 
         total = Signal(signed(max(self.acc_bits, MEMBRANE_BITS + 2) + 1))
         m.d.comb += total.eq(base + self.current)

@@ -1,5 +1,5 @@
 """Neuron state: the state memories and the update lanes that read, update and write them."""
-from amaranth import Array, Module, signed
+from amaranth import Array, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -24,7 +24,10 @@ class NeuronState(wiring.Component):
     Attributes
     ----------
     update : In(1)
-        Update the group at ``state_addr`` this cycle (read, update and write back).
+        Update the group at ``state_addr``: its state and ``current`` are read (registered)
+        this cycle, leaked in the next, integrated and written back in the one after
+        (``LATENCY`` cycles later), where ``valid``, ``spikes`` and ``v`` show the result.
+        ``desc`` must still be the layer's in the cycle after ``update``.
     first : In(1)
         Step 0 of the inference: the stored state is ignored.
     state_addr : In
@@ -37,12 +40,15 @@ class NeuronState(wiring.Component):
     current : In(ArrayLayout(signed(acc_bits), update_lanes))
         Each lane's synaptic current.
     valid, spikes : Out(update_lanes)
-        Lane u updates a neuron of the layer this cycle; it spiked.
+        Lane u updates a neuron of the layer this cycle (``LATENCY`` cycles after ``update``); it spiked.
     v : Out(ArrayLayout(signed(16), update_lanes))
         The lanes' new membranes.
     state_index : In ; state_data : Out(layouts.STATE_ENTRY)
         Control-side read of state entry ``state_index``, combinationally.
     """
+
+    #: Cycles from ``update`` to the group's result (and its write).
+    LATENCY = 2
 
     def __init__(self, cfg: CoreConfig):
         if not isinstance(cfg, CoreConfig):
@@ -62,24 +68,37 @@ class NeuronState(wiring.Component):
         cfg = self.cfg
         U = cfg.update_lanes
         d = self.desc
+        # Three stages, a group entering every cycle: (A) read the group's state and currents
+        # into registers; (B) leak; (C) integrate, fire and write back. The groups of a chunk
+        # have distinct addresses, so no read meets a pending write of its own entry.
+        first_a = Signal()
+        addr = [Signal.like(self.state_addr, name=f"addr_{s}") for s in "ab"]
+        theta_high_b, theta_low_b = Signal.like(d.theta_high), Signal.like(d.theta_low)
+        m.d.sync += [first_a.eq(self.first), addr[0].eq(self.state_addr), addr[1].eq(addr[0]),
+                     theta_high_b.eq(d.theta_high), theta_low_b.eq(d.theta_low)]
         bus_data = []
         for u in range(U):
-            nl = m.submodules[f"neuron{u}"] = NeuronLane(cfg.acc_bits)
+            nl = m.submodules[f"neuron{u}"] = NeuronLane(cfg.acc_bits, split=True)
             mem = m.submodules[f"state{u}"] = Memory(shape=STATE_ENTRY, depth=cfg.state_neurons // U, init=[])
             rd = mem.read_port(domain="comb")
             bus_rd = mem.read_port(domain="comb")
             wr = mem.write_port()
+            state_a = Signal(STATE_ENTRY, name=f"state_a{u}")
+            current = [Signal.like(self.current[u], name=f"current_{s}{u}") for s in "ab"]
+            valid = [Signal(name=f"valid_{s}{u}") for s in "ab"]
+            m.d.sync += [state_a.eq(rd.data), current[0].eq(self.current[u]), current[1].eq(current[0]),
+                         valid[0].eq(self.update & (self.neuron0 + u < d.n_out)), valid[1].eq(valid[0])]
             m.d.comb += [
                 rd.addr.eq(self.state_addr), bus_rd.addr.eq(self.state_index >> log2(U)),
-                self.valid[u].eq(self.update & (self.neuron0 + u < d.n_out)),
-                nl.first.eq(self.first), nl.v_in.eq(rd.data.v), nl.armed_in.eq(rd.data.armed),
-                nl.fired_in.eq(rd.data.fired), nl.current.eq(self.current[u]),
+                self.valid[u].eq(valid[1]),
+                nl.first.eq(first_a), nl.v_in.eq(state_a.v), nl.armed_in.eq(state_a.armed),
+                nl.fired_in.eq(state_a.fired), nl.current.eq(current[1]),
                 nl.beta.eq(d.beta),   # its low 9 bits: VALIDATE rejected beta > 256
-                nl.theta_high.eq(d.theta_high), nl.theta_low.eq(d.theta_low),
                 nl.reset_sub.eq(d.reset_sub), nl.reset_zero.eq(d.reset_zero),
-                wr.addr.eq(self.state_addr), wr.en.eq(self.valid[u]),
+                nl.theta_high.eq(theta_high_b), nl.theta_low.eq(theta_low_b),
+                wr.addr.eq(addr[1]), wr.en.eq(valid[1]),
                 wr.data.v.eq(nl.v_out), wr.data.armed.eq(nl.armed_out), wr.data.fired.eq(nl.spike),
-                self.spikes[u].eq(nl.spike & self.valid[u]),
+                self.spikes[u].eq(nl.spike & valid[1]),
                 self.v[u].eq(nl.v_out),
             ]
             bus_data.append(bus_rd.data.as_value())

@@ -21,7 +21,9 @@ class OutputStage(wiring.Component):
     update : In(1)
         An update group is written this cycle.
     layer_odd : In(1)
-        The layer's index is odd (selects the maps).
+        The updated layer's index is odd (selects the map written).
+    read_odd : In(1)
+        The scanned layer's index is odd (selects the map read: the other one).
     is_last : In(1)
         The layer is the network's last one: its spikes are counted.
     neuron0 : In(16)
@@ -41,7 +43,7 @@ class OutputStage(wiring.Component):
             raise TypeError(f"cfg must be a CoreConfig, not {cfg!r}")
         self.cfg = cfg
         super().__init__({
-            "update": In(1), "layer_odd": In(1), "is_last": In(1), "neuron0": In(16),
+            "update": In(1), "layer_odd": In(1), "read_odd": In(1), "is_last": In(1), "neuron0": In(16),
             "spikes": In(cfg.update_lanes), "clear": In(1), "hidden": Out(cfg.max_neurons),
             "count_index": In(range(max(2, cfg.max_outputs))), "count_data": Out(8),
         })
@@ -57,7 +59,7 @@ class OutputStage(wiring.Component):
             for g in range(cfg.max_neurons // U):
                 with m.If(self.update & (self.layer_odd == b) & (group == g)):
                     m.d.sync += bm[g * U: (g + 1) * U].eq(self.spikes)
-        m.d.comb += self.hidden.eq(Mux(self.layer_odd, bitmaps[0], bitmaps[1]))
+        m.d.comb += self.hidden.eq(Mux(self.read_odd, bitmaps[0], bitmaps[1]))
 
         counts = [Signal(8, name=f"count{n}") for n in range(cfg.max_outputs)]
         for n, cnt in enumerate(counts):

@@ -1,5 +1,5 @@
 """Weight fetch: every weight bank reads the row of its slot's event, and the synapse array
-accumulates the weights that arrive one cycle later."""
+accumulates the weights that arrive two cycles later (the bank read, then its dout register)."""
 from amaranth import Array, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -17,7 +17,7 @@ class WeightFetch(wiring.Component):
     """Bank addressing and the :class:`~skyspike_hw.synapse.SynapseArray`.
 
     Bank j belongs to slot j // (banks / k) and reads word ``chunk_base + row`` of its slot's
-    event; the weights arrive in the next cycle, with the slot's event flag delayed to match.
+    event; the weights arrive two cycles later, with the slot's event flag delayed to match.
 
     Parameters
     ----------
@@ -67,9 +67,10 @@ class WeightFetch(wiring.Component):
             s_of_bank = Array([j >> (log2(B) - kl) for kl in range(log2(K) + 1)])[self.slots_log2]
             m.d.comb += [port.en.eq(events[s_of_bank]), port.addr.eq(self.chunk_base + rows[s_of_bank]),
                          syn.bank_data[j].eq(port.data)]
-        slot_valid_q = Signal(K)
-        m.d.sync += slot_valid_q.eq(self.event)
-        m.d.comb += [syn.slot_valid.eq(slot_valid_q), syn.bits_code.eq(self.bits_code),
+        # The weights come two cycles after the event: the bank read, then its dout register.
+        slot_valid_q = [Signal(K, name=f"slot_valid_q{d}") for d in range(2)]
+        m.d.sync += [slot_valid_q[0].eq(self.event), slot_valid_q[1].eq(slot_valid_q[0])]
+        m.d.comb += [syn.slot_valid.eq(slot_valid_q[1]), syn.bits_code.eq(self.bits_code),
                      syn.slots_log2.eq(self.slots_log2), syn.subword.eq(self.subword),
                      syn.clear.eq(self.clear), syn.read_index.eq(self.read_index),
                      self.current.eq(syn.read_data)]

@@ -34,7 +34,8 @@ def sram_cycle(ctx, ports, memory):
 
 
 def present(ctx, ports, reads, rng):
-    """One-cycle-latency SRAM data: the word read, else garbage."""
+    """SRAM data as the core's dout registers present it, two cycles after the read: the
+    word read, else garbage."""
     for port in ports:
         ctx.set(port.data, int(rng.integers(0, 1 << 32)))
     for port, word in reads:
@@ -51,6 +52,7 @@ async def run_engine(ctx, dut, image, inputs, rng, max_cycles: int):
     ctx.set(dut.start, 1)
     banks = image_banks(image)
     trace = {}
+    in_flight = [([], [])]   # the reads of the cycle before
     for _ in range(max_cycles):
         ctx.set(dut.desc.as_value(), desc[ctx.get(dut.desc_index)])
         if ctx.get(dut.dbg_valid):
@@ -59,10 +61,10 @@ async def run_engine(ctx, dut, image, inputs, rng, max_cycles: int):
             for u in range(cfg.update_lanes):
                 if lanes >> u & 1:
                     trace[step, layer, n0 + u] = (bool(spikes >> u & 1), ctx.get(dut.dbg_v[u]))
-        w_reads = sram_cycle(ctx, dut.w, banks)
-        in_reads = sram_cycle(ctx, dut.inp, inputs)
+        in_flight.append((sram_cycle(ctx, dut.w, banks), sram_cycle(ctx, dut.inp, inputs)))
         await ctx.tick()
         ctx.set(dut.start, 0)
+        w_reads, in_reads = in_flight.pop(0)
         present(ctx, dut.w, w_reads, rng)
         present(ctx, dut.inp, in_reads, rng)
         if ctx.get(dut.done):

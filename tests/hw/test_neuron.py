@@ -36,18 +36,21 @@ def twin_step(vectors: list[dict]) -> list[tuple[int, bool, bool]]:
 LANE_INPUTS = ("first", "v_in", "armed_in", "fired_in", "current", *PARAMS)
 
 
-def run_lane(acc_bits: int, vectors: list[dict]) -> list[tuple[int, bool, bool]]:
-    """(v_out, armed_out, spike) of a NeuronLane for each input vector, in one simulation."""
-    dut = NeuronLane(acc_bits)
+def run_lane(acc_bits: int, vectors: list[dict], split: bool = False) -> list[tuple[int, bool, bool]]:
+    """(v_out, armed_out, spike) of a NeuronLane for each input vector, in one simulation
+    (``split``: the registered lane, its outputs read a cycle after the inputs are set)."""
+    dut = NeuronLane(acc_bits, split=split)
     out = []
 
     async def bench(ctx):
         for vec in vectors:
             for name in LANE_INPUTS:
                 ctx.set(getattr(dut, name), int(vec[name]))
+            if split:
+                await ctx.tick()
             out.append((ctx.get(dut.v_out), bool(ctx.get(dut.armed_out)), bool(ctx.get(dut.spike))))
 
-    simulate(dut, bench)
+    simulate(dut, bench, clock=split)
     return out
 
 
@@ -119,6 +122,14 @@ def test_neuron_lane_random(config):
     assert v_out.count(INT16_MAX) > 20 and v_out.count(INT16_MIN) > 20, "rails not reached"
     assert sum(g[2] for g in got) > 100 and hyst_blocked > 20, "spikes / disarmed neurons not reached"
     assert sum(1 for vec, g in zip(vectors, got) if g[0] == vec["theta_low"]) > 20, "theta_low not hit"
+
+
+def test_split_lane_equals_combinational():
+    """The registered lane (NeuronState's) computes what the combinational one does."""
+    rng = np.random.default_rng(pick_seed())
+    acc_bits = CONFIGS["chip"].acc_bits
+    vectors = random_lane_vectors(rng, acc_bits, 300)
+    assert run_lane(acc_bits, vectors, split=True) == run_lane(acc_bits, vectors)
 
 
 def test_neuron_lane_directed():
@@ -276,6 +287,11 @@ def test_neuron_state_vs_twin():
                         ctx.set(getattr(dut, name), int(value))
                     for u in range(U):
                         ctx.set(dut.current[u], int(current[u]))
+                    await ctx.tick()   # the group's result comes NeuronState.LATENCY cycles later
+                    ctx.set(dut.update, 0)   # idle cycles: a random address, nothing written
+                    for _ in range(NeuronState.LATENCY - 1):
+                        ctx.set(dut.state_addr, int(rng.integers(0, cfg.state_neurons // U)))
+                        await ctx.tick()
                     got = ([ctx.get(dut.v[u]) for u in range(U)], ctx.get(dut.valid), ctx.get(dut.spikes))
                     want_valid = sum(1 << u for u in range(U) if valid[u])
                     want_spikes = sum(1 << u for u in range(U) if valid[u] and want[2][u])
@@ -286,8 +302,6 @@ def test_neuron_state_vs_twin():
                     for x, new in zip(model, want):
                         x[entries[valid]] = new[valid]
                     spikes_seen += int(want[2][valid].sum())
-                    await ctx.tick()
-                    ctx.set(dut.update, 0)   # an idle cycle: a random address, nothing written
                     ctx.set(dut.state_addr, int(rng.integers(0, cfg.state_neurons // U)))
                     await ctx.tick()
         for e in range(cfg.state_neurons):

@@ -44,10 +44,13 @@ class ScanCase:
 
     def expected(self, slot: int) -> tuple[list[int], int]:
         """The slot's events (rows, in order) and active cycles: golden.slot_events and
-        golden.slot_scan_cycles (a slot past k has none)."""
-        if slot >= self.k:
+        golden.slot_scan_cycles plus the cycle of the first word's read (a slot past k or
+        past the bitmap has none)."""
+        if slot >= self.k or slot >= self.in_words:
             return [], 0
-        return golden.slot_events(self.bits()[0], self.k, slot), int(golden.slot_scan_cycles(self.bits(), self.k)[0, slot])
+        # One cycle more than the golden count: the first word is in flight.
+        return (golden.slot_events(self.bits()[0], self.k, slot),
+                1 + int(golden.slot_scan_cycles(self.bits(), self.k)[0, slot]))
 
 
 def random_scan_case(rng: np.random.Generator) -> ScanCase:
@@ -92,16 +95,17 @@ def test_spike_scanner():
                 for name, value in scan_masks(case.n_in, case.n_bias).items():
                     ctx.set(getattr(sc, name), value)
                 ctx.set(sc.start, 1)
-            pending = [ctx.get(sc.req_word) if ctx.get(sc.req) else None for sc in dut]
+            # Two-cycle-latency memory (the read, then the dout register): requests of one and
+            # two cycles ago per slot; garbage in cycles two after no request.
+            pending = [[None, ctx.get(sc.req_word) if ctx.get(sc.req) else None] for sc in dut]
             await ctx.tick()
             for sc in dut:
                 ctx.set(sc.start, 0)
             idle = 0
             for _ in range(40 * 32 * 4):
                 for s, sc in enumerate(dut):
-                    # One-cycle-latency memory; garbage in cycles after no request.
-                    ctx.set(sc.data, case.mem[pending[s]] if pending[s] is not None
-                            else int(rng.integers(0, 1 << 32)))
+                    word = pending[s].pop(0)
+                    ctx.set(sc.data, case.mem[word] if word is not None else int(rng.integers(0, 1 << 32)))
                 for s, sc in enumerate(dut):
                     active, event, req = ctx.get(sc.active), ctx.get(sc.event), ctx.get(sc.req)
                     if active:
@@ -116,9 +120,9 @@ def test_spike_scanner():
                         w = ctx.get(sc.req_word)
                         if w % case.k != s or w >= case.in_words:
                             errors.append(f"{label}: slot {s} requested word {w}")
-                        pending[s] = w
+                        pending[s].append(w)
                     else:
-                        pending[s] = None
+                        pending[s].append(None)
                 if not any(ctx.get(sc.active) for sc in dut):
                     idle += 1
                     if idle > int(rng.integers(1, 4)):
@@ -139,7 +143,7 @@ def test_spike_scanner():
                     if index >= case.n_in + case.n_bias:
                         errors.append(f"{label}: slot {s} reported row {r} = input {index} >= n_in + n_bias")
                 slowest = max(slowest, cycles[s])
-            want_slowest = int(golden.scan_cycles(case.bits(), case.k)[0])
+            want_slowest = 1 + int(golden.scan_cycles(case.bits(), case.k)[0])
             if slowest != want_slowest:
                 errors.append(f"{label}: slowest slot {slowest} cycles, golden.scan_cycles {want_slowest}")
 
@@ -200,6 +204,7 @@ def test_input_router():
             ctx.set(dut.start, 1)
             rows = [[] for _ in range(cfg.max_slots)]
             cycles = 0
+            in_flight = [[]]   # the reads of the cycle before (each answers two cycles later)
             for _ in range(4000):
                 reads = []
                 for i, port in enumerate(dut.inp):
@@ -210,10 +215,11 @@ def test_input_router():
                         reads.append((i, int(c["banks"][i, addr % cfg.input_depth])))
                 await ctx.tick()
                 ctx.set(dut.start, 0)
-                for port in dut.inp:   # one-cycle latency; garbage when not read
+                for port in dut.inp:   # two-cycle latency (the core's dout registers); garbage when not read
                     ctx.set(port.data, int(rng.integers(0, 1 << 32)))
-                for i, word in reads:
+                for i, word in in_flight.pop(0):
                     ctx.set(dut.inp[i].data, word)
+                in_flight.append(reads)
                 if not ctx.get(dut.active):
                     break
                 cycles += 1
@@ -223,7 +229,7 @@ def test_input_router():
             want = [golden.slot_events(c["bits"][0], c["k"], s) if s < c["k"] else [] for s in range(cfg.max_slots)]
             if rows != want:
                 errors.append(f"{label}: events {rows}, golden {want}")
-            if cycles != int(golden.scan_cycles(c["bits"], c["k"])[0]):
+            if cycles != 1 + int(golden.scan_cycles(c["bits"], c["k"])[0]):   # + the first word's read
                 errors.append(f"{label}: active {cycles} cycles, golden {golden.scan_cycles(c['bits'], c['k'])}")
 
     simulate(dut, bench, clock=True)

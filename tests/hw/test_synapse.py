@@ -125,8 +125,9 @@ def test_synapse_array(config):
 
 
 def test_weight_fetch():
-    """Events as the input router gives them; the banks as one-cycle-latency memories that
-    return garbage when not read: the accumulated currents are golden.synapse_current."""
+    """Events as the input router gives them; the banks as two-cycle-latency memories (the
+    read, then the core's dout register) that return garbage when not read: the accumulated
+    currents are golden.synapse_current."""
     cfg = CONFIGS["small"]
     seed = pick_seed()
     rng = np.random.default_rng(seed)
@@ -143,18 +144,19 @@ def test_weight_fetch():
             ctx.set(dut.chunk_base, c.chunk_base)
             ctx.set(dut.clear, 1)
             events = c.events()
-            # One cycle per event, then the drain cycle (the last weights arrive).
-            for i in range(max(map(len, events), default=0) + 1):
+            # One cycle per event, then the two drain cycles (the last weights arrive).
+            in_flight = [[]]   # the reads of the cycle before
+            for i in range(max(map(len, events), default=0) + 2):
                 for s in range(cfg.max_slots):
                     has = s < lp.slots and i < len(events[s])
                     ctx.set(dut.event[s], has)
                     ctx.set(dut.event_row[s], events[s][i] if has else int(rng.integers(0, 1 << 12)))
-                reads = [(j, ctx.get(port.addr)) for j, port in enumerate(dut.w) if ctx.get(port.en)]
+                in_flight.append([(j, ctx.get(port.addr)) for j, port in enumerate(dut.w) if ctx.get(port.en)])
                 await ctx.tick()
                 ctx.set(dut.clear, 0)
                 for port in dut.w:
                     ctx.set(port.data, int(rng.integers(0, 1 << 32)))
-                for j, addr in reads:
+                for j, addr in in_flight.pop(0):
                     ctx.set(dut.w[j].data, int(c.banks[j, addr]))
             await ctx.tick()
             check_sums(f"case {n} ({c.ly.bits}-bit k={lp.slots} chunk {c.chunk})", c,

@@ -40,6 +40,8 @@ OPENLANE_CONFIG = REPO / "openlane" / "config.json"
 SDC = REPO / "openlane" / "skyspike.sdc"
 TOP = "skyspike_core_syn"
 _TEMPLATE = Path(__file__).with_name("synth.ys")
+#: Yosys techmap of $lcu cells as Kogge-Stone carry lookahead (see the file).
+KOGGE_STONE = Path(__file__).with_name("kogge_stone.v")
 
 #: ABC's view of the ports (as OpenLane's defaults): inputs driven by an inv_2, 33.442 fF loads.
 ABC_CONSTRAINTS = "set_driving_cell sky130_fd_sc_hd__inv_2\nset_load 0.033442\n"
@@ -124,6 +126,7 @@ def synthesize(config, out_dir: Path, pdk: Sky130, period: float) -> dict:
     files["script"].write_text(_TEMPLATE.read_text().format(
         read_macros="\n".join(f"read_liberty -lib {s.lib}" for s in srams),
         elaborate=elaborate_script(config, rtl), top=TOP, liberty=liberty.resolve(), period_ps=round(period * 1000),
+        kogge_stone=KOGGE_STONE,
         constr=(out_dir / "abc.constr").resolve(), stat_json=files["stat_json"].resolve(),
         stat_txt=files["stat_txt"].resolve(), netlist=files["netlist"].resolve()))
     proc = subprocess.run([find_yosys(), "-q", "-l", str(files["log"]), "-s", str(files["script"])],

@@ -82,14 +82,14 @@ def test_hysteresis_blocks_refiring_until_below_theta_low():
 def test_cycles_formula_pieces():
     cfg = CONFIGS["chip"]
     rng = np.random.default_rng(SEED)
-    net = ChipNetwork([ChipLayer(rng.integers(-7, 8, (784, 128)), bits=4, theta_high=10 ** 4),
-                       ChipLayer(rng.integers(-7, 8, (128, 10)), bits=4)], steps=8)
+    net = ChipNetwork([ChipLayer(rng.integers(-7, 8, (784, 64)), bits=4, theta_high=10 ** 4),
+                       ChipLayer(rng.integers(-7, 8, (64, 10)), bits=4)], steps=8)
     pl = place(net, cfg)
-    assert [lp.slots for lp in pl.layers] == [2, 4]
+    assert [lp.slots for lp in pl.layers] == [4, 4]
     silent = run(net, np.zeros((1, 8, 784)), cfg).cycles[0]
-    # start + 2 checks + done; per step: layer 0: load, 1 chunk x (2 + 13 zero words), 8 updates;
-    # layer 1: load, 1 chunk x (2 + 1 word), 1 update.
-    assert silent == 1 + 2 + 1 + 8 * ((1 + (2 + 13) + 8) + (1 + (2 + 1) + 1))
+    # start + 2 checks + flush and done; per step: layer 0: load, 1 chunk x (4 + 7 zero words in slot 0
+    # of 25), 4 updates; layer 1: load, 1 chunk x (4 + 1 word), 1 update.
+    assert silent == 1 + 2 + 2 + 8 * ((1 + (4 + 7) + 4) + (1 + (4 + 1) + 1))
     bits = np.zeros((1, 64), bool)
     bits[0, [0, 1, 2, 40]] = True  # word 0: 3 spikes, word 1: 1 spike
     assert scan_cycles(bits, 1)[0] == 4 and scan_cycles(bits, 2)[0] == 3
@@ -110,8 +110,8 @@ def test_bias_hand_computed():
     assert g.spikes[0][0].T.tolist() == [[False, True, True], [False, False, False]]
     # layer 1 sees (0,0), (1,0), (1,0): 0+2 = 2; 2+1+2 = 5*; (5-3)+1+2 = 5*
     assert g.membranes[1][0].T.tolist() == [[2, 5, 5]] and g.counts[0].tolist() == [2]
-    # start + 2 checks + done; per step and layer: load + (2 + spikes incl. bias in the one word) + 1 update
-    assert g.cycles[0] == 4 + (7 + 8) + (8 + 9) + (9 + 9)
+    # start + 2 checks + flush and done; per step and layer: load + (4 + spikes incl. bias in the one word) + 1 update
+    assert g.cycles[0] == 5 + (9 + 10) + (10 + 11) + (11 + 11)
 
 
 def test_bias_equals_always_on_inputs():
@@ -142,16 +142,16 @@ def test_bias_equals_always_on_inputs():
 
 
 def test_bias_cycles_formula():
-    """The chip's 784-128-10 with bias rows of zero weights: the bias inputs cost scan cycles
+    """The chip's 784-64-10 with bias rows of zero weights: the bias inputs cost scan cycles
     exactly like spikes at inputs n_in.. (all input spikes off)."""
     cfg = CONFIGS["chip"]
     rng = np.random.default_rng(SEED)
-    net = ChipNetwork([ChipLayer(rng.integers(-7, 8, (784, 128)), bits=4, theta_high=10 ** 4,
-                                 bias=np.zeros((16, 128), int)),
-                       ChipLayer(rng.integers(-7, 8, (128, 10)), bits=4, bias=np.zeros((20, 10), int))], steps=8)
-    assert [lp.slots for lp in place(net, cfg).layers] == [2, 4]
+    net = ChipNetwork([ChipLayer(rng.integers(-7, 8, (784, 64)), bits=4, theta_high=10 ** 4,
+                                 bias=np.zeros((16, 64), int)),
+                       ChipLayer(rng.integers(-7, 8, (64, 10)), bits=4, bias=np.zeros((20, 10), int))], steps=8)
+    assert [lp.slots for lp in place(net, cfg).layers] == [4, 4]
     silent = run(net, np.zeros((1, 8, 784)), cfg).cycles[0]
-    # Layer 0: 25 words, bits 16..31 of word 24 are the bias: slot 0 scans words 0, 2, .., 24
-    # (12 empty + 16 bias spikes), slot 1 twelve empty words. Layer 1: 5 words, word 4 holds
-    # 20 bias spikes: slot 0 scans word 0 (empty) and word 4.
-    assert silent == 1 + 2 + 1 + 8 * ((1 + (2 + 12 + 16) + 8) + (1 + (2 + 1 + 20) + 1))
+    # Layer 0: 25 words, bits 16..31 of word 24 are the bias: slot 0 scans words 0, 4, .., 24
+    # (6 empty + 16 bias spikes), the other slots six empty words. Layer 1: 3 words, word 2
+    # holds 20 bias spikes: slot 2 scans it alone.
+    assert silent == 1 + 2 + 2 + 8 * ((1 + (4 + 6 + 16) + 4) + (1 + (4 + 20) + 1))

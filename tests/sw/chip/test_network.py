@@ -3,6 +3,8 @@ rejection path of the checks, naming the layer and the limit."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from skyspike.spec.config import CONFIGS, MAX_BIAS_ROWS
@@ -34,8 +36,9 @@ def test_bias_placement_and_capacity():
     x = np.random.default_rng(SEED).random((6, 96)) < 0.5
     plain = place(ChipNetwork([ChipLayer(np.ones((96, 8), int))], 6), cfg)
     assert np.array_equal(pack_inputs(x, cfg, pl), pack_inputs(x, cfg, plain))
-    # Bias rows come on top of the input limits, and never count against the input buffer.
-    chip = CONFIGS["chip"]
+    # Bias rows come on top of the input limits, and never count against the input buffer
+    # (on the chip with 512-word banks: the 256-word ones cannot hold these rows).
+    chip = replace(CONFIGS["chip"], bank_depth=512)
     full = ChipNetwork([ChipLayer(np.ones((chip.max_inputs, 16), int), bits=2, bias=np.ones((32, 16), int)),
                         ChipLayer(np.ones((16, chip.max_neurons), int), bits=1, bias=np.ones((32, chip.max_neurons), int)),
                         ChipLayer(np.ones((chip.max_neurons, 10), int), bits=1, bias=np.ones((32, 10), int))], 32)
@@ -107,15 +110,17 @@ def test_network_rejections_name_layer_and_limit():
 
 
 def test_chip_capacity():
-    """The chip configuration holds MNIST 784-128-10 at 4 bits (the throughput target network)."""
+    """The chip configuration (32 x 1 KB banks, docs/memory-plan.md) holds MNIST 784-64-10 at
+    4 bits and 784-128-10 at 2 bits, and no wider."""
     cfg = CONFIGS["chip"]
-    net = ChipNetwork([ChipLayer(np.ones((784, 128), int)), ChipLayer(np.ones((128, 10), int))], 8)
-    pl = place(net, cfg)
-    assert pl.weight_words <= cfg.bank_depth
-    for hidden, bits in [(256, 2), (384, 1)]:  # wider at lower precision
-        wide = ChipNetwork([ChipLayer(np.ones((784, hidden), int), bits=bits),
-                            ChipLayer(np.ones((hidden, 10), int), bits=bits)], 8)
-        assert place(wide, cfg).weight_words <= cfg.bank_depth
+    for hidden, bits in [(64, 4), (128, 2), (128, 1), (32, 8)]:
+        net = ChipNetwork([ChipLayer(np.ones((784, hidden), int), bits=bits),
+                           ChipLayer(np.ones((hidden, 10), int), bits=bits)], 8)
+        assert place(net, cfg).weight_words <= cfg.bank_depth
+        wider = ChipNetwork([ChipLayer(np.ones((784, hidden + 16), int), bits=bits),
+                             ChipLayer(np.ones((hidden + 16, 10), int), bits=bits)], 8)
+        with pytest.raises(NetworkError, match="words per bank"):
+            place(wider, cfg)
 
 
 @pytest.mark.parametrize("field, value, match", [

@@ -105,7 +105,7 @@ def test_nan_and_too_large_networks_are_rejected():
     big = nn.Sequential(nn.Linear(784, 512, bias=False), snn.Leaky(beta=0.9),
                         nn.Linear(512, 10, bias=False), snn.Leaky(beta=0.9))
     net = quantize.quantize(big, 8, 8)
-    with pytest.raises(NetworkError, match=r"layer 0: weights need \d+ words per bank.*512"):
+    with pytest.raises(NetworkError, match=rf"layer 0: weights need \d+ words per bank.*{CFG.bank_depth}"):
         net.check(CFG)
     wide = nn.Sequential(nn.Linear(2000, 10, bias=False), snn.Leaky(beta=0.9))
     with pytest.raises(NetworkError, match="2000 inputs; the core takes at most 1024"):
