@@ -480,8 +480,10 @@ def generate(instances: dict[str, str] | None = None, rules: Rules = Rules(),
     return fp, config
 
 
-def config_is_current(config: dict, path: Path = CONFIG) -> bool:
-    """True when the committed ``openlane/config.json`` is what :func:`generate` makes."""
+def config_is_current(config: dict, path: Path | None = None) -> bool:
+    """True when ``path`` (default the committed ``openlane/config.json``) is what
+    :func:`generate` makes."""
+    path = CONFIG if path is None else path
     return Path(path).is_file() and Path(path).read_text() == config_text(config)
 
 
@@ -540,11 +542,16 @@ def synth_cell_area(path: Path = synth.REPO / "build" / "synth" / "chip" / "repo
     """(standard-cell mm^2, where it came from) of the latest ``make synth`` report, or (None, why)."""
     try:
         report = json.loads(Path(path).read_text())
-        return float(report["area"]["std_cell_mm2"]), f"{path.relative_to(synth.REPO)} ({report.get('config')})"
+        return float(report["area"]["std_cell_mm2"]), f"{_rel(path)} ({report.get('config')})"
     except FileNotFoundError:
-        return None, f"no {path.relative_to(synth.REPO)}: run `make synth` for the cell area"
+        return None, f"no {_rel(path)}: run `make synth` for the cell area"
     except (ValueError, KeyError, TypeError) as exc:
         return None, f"unreadable {path}: {exc}"
+
+
+def _rel(path: Path) -> Path:
+    path = Path(path)
+    return path.relative_to(synth.REPO) if path.is_relative_to(synth.REPO) else path
 
 
 def main(argv=None) -> int:
@@ -569,13 +576,13 @@ def main(argv=None) -> int:
         print(f"make floorplan: {exc}", file=sys.stderr)
         return 1
     if config_is_current(config):
-        print(f"{CONFIG.relative_to(synth.REPO)}: up to date")
+        print(f"{_rel(CONFIG)}: up to date")
     elif args.check_only:
-        print(f"make floorplan: {CONFIG.relative_to(synth.REPO)} is stale; run `make floorplan`", file=sys.stderr)
+        print(f"make floorplan: {_rel(CONFIG)} is stale; run `make floorplan`", file=sys.stderr)
         return 1
     else:
         CONFIG.write_text(config_text(config))
-        print(f"{CONFIG.relative_to(synth.REPO)}: written")
+        print(f"{_rel(CONFIG)}: written")
     sides = {}
     try:
         pdk = Sky130()
@@ -608,8 +615,7 @@ def main(argv=None) -> int:
                                 "orientation": p.orientation} for p in fp.placements},
         "cell_region": [fp.cell_region.x0, fp.cell_region.y0, fp.cell_region.x1, fp.cell_region.y1]}, indent=2) + "\n")
     png = fpdraw.draw(fp, args.out / "floorplan.png", sides)
-    print(f"picture: {png.relative_to(synth.REPO) if png.is_relative_to(synth.REPO) else png}; "
-          f"summary: {args.out / 'summary.txt'}")
+    print(f"picture: {_rel(png)}; summary: {_rel(args.out / 'summary.txt')}")
     return 0
 
 

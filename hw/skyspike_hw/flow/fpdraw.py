@@ -15,7 +15,7 @@ from .floorplan import GPIO_SIDES, Floorplan
 
 __all__ = ["pin_sides", "draw", "summary"]
 
-_PIN_RE = re.compile(r"^\s*PIN\s+(\S+)(.*?)^\s*END\s+\1\b", re.M | re.S)
+_PIN_RE = re.compile(r"^\s*PIN\s+(\S+)(.*?)^\s*END\s+\1(?=\s)", re.M | re.S)
 _RECT_RE = re.compile(r"RECT\s+([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)\s+([-\d.]+)")
 _PORT1_RE = re.compile(r"^[a-z]+1(\[|$)")  # clk1, csb1, addr1[..], dout1[..]
 _SIZE_RE = re.compile(r"^\s*SIZE\s+([\d.]+)\s+BY\s+([\d.]+)", re.M)
