@@ -614,7 +614,7 @@ def main(argv=None) -> int:
         "placements": {p.name: {"macro": p.macro, "box": [p.box.x0, p.box.y0, p.box.x1, p.box.y1],
                                 "orientation": p.orientation} for p in fp.placements},
         "cell_region": [fp.cell_region.x0, fp.cell_region.y0, fp.cell_region.x1, fp.cell_region.y1]}, indent=2) + "\n")
-    png = fpdraw.draw(fp, args.out / "floorplan.png", sides)
+    png = fpdraw.draw(fp, args.out / "floorplan.png", sides, GPIO_SIDES)
     print(f"picture: {_rel(png)}; summary: {_rel(args.out / 'summary.txt')}")
     return 0
 

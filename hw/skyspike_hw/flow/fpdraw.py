@@ -3,15 +3,14 @@
 :func:`pin_sides` reads which edge of an OpenRAM macro each pin sits on (its LEF);
 :func:`draw` writes the PNG (matplotlib): die, GPIO pad sides, channels, standard-cell
 region, macros labelled with their orientation and pin edges; :func:`summary` is the text
-(a rich table: coloured in a terminal, plain in a log).
+(a rich table: coloured in a terminal, plain in a log). The floorplan is a
+:class:`.floorplan.Floorplan` (not imported here: :mod:`.floorplan`'s CLI imports this module).
 """
 from __future__ import annotations
 
 import io
 import re
 from pathlib import Path
-
-from .floorplan import GPIO_SIDES, Floorplan
 
 __all__ = ["pin_sides", "draw", "summary"]
 
@@ -48,10 +47,11 @@ def _edge(box, side):
             "E": ((box.x1, box.x1), (box.y0, box.y1)), "W": ((box.x0, box.x0), (box.y0, box.y1))}[side]
 
 
-def draw(fp: Floorplan, path: Path, sides: dict[str, dict[str, list[str]]] | None = None,
-         title: str = "") -> Path:
+def draw(fp, path: Path, sides: dict[str, dict[str, list[str]]] | None = None,
+         gpio_sides: dict[str, range] | None = None, title: str = "") -> Path:
     """Write the floorplan picture to ``path`` (PNG). ``sides``: {macro: :func:`pin_sides`}
-    to mark the pin edges (port 0: the bus side; port 1: the engine's reads)."""
+    to mark the pin edges (port 0: the bus side; port 1: the engine's reads); ``gpio_sides``:
+    {die edge N/S/E/W: GPIO numbers} of the padframe."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -82,7 +82,7 @@ def draw(fp: Floorplan, path: Path, sides: dict[str, dict[str, list[str]]] | Non
             port = "1" if sum(bool(_PORT1_RE.match(pin)) for pin in pins) * 2 > len(pins) else "0"
             xs, ys = _edge(b, p.side(own))
             ax.plot(xs, ys, color=colors[port], lw=0.6 + min(len(pins), 70) / 25)
-    for side, gpios in GPIO_SIDES.items():
+    for side, gpios in (gpio_sides or {}).items():
         label = f"GPIO {gpios.start}-{gpios.stop - 1}"
         pos = {"E": (die.x1 + 40, die.y0 + die.h / 2, 270), "W": (die.x0 - 40, die.y0 + die.h / 2, 90),
                "N": (die.x0 + die.w / 2, die.y1 + 40, 0), "S": (die.x0 + die.w / 2, die.y0 - 40, 0)}[side]
@@ -105,7 +105,7 @@ def draw(fp: Floorplan, path: Path, sides: dict[str, dict[str, list[str]]] | Non
     return path
 
 
-def summary(fp: Floorplan, util: dict, widths: dict, *, cell_source: str = "", color: bool | None = None) -> str:
+def summary(fp, util: dict, widths: dict, *, cell_source: str = "", color: bool | None = None) -> str:
     """The floorplan's figures as text: a rich table (``color``: None decides by the terminal)."""
     from rich.console import Console
     from rich.table import Table
