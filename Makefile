@@ -43,7 +43,7 @@ help:  ## this list: every target, one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/' \
 	  | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-.PHONY: help setup apt-deps verilog sim test bench accuracy lint clean verilator-version soak coverage robustness firmware synth gds
+.PHONY: help setup apt-deps verilog sim test bench accuracy lint clean verilator-version soak coverage robustness firmware synth gds floorplan
 
 setup: apt-deps $(STAMP) $(MODELS_STAMP) $(OL_STAMP)  ## install what the other targets need (Debian packages, .venv, .venv-openlane, sky130 models); quick once done
 
@@ -104,6 +104,12 @@ test: setup  ## the regression: pytest + cocotb (Icarus and Verilator), gate lev
 # SYNTH_CONFIG (default chip) in build/synth/<config>/report.{txt,json}.
 synth: setup  ## sky130 synthesis, timing and power: build/synth/<config>/report.{txt,json} (SYNTH_CONFIG=chip|small)
 	$(SIM_ENV) $(PDK_ENV) $(VPY) -m skyspike_hw.flow.synth --config $(SYNTH_CONFIG)
+
+# The OpenFrame floorplan (skyspike_hw.flow.floorplan): places the SRAM macros, checks die, overlaps,
+# halos, channels and power hooks, writes openlane/config.json, validates it against OpenLane's
+# variable definitions, prints the utilization, draws build/floorplan/floorplan.png.
+floorplan: setup  ## the OpenFrame floorplan: place and check the macros, write openlane/config.json, draw build/floorplan/floorplan.png
+	$(SIM_ENV) $(PDK_ENV) $(VPY) -m skyspike_hw.flow.floorplan
 
 # OpenLane 2 to GDS: stages build/openlane (config, SDC, generated Verilog), runs OpenLane into
 # build/openlane/runs/<tag>; stops with what is missing where OpenLane cannot run.

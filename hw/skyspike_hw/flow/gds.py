@@ -13,6 +13,7 @@ if neither, :exc:`OpenLaneMissing` names what is missing and how to get it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -23,14 +24,25 @@ from pathlib import Path
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import In
 
+from . import floorplan
 from .gls import macro_signature
-from .synth import REPO, TOP, export_verilog, macro_names
+from .synth import REPO, TOP, export_verilog, macro_instances, macro_names
 
-__all__ = ["OPENLANE_DIR", "OpenLaneMissing", "stage", "blackbox_stub", "find_openlane", "main"]
+__all__ = ["OPENLANE_DIR", "DESIGN", "OpenLaneMissing", "stage", "core_variant", "blackbox_stub", "find_openlane",
+           "main"]
 
 OPENLANE_DIR = REPO / "openlane"
-#: Files of openlane/ that the design folder needs.
-STAGED = ("config.json", "skyspike.sdc", "pin_order.cfg")
+#: Files of openlane/ copied beside the generated config.json.
+STAGED = ("skyspike.sdc", "pin_order.cfg")
+
+# ==== THE SWITCH: which design `make gds` hands to OpenLane ===================================
+#   "core": the SNN core alone (skyspike_core_syn) in the OpenFrame floorplan, until the chip
+#           top's Verilog generator (openframe_project_wrapper) is on main;
+#   "chip": the OpenFrame chip top (PicoRV32, boot ROM, UART, SNN core), as openlane/config.json says.
+DESIGN = "core"
+# ===============================================================================================
+#: The chip top's pin template file name in the design folder (FP_DEF_TEMPLATE).
+OPENFRAME_DEF = "openframe_project_wrapper.def"
 #: The tools OpenLane's Classic flow calls besides itself.
 NATIVE_TOOLS = ("openroad", "yosys", "magic", "netgen", "klayout")
 
@@ -62,18 +74,55 @@ def blackbox_stub(name: str) -> str:
             + ",\n".join(ports) + "\n);\nendmodule\n")
 
 
-def stage(out_dir: Path = REPO / "build" / "openlane", config: str = "chip") -> Path:
-    """Lay out the OpenLane design folder; returns its ``config.json``."""
+def core_variant(config: dict, core_config="chip") -> dict:
+    """The chip-top ``config`` (:func:`.floorplan.generate`) for the core alone: design
+    ``skyspike_core_syn`` from ``src/``, clock ``clk``, pins from ``pin_order.cfg``, and only
+    the macro instances of the core's netlist (:func:`.synth.macro_instances`) with their
+    power hooks, at their places in the chip floorplan. ValueError if the floorplan lacks one."""
+    keep = macro_instances(core_config)
+    placed = {n for spec in config["MACROS"].values() for n in spec["instances"]}
+    if set(keep) - placed:
+        raise ValueError(f"the floorplan places no {sorted(set(keep) - placed)}")
+    out = {**config, "DESIGN_NAME": TOP, "VERILOG_FILES": [f"dir::src/{TOP}.v"], "CLOCK_PORT": "clk",
+           "FP_PIN_ORDER_CFG": "dir::pin_order.cfg"}
+    out.pop("FP_DEF_TEMPLATE", None)
+    macros = {}
+    for macro, spec in config["MACROS"].items():
+        instances = {n: v for n, v in spec["instances"].items() if n in keep}
+        if instances:
+            macros[macro] = {**spec, "instances": instances}
+    out["MACROS"] = macros
+    out["PDN_MACRO_CONNECTIONS"] = [e for e in config["PDN_MACRO_CONNECTIONS"]
+                                    if not floorplan.pdn_unmatched(keep, [e])[1]]
+    return out
+
+
+def stage(out_dir: Path = REPO / "build" / "openlane", config: str = "chip", *, design: str | None = None,
+          openframe_def: Path | None = None) -> Path:
+    """Lay out the OpenLane design folder for ``design`` (default :data:`DESIGN`); returns its
+    ``config.json``. ``openframe_def``: OpenFrame's pin template, needed by ``"chip"``."""
+    design = DESIGN if design is None else design
+    if design not in ("core", "chip"):
+        raise ValueError(f"design must be 'core' or 'chip', not {design!r}")
     out_dir = Path(out_dir)
     src = out_dir / "src"
     src.mkdir(parents=True, exist_ok=True)
+    _, ol_config = floorplan.generate()
+    if design == "chip":
+        raise OpenLaneMissing(  # the chip top's generator is not on main yet: wire it in here
+            "the chip top's Verilog generator (openframe_project_wrapper) is not on main yet; "
+            "set DESIGN = \"core\" in skyspike_hw/flow/gds.py")
     stubs = []
     for name in macro_names(config):
         stubs.append(src / f"{name}.bb.v")
         stubs[-1].write_text(blackbox_stub(name))
     export_verilog(config, src / f"{TOP}.v", stubs)
+    ol_config = core_variant(ol_config, config)
+    if openframe_def is not None:
+        shutil.copyfile(openframe_def, out_dir / OPENFRAME_DEF)
     for fname in STAGED:
         shutil.copyfile(OPENLANE_DIR / fname, out_dir / fname)
+    (out_dir / "config.json").write_text(floorplan.config_text(ol_config))
     return out_dir / "config.json"
 
 
@@ -121,12 +170,21 @@ def pdk_args() -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Run the SkySpike chip configuration through OpenLane 2 to GDS.")
     ap.add_argument("--config", default="chip", help="core configuration (the placement in openlane/config.json is the chip's)")
+    ap.add_argument("--openframe-def", type=Path, default=None,
+                    help="OpenFrame's pin template (openframe_project_wrapper.def) for the chip top")
     ap.add_argument("--tag", default=None, help="run tag (default: a timestamp)")
     ap.add_argument("-o", "--out", type=Path, default=REPO / "build" / "openlane")
     ap.add_argument("--stage-only", action="store_true", help="lay out the design folder, do not run OpenLane")
     args = ap.parse_args(argv)
-    config_json = stage(args.out, args.config)
-    print(f"staged {config_json.parent} ({', '.join(macro_names(args.config))} as macros)")
+    try:
+        config_json = stage(args.out, args.config, openframe_def=args.openframe_def)
+    except (OpenLaneMissing, floorplan.FloorplanError) as exc:
+        print(f"make gds: {exc}", file=sys.stderr)
+        return 2
+    staged = json.loads(config_json.read_text())
+    print(f"staged {config_json.parent}: {staged['DESIGN_NAME']} (DESIGN = {DESIGN!r} in gds.py), "
+          f"{sum(len(m['instances']) for m in staged['MACROS'].values())} macro instances "
+          f"({', '.join(staged['MACROS'])})")
     if args.stage_only:
         return 0
     try:
