@@ -2,7 +2,8 @@
 bit-exact chip model (the golden backend), next to the float accuracy of the same network.
 
 For each data set and precision the network is the largest 784-H-10 (64-H-10 for digits)
-that fits the 'chip' configuration at that precision; it is trained in float (surrogate
+that fits the core configuration at that precision (:func:`hidden`: 'chip' unless ``--config``
+/ ``--bank-depth`` say otherwise); it is trained in float (surrogate
 gradients, cosine LR), then fine-tuned quantization-aware at that precision, quantized, and
 run on the full test set. The table shows the float network's accuracy, the chip's with that
 network quantized directly (PTQ) and with the fine-tuned one (QAT). Also: golden-model throughput, and (``--rtl N``) RTL == golden on N
@@ -11,8 +12,12 @@ test images.
     python bench/accuracy.py train --data ../shared/datasets --out build/accuracy [--jobs 8]
     python bench/accuracy.py eval  --data ../shared/datasets --out build/accuracy [--rtl 8]
 
-(``make accuracy DATA=dir``.) Training all 12 networks takes ~4 minutes on one H100 with
-``--jobs 8``, hours on a laptop CPU; the digits ones take a minute or two on a CPU.
+Options of both: ``--config NAME`` and ``--bank-depth 256|512`` (the core the networks must
+fit; give ``eval`` the same as ``train``), ``--epochs N`` / ``--qat-epochs N`` (train: a shorter
+recipe for CPU runs; the epochs used are kept in the model files and accuracy.json).
+
+(``make accuracy DATA=dir``.) Training all 12 networks (the 64 KiB core's sizes) took ~4
+minutes on one H100 with ``--jobs 8``, hours on a laptop CPU; the digits ones take a minute or two on a CPU.
 
 ``train`` writes one model file per (data set, precision) (skipping those already there);
 ``eval`` prints the table, writes build/accuracy/accuracy.json and accuracy.png.
@@ -34,13 +39,11 @@ sys.path.insert(0, str(ROOT / "sw"))
 
 from skyspike.apps import plots  # noqa: E402
 from skyspike.chip import golden  # noqa: E402
+from skyspike.chip.network import ChipLayer, ChipNetwork, place  # noqa: E402
 from skyspike.compiler import datasets, encode, quantize, train  # noqa: E402
-from skyspike.spec.config import CONFIGS  # noqa: E402
+from skyspike.errors import NetworkError  # noqa: E402
+from skyspike.spec.config import CONFIGS, MAX_BIAS_ROWS, PRECISIONS, CoreConfig, config_name  # noqa: E402
 
-from skyspike.spec.config import PRECISIONS  # noqa: E402
-#: Hidden width per precision: the largest (in steps of 16) that fits the chip with 784 inputs.
-HIDDEN = {"mnist": {1: 368, 2: 256, 4: 128, 8: 64}, "fashion-mnist": {1: 368, 2: 256, 4: 128, 8: 64},
-          "digits": {1: 256, 2: 256, 4: 128, 8: 64}}
 # lr 2e-3 beat 5e-3 and 1e-2 in a sweep (30 epochs, 784-128-10): MNIST 97.8 vs 97.0 vs 95.2%,
 # Fashion-MNIST 87.2 vs 84.7 vs 32.2% (float test accuracy); larger rates are unstable here.
 # 40 epochs + weight decay 1e-4 + 10 QAT epochs was tried too: MNIST 4-bit 97.97% (vs 97.66),
@@ -50,9 +53,40 @@ DIGITS = replace(BASE, epochs=30, batch=64, lr=1e-2)
 TEST_SEED = 1
 
 
-def recipe(dataset: str, bits: int) -> train.Recipe:
+def hidden(dataset: str, bits: int, cfg: CoreConfig, bias: bool = True) -> int:
+    """The largest H (a multiple of 16) such that 784-H-10 (64-H-10 for digits) at ``bits`` fits
+    ``cfg``. With ``bias`` each layer gets the most bias rows quantization can make
+    (MAX_BIAS_ROWS): every network trained with that recipe then fits, whatever its biases."""
+    n_in, n_bias = (64 if dataset == "digits" else 784), (MAX_BIAS_ROWS if bias else 0)
+
+    def fits(h: int) -> bool:
+        layers = [ChipLayer(np.ones((a, b), np.int64), bits, bias=np.ones((n_bias, b), np.int64) if n_bias else None)
+                  for a, b in ((n_in, h), (h, 10))]
+        try:
+            place(ChipNetwork(layers, BASE.steps), cfg)
+        except NetworkError:
+            return False
+        return True
+
+    sizes = [h for h in range(16, cfg.max_neurons + 1, 16) if fits(h)]
+    if not sizes:
+        raise NetworkError(f"no {n_in}-H-10 network fits at {bits} bits on {cfg}")
+    return sizes[-1]
+
+
+def recipe(dataset: str, bits: int, cfg: CoreConfig = CONFIGS["chip"], epochs: int | None = None,
+           qat_epochs: int | None = None) -> train.Recipe:
+    """The default recipe (epochs overridden where given) for the network that fits ``cfg``."""
     base = DIGITS if dataset == "digits" else BASE
-    return replace(base, hidden=HIDDEN[dataset][bits], dataset=dataset, qat_bits=bits)
+    r = replace(base, dataset=dataset, qat_bits=bits, epochs=epochs or base.epochs,
+                qat_epochs=base.qat_epochs if qat_epochs is None else qat_epochs)
+    return replace(r, hidden=hidden(dataset, bits, cfg, r.bias))
+
+
+def core_config(args) -> CoreConfig:
+    """``--config`` with ``--bank-depth`` (if given) replacing its bank depth."""
+    cfg = CONFIGS[args.config]
+    return replace(cfg, bank_depth=args.bank_depth) if args.bank_depth else cfg
 
 
 def load(dataset: str, data_dir: Path | None) -> datasets.Split:
@@ -70,18 +104,25 @@ def float_path(out: Path, dataset: str, bits: int) -> Path:
 
 
 def _train_one(job):
-    """Float training, then quantization-aware fine-tuning: two model files."""
-    dataset, bits, data_dir, out, device = job
+    """Float training, then quantization-aware fine-tuning: two model files, and the training
+    log (seconds, per-epoch loss and accuracy) beside them."""
+    dataset, bits, data_dir, out, device, r = job
     path, fpath = model_path(out, dataset, bits), float_path(out, dataset, bits)
     if path.is_file() and fpath.is_file():
         return f"{path.name}: already trained"
     d = load(dataset, data_dir)
-    r = recipe(dataset, bits)
     r_float = replace(r, qat_bits=0, qat_epochs=0)
-    model, log = train.train(d.x_train, d.y_train, r_float, device=device, threads=1)
+    t0 = time.time()
+
+    def progress(epoch, loss, acc):
+        print(f"{path.stem} epoch {epoch}: loss {loss:.4f}, train acc {100 * acc:.2f}%, {time.time() - t0:.0f} s",
+              flush=True)
+
+    model, log = train.train(d.x_train, d.y_train, r_float, device=device, threads=1, progress=progress)
     train.save(model, fpath, r_float)
-    train.fine_tune(model, d.x_train, d.y_train, r, device=device, log=log)
+    train.fine_tune(model, d.x_train, d.y_train, r, device=device, log=log, progress=progress)
     train.save(model, path, r)
+    path.with_suffix(".log.json").write_text(json.dumps({"seconds": log.seconds, "epochs": log.epochs}, indent=1))
     last = log.epochs[-1]
     return f"{path.name}: {log.seconds:.0f} s, train acc {100 * last['train_acc']:.2f}%"
 
@@ -92,13 +133,15 @@ def cmd_train(args) -> None:
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     args.out.mkdir(parents=True, exist_ok=True)
-    jobs = [(ds, b, args.data, args.out, args.device) for ds in args.datasets for b in args.bits]
+    cfg = core_config(args)
+    jobs = [(ds, b, args.data, args.out, args.device, recipe(ds, b, cfg, args.epochs, args.qat_epochs))
+            for ds in args.datasets for b in args.bits]
     with ProcessPoolExecutor(args.jobs) as pool:
         for msg in pool.map(_train_one, jobs):
             print(msg, flush=True)
 
 
-def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path) -> dict:
+def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path, cfg: CoreConfig) -> dict:
     """Float model (before fine-tuning) in float; it quantized directly (post-training
     quantization); the fine-tuned model quantized: all on the same rate-coded test set."""
     fmodel, _ = train.load_file(float_path(out, dataset, bits))
@@ -107,8 +150,11 @@ def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path) -> dict:
     ptq = quantize.quantization_report(fmodel, quantize.quantize(fmodel, bits, r.steps), x, d.y_test)
     net = quantize.quantize(model, bits, r.steps, align_threshold=True)
     rep = quantize.quantization_report(model, net, x, d.y_test)
-    g = golden.run(net, x[:500], CONFIGS["chip"])
+    g = golden.run(net, x[:500], cfg)  # also checks that the network fits cfg
+    log = model_path(out, dataset, bits).with_suffix(".log.json")
     return {"dataset": dataset, "bits": bits, "hidden": r.hidden, "steps": r.steps,
+            "epochs": r.epochs, "qat_epochs": r.qat_epochs,
+            "train_seconds": json.loads(log.read_text())["seconds"] if log.is_file() else None,
             "float": ptq.float_accuracy, "chip_ptq": ptq.golden_accuracy, "chip": rep.golden_accuracy,
             "agreement_qat_float": rep.agreement, "cycles_mean": float(g.cycles.mean()),
             "bias_rows": [ly.n_bias for ly in net.layers], "n_test": len(d.y_test)}
@@ -128,8 +174,9 @@ def cmd_eval(args) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    cfg = core_config(args)
     rows = []
-    extra = {}
+    extra = {"config": config_name(cfg), "core": cfg.as_dict()}
     for ds in args.datasets:
         try:
             d = load(ds, args.data)
@@ -140,35 +187,37 @@ def cmd_eval(args) -> None:
             if not model_path(args.out, ds, b).is_file():
                 print(f"skip {ds} {b}-bit: no model (run `train` first)")
                 continue
-            rows.append(evaluate(ds, b, d, args.out))
+            rows.append(evaluate(ds, b, d, args.out, cfg))
         if ds != "digits" and model_path(args.out, ds, 4).is_file():
             extra[f"golden_inferences_per_s_{ds}_4bit"] = throughput(d, args.out, ds)
         if args.rtl and model_path(args.out, ds, 4).is_file():
-            extra[f"rtl_agreement_{ds}"] = rtl_agreement(ds, d, args.out, args.rtl)
+            extra[f"rtl_agreement_{ds}"] = rtl_agreement(ds, d, args.out, args.rtl, cfg)
     t = Table(title="Accuracy on the full test sets: float model vs bit-exact chip (golden backend)")
-    for c in ("data set", "bits", "network", "steps", "float", "chip (PTQ)", "chip (QAT)", "gap", "cycles/inf"):
+    for c in ("data set", "bits", "network", "steps", "epochs", "float", "chip (PTQ)", "chip (QAT)", "gap",
+              "cycles/inf"):
         t.add_column(c, justify="right")
     for r in rows:
         t.add_row(r["dataset"], str(r["bits"]), f"{'64' if r['dataset'] == 'digits' else '784'}-{r['hidden']}-10",
-                  str(r["steps"]), f"{100 * r['float']:.2f}%", f"{100 * r['chip_ptq']:.2f}%",
+                  str(r["steps"]), f"{r['epochs']}+{r['qat_epochs']}", f"{100 * r['float']:.2f}%", f"{100 * r['chip_ptq']:.2f}%",
                   f"{100 * r['chip']:.2f}%", f"{100 * (r['chip'] - r['float']):+.2f}", f"{r['cycles_mean']:.0f}")
     Console().print(t)
     for k, v in extra.items():
-        print(f"{k}: {v}")
+        if k != "core":
+            print(f"{k}: {v}")
     (args.out / "accuracy.json").write_text(json.dumps({"rows": rows, **extra}, indent=1))
     plots.accuracy_vs_precision(rows, args.out / "accuracy.png", "SkySpike: accuracy vs. weight precision")
     print(f"wrote {args.out / 'accuracy.json'} and {args.out / 'accuracy.png'}")
 
 
-def rtl_agreement(dataset: str, d: datasets.Split, out: Path, n: int) -> str:
+def rtl_agreement(dataset: str, d: datasets.Split, out: Path, n: int, cfg: CoreConfig) -> str:
     """RTL simulation (Verilator) == golden on the first n test images, bit for bit."""
     from skyspike.backends import GoldenBackend, SimBackend
 
     model, r = train.load_file(model_path(out, dataset, 4))
     net = quantize.quantize(model, 4, r.steps, align_threshold=True)
     x = encode.rate(d.x_test[:n], r.steps, gain=r.gain, rng=TEST_SEED)
-    g = GoldenBackend().run(net, x, "chip")
-    s = SimBackend("verilator").run(net, x, "chip")
+    g = GoldenBackend().run(net, x, cfg)
+    s = SimBackend("verilator").run(net, x, cfg)
     same = sum(np.array_equal(g.counts[i], s.counts[i]) and g.cycles[i] == s.cycles[i]
                and all(np.array_equal(a[i], b[i]) for a, b in zip(g.finals, s.finals)) for i in range(n))
     return f"{same}/{n} bit-exact"
@@ -184,6 +233,10 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="auto", help="torch device for training (auto: cuda if there is one)")
     ap.add_argument("--jobs", type=int, default=1, help="trainings in parallel")
     ap.add_argument("--rtl", type=int, default=0, help="eval: check RTL == golden on this many test images")
+    ap.add_argument("--config", default="chip", choices=sorted(CONFIGS), help="core configuration the networks fit")
+    ap.add_argument("--bank-depth", type=int, choices=(256, 512), help="override the configuration's bank depth")
+    ap.add_argument("--epochs", type=int, help="train: float epochs (default: the recipe's)")
+    ap.add_argument("--qat-epochs", type=int, help="train: quantization-aware epochs (default: the recipe's)")
     args = ap.parse_args(argv)
     (cmd_train if args.command == "train" else cmd_eval)(args)
 
