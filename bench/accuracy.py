@@ -37,9 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "sw"))
 
-from skyspike.apps import plots  # noqa: E402
+from skyspike.apps import memplan, plots  # noqa: E402
 from skyspike.chip import golden  # noqa: E402
-from skyspike.chip.network import ChipLayer, ChipNetwork, place  # noqa: E402
 from skyspike.compiler import datasets, encode, quantize, train  # noqa: E402
 from skyspike.errors import NetworkError  # noqa: E402
 from skyspike.spec.config import CONFIGS, MAX_BIAS_ROWS, PRECISIONS, CoreConfig, config_name  # noqa: E402
@@ -55,23 +54,14 @@ TEST_SEED = 1
 
 def hidden(dataset: str, bits: int, cfg: CoreConfig, bias: bool = True) -> int:
     """The largest H (a multiple of 16) such that 784-H-10 (64-H-10 for digits) at ``bits`` fits
-    ``cfg``. With ``bias`` each layer gets the most bias rows quantization can make
-    (MAX_BIAS_ROWS): every network trained with that recipe then fits, whatever its biases."""
-    n_in, n_bias = (64 if dataset == "digits" else 784), (MAX_BIAS_ROWS if bias else 0)
-
-    def fits(h: int) -> bool:
-        layers = [ChipLayer(np.ones((a, b), np.int64), bits, bias=np.ones((n_bias, b), np.int64) if n_bias else None)
-                  for a, b in ((n_in, h), (h, 10))]
-        try:
-            place(ChipNetwork(layers, BASE.steps), cfg)
-        except NetworkError:
-            return False
-        return True
-
-    sizes = [h for h in range(16, cfg.max_neurons + 1, 16) if fits(h)]
-    if not sizes:
+    ``cfg`` (skyspike.apps.memplan.largest_hidden, the memory plan's sizes). With ``bias`` each
+    layer gets the most bias rows quantization can make (MAX_BIAS_ROWS): every network trained
+    with that recipe then fits, whatever its biases."""
+    n_in = 64 if dataset == "digits" else 784
+    h = memplan.largest_hidden(cfg, bits, n_in, n_bias=MAX_BIAS_ROWS if bias else 0)
+    if not h:
         raise NetworkError(f"no {n_in}-H-10 network fits at {bits} bits on {cfg}")
-    return sizes[-1]
+    return h
 
 
 def recipe(dataset: str, bits: int, cfg: CoreConfig = CONFIGS["chip"], epochs: int | None = None,
