@@ -8,8 +8,8 @@ Schedule per step, per layer (cycles are predicted by ``skyspike.chip.golden.pre
       START                   1 cycle: clear accumulators, request each slot's first word
       SCAN                    1 cycle: the first words are in flight (two-cycle reads)
                               max over slots of sum(max(1, spikes in word)) cycles
-      (drain)                 2 cycles: the last event's weights are read, registered and
-                              accumulated
+      (drain)                 3 cycles: the last event's address is registered, its weights
+                              read, registered and accumulated
       UPDATE                  ceil(chunk neurons / update_lanes) cycles
     FLUSH                     1 cycle: the last update group is written as done rises
 
@@ -20,7 +20,7 @@ counters), with :class:`DescriptorDecode` beside them. This module is the FSM th
 """
 from types import SimpleNamespace
 
-from amaranth import Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -135,8 +135,15 @@ class Engine(wiring.Component):
             self.dbg_neuron.eq(b.neuron0), self.dbg_lanes.eq(ns.valid), self.dbg_spikes.eq(ns.spikes),
             self.dbg_v.eq(ns.v),
         ]
-        # The last event's weights arrive two cycles after it: SCAN lasts one cycle longer.
-        m.d.sync += r.drain.eq(rt.active)
+        # The last event's weights accumulate WeightFetch.LATENCY cycles after it: SCAN lasts
+        # that many cycles longer than the scanners (the last one is the cycle that leaves it).
+        active = rt.active
+        trail = []
+        for i in range(WeightFetch.LATENCY - 1):
+            reg = Signal(name=f"active_d{i + 1}")
+            m.d.sync += reg.eq(active)
+            trail.append(active := reg)
+        m.d.comb += r.drain.eq(Cat(trail).any())
         for outer, inner in [*zip(self.w, wf.w), *zip(self.inp, rt.inp)]:
             wiring.connect(m, wiring.flipped(outer), inner)
         with m.If(self.busy):

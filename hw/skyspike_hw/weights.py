@@ -1,5 +1,6 @@
 """Weight fetch: every weight bank reads the row of its slot's event, and the synapse array
-accumulates the weights that arrive two cycles later (the bank read, then its dout register)."""
+accumulates the weights that arrive three cycles later (the address register, the bank read,
+then its dout register)."""
 from amaranth import Array, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -17,7 +18,8 @@ class WeightFetch(wiring.Component):
     """Bank addressing and the :class:`~skyspike_hw.synapse.SynapseArray`.
 
     Bank j belongs to slot j // (banks / k) and reads word ``chunk_base + row`` of its slot's
-    event; the weights arrive two cycles later, with the slot's event flag delayed to match.
+    event (registered first); the weights arrive ``LATENCY`` cycles after the event, with the
+    slot's event flag delayed to match.
 
     Parameters
     ----------
@@ -41,6 +43,9 @@ class WeightFetch(wiring.Component):
         The accumulated synaptic currents of the update group, combinationally.
     """
 
+    #: Cycles from an event to its weights' accumulation (address register, read, dout register).
+    LATENCY = 3
+
     def __init__(self, cfg: CoreConfig):
         if not isinstance(cfg, CoreConfig):
             raise TypeError(f"cfg must be a CoreConfig, not {cfg!r}")
@@ -60,17 +65,22 @@ class WeightFetch(wiring.Component):
         cfg = self.cfg
         B, K = cfg.banks, cfg.max_slots
         m.submodules.synapses = syn = SynapseArray(cfg)
-        events = Array(self.event[s] for s in range(K))
-        rows = Array(self.event_row[s] for s in range(K))
+        # Each slot's word address is registered: the banks' address pins are driven from flops
+        # (through the slot select), not through the scanners and an adder.
+        addr_q = [Signal(self.wa_bits, name=f"addr_q{s}") for s in range(K)]
+        event_q = Signal(K)
+        m.d.sync += [event_q.eq(self.event), *(a.eq(self.chunk_base + self.event_row[s]) for s, a in enumerate(addr_q))]
+        events, addrs = Array(event_q[s] for s in range(K)), Array(addr_q)
         for j, port in enumerate(self.w):
             # Bank j's slot for each slot count 2**kl.
             s_of_bank = Array([j >> (log2(B) - kl) for kl in range(log2(K) + 1)])[self.slots_log2]
-            m.d.comb += [port.en.eq(events[s_of_bank]), port.addr.eq(self.chunk_base + rows[s_of_bank]),
+            m.d.comb += [port.en.eq(events[s_of_bank]), port.addr.eq(addrs[s_of_bank]),
                          syn.bank_data[j].eq(port.data)]
-        # The weights come two cycles after the event: the bank read, then its dout register.
-        slot_valid_q = [Signal(K, name=f"slot_valid_q{d}") for d in range(2)]
-        m.d.sync += [slot_valid_q[0].eq(self.event), slot_valid_q[1].eq(slot_valid_q[0])]
-        m.d.comb += [syn.slot_valid.eq(slot_valid_q[1]), syn.bits_code.eq(self.bits_code),
+        # The weights come LATENCY cycles after the event: the address register, the bank
+        # read, then its dout register.
+        slot_valid_q = [Signal(K, name=f"slot_valid_q{d}") for d in range(self.LATENCY)]
+        m.d.sync += [slot_valid_q[0].eq(self.event), *(b.eq(a) for a, b in zip(slot_valid_q, slot_valid_q[1:]))]
+        m.d.comb += [syn.slot_valid.eq(slot_valid_q[-1]), syn.bits_code.eq(self.bits_code),
                      syn.slots_log2.eq(self.slots_log2), syn.subword.eq(self.subword),
                      syn.clear.eq(self.clear), syn.read_index.eq(self.read_index),
                      self.current.eq(syn.read_data)]

@@ -127,7 +127,7 @@ def test_synapse_array(config):
 def test_weight_fetch():
     """Events as the input router gives them; the banks as two-cycle-latency memories (the
     read, then the core's dout register) that return garbage when not read: the accumulated
-    currents are golden.synapse_current."""
+    currents are golden.synapse_current (WeightFetch.LATENCY cycles after the last event)."""
     cfg = CONFIGS["small"]
     seed = pick_seed()
     rng = np.random.default_rng(seed)
@@ -144,9 +144,9 @@ def test_weight_fetch():
             ctx.set(dut.chunk_base, c.chunk_base)
             ctx.set(dut.clear, 1)
             events = c.events()
-            # One cycle per event, then the two drain cycles (the last weights arrive).
+            # One cycle per event, then the drain cycles (the last weights arrive).
             in_flight = [[]]   # the reads of the cycle before
-            for i in range(max(map(len, events), default=0) + 2):
+            for i in range(max(map(len, events), default=0) + WeightFetch.LATENCY):
                 for s in range(cfg.max_slots):
                     has = s < lp.slots and i < len(events[s])
                     ctx.set(dut.event[s], has)

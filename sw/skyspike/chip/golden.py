@@ -17,7 +17,7 @@ from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipNetwork, LayerPlacem
 START_CYCLES = 1        # the start strobe's own cycle
 DONE_CYCLES = 2         # the last neuron update written (flush), raising done
 LAYER_LOAD_CYCLES = 1   # latch one layer's descriptor (per step, per layer)
-CHUNK_OVERHEAD = 4      # per chunk: start, first input word in flight, last event's weights read + registered
+CHUNK_OVERHEAD = 5      # per chunk: start, first input word in flight, last event's address, weights read, registered
 
 
 def leak(v: np.ndarray, beta: int) -> np.ndarray:
