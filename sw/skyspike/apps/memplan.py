@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     cells = fmax = None
     if args.synth:
         rep = json.loads(args.synth.read_text())
-        cells, fmax = rep.get("cell_area_mm2"), rep.get("fmax_mhz")
+        cells, fmax = rep["area"]["std_cell_mm2"], rep["timing"]["fmax_mhz"]
     acc = load_accuracy(args.accuracy) if args.accuracy else None
     print(markdown(plan_rows(images, cells, fmax, acc), cells, fmax), end="")
     return 0
