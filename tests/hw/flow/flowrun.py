@@ -37,7 +37,8 @@ def _flow_key(config: str, pdk_: Sky130) -> str:
     rtl = synth.write_rtlil(config, BUILD / config)  # the hardware as it is now
     h.update(rtl.read_bytes())
     flow_dir = Path(synth.__file__).parent
-    for f in sorted(flow_dir.glob("*.py")) + sorted(flow_dir.glob("*.ys")) + sorted(flow_dir.glob("*.tcl")):
+    for f in sorted(flow_dir.glob("*.py")) + sorted(flow_dir.glob("*.ys")) + sorted(flow_dir.glob("*.tcl")) \
+            + sorted(flow_dir.glob("*.v")):
         h.update(f.read_bytes())
     h.update(synth.SDC.read_bytes())
     h.update(synth.OPENLANE_CONFIG.read_bytes())
