@@ -23,7 +23,7 @@ import numpy as np
 
 from skyspike.spec.config import PRECISIONS
 
-CLOCK_HZ = 50e6
+CLOCK_HZ = 100e6   # the chip's target clock (openlane/skyspike.sdc; 94 MHz pre-layout, README)
 
 
 @contextlib.contextmanager
