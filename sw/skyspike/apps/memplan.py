@@ -67,14 +67,19 @@ PLANS = [
 ]
 
 
+def _network(hidden: int, bits: int, n_in: int = 784, n_out: int = 10, n_bias: int = 0) -> ChipNetwork:
+    """An ``n_in``-``hidden``-``n_out`` network of zero weights at ``bits``, ``n_bias`` bias rows a layer."""
+    layers = [ChipLayer(np.zeros((a, b), int), bits=bits, bias=np.zeros((n_bias, b), int) if n_bias else None)
+              for a, b in ((n_in, hidden), (hidden, n_out))]
+    return ChipNetwork(layers, STEPS)
+
+
 def fits(cfg: CoreConfig, hidden: int, bits: int, n_in: int = 784, n_out: int = 10,
          n_bias: int = MAX_BIAS_ROWS) -> bool:
     """An ``n_in``-``hidden``-``n_out`` network at ``bits``, each layer with ``n_bias`` bias rows,
     fits ``cfg``."""
-    layers = [ChipLayer(np.zeros((a, b), int), bits=bits, bias=np.zeros((n_bias, b), int) if n_bias else None)
-              for a, b in ((n_in, hidden), (hidden, n_out))]
     try:
-        place(ChipNetwork(layers, STEPS), cfg)
+        place(_network(hidden, bits, n_in, n_out, n_bias), cfg)
     except NetworkError:
         return False
     return True
@@ -94,8 +99,7 @@ def mnist_cycles(cfg: CoreConfig, hidden: int, bits: int, images: np.ndarray, se
     """Mean predicted cycles of a 784-``hidden``-10 network at ``bits`` over ``images`` (N, 784)
     in 0..1, rate-coded at 16 steps, the hidden layer spiking at HIDDEN_RATE."""
     rng = np.random.default_rng(seed)
-    net = ChipNetwork([ChipLayer(np.zeros((784, hidden), int), bits=bits),
-                       ChipLayer(np.zeros((hidden, 10), int), bits=bits)], steps=STEPS)
+    net = _network(hidden, bits)
     x = rng.random((len(images), STEPS, 784)) < images[:, None, :]
     h = rng.random((len(images), STEPS, hidden)) < HIDDEN_RATE
     return float(golden.predict_cycles(net, cfg, [x, h]).mean())
