@@ -36,7 +36,8 @@ class InputRouter(wiring.Component):
     stop : In(1)
         Abandon the scan (soft reset).
     from_inputs : In(1)
-        The layer is layer 0: read the input buffer, else ``hidden``.
+        The layer is layer 0: read the input buffer, else ``hidden``. Set at least one cycle
+        before ``start`` and held during the scan.
     slots_log2 : In(2)
         log2 of the layer's slot count (held during the scan).
     derived : In(derived_layout(cfg))
@@ -81,6 +82,10 @@ class InputRouter(wiring.Component):
         hidden_words = Array([self.hidden[32 * w: 32 * (w + 1)] for w in range(cfg.max_neurons // 32)])
         in_sel = Array([port.data for port in self.inp])
         der = self.derived
+        # The data source, registered: it fans out to every slot's 32 data bits, and the
+        # layer index it comes from is settled a cycle before the scan starts (LOAD).
+        from_inputs_q = Signal()
+        m.d.sync += from_inputs_q.eq(self.from_inputs)
         for s, sc in enumerate(scanners):
             # Both sources answer two cycles after the request, as the banks' dout registers do.
             # The bitmap is read one cycle after the request: the neuron update writes the
@@ -92,7 +97,7 @@ class InputRouter(wiring.Component):
                          sc.in_words.eq(der.in_words), sc.tail_word.eq(der.tail_word),
                          sc.tail_mask.eq(der.tail_mask), sc.tail_bias.eq(der.tail_bias),
                          sc.next_bias.eq(der.next_bias),
-                         sc.data.eq(Mux(self.from_inputs, in_sel[ib_q[1]], word_q)),
+                         sc.data.eq(Mux(from_inputs_q, in_sel[ib_q[1]], word_q)),
                          self.event[s].eq(sc.event), self.event_row[s].eq(sc.event_row)]
             m.d.sync += [ib_q[0].eq(sc.req_word[:max(1, log2(IB))] if IB > 1 else 0), ib_q[1].eq(ib_q[0]),
                          req_q.eq(sc.req_word), word_q.eq(hidden_words[req_q])]

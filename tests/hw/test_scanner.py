@@ -201,6 +201,7 @@ def test_input_router():
             ctx.set(dut.derived.in_words, -(-(c["n_in"] + c["n_bias"]) // 32))
             for name, value in scan_masks(c["n_in"], c["n_bias"]).items():
                 ctx.set(dut.derived[name], value)
+            await ctx.tick()   # the layer is loaded a cycle before its scan starts
             ctx.set(dut.start, 1)
             rows = [[] for _ in range(cfg.max_slots)]
             cycles = 0
