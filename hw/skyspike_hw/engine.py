@@ -183,12 +183,14 @@ class Engine(wiring.Component):
             state_addr=Signal(range(max(2, cfg.state_neurons // cfg.update_lanes))),
             neuron0=Signal(16),        # layer-local index of lane 0 this update cycle
             run_start=Signal(), scan_start=Signal(), scanning=Signal(), drain=Signal(), update=Signal(),
+            # VALIDATE's registered check: the error code of layer verdict_layer (due: one was made)
+            verdict=Signal(8), verdict_layer=Signal(range(max(2, cfg.max_layers))), verdict_due=Signal(),
         )
 
     def _fsm(self, m: Module, r: SimpleNamespace, dec: DescriptorDecode) -> None:
-        """IDLE -> VALIDATE (every layer) -> per step, per layer: LOAD, then per chunk START,
-        SCAN, UPDATE -> FLUSH -> DONE (an invalid table: VALIDATE -> DONE). ``abort`` leaves any
-        busy state for IDLE."""
+        """IDLE -> VALIDATE (every layer) -> VERDICT -> per step, per layer: LOAD, then per chunk
+        START, SCAN, UPDATE -> FLUSH -> DONE (an invalid table: VALIDATE or VERDICT -> DONE).
+        ``abort`` leaves any busy state for IDLE."""
         cfg = self.cfg
         U = cfg.update_lanes
         chunk_size = Signal(17)
@@ -206,10 +208,20 @@ class Engine(wiring.Component):
                 with m.If(self.start):
                     m.d.comb += r.run_start.eq(1)
                     m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0), self.error_layer.eq(0),
-                                 self.cycles.eq(1), r.layer.eq(0), r.step.eq(0), r.in_base.eq(0)]
+                                 self.cycles.eq(1), r.layer.eq(0), r.step.eq(0), r.in_base.eq(0),
+                                 r.verdict_due.eq(0)]
                     m.next = "VALIDATE"
             with m.State("VALIDATE"):
                 self._validate(m, r, dec)
+                or_abort()
+            with m.State("VERDICT"):
+                # The last layer's check, registered in its VALIDATE cycle.
+                with m.If(r.verdict != 0):
+                    m.d.sync += [self.error.eq(r.verdict), self.error_layer.eq(r.verdict_layer)]
+                    m.next = "DONE"
+                with m.Else():
+                    m.d.sync += r.layer.eq(0)
+                    m.next = "LOAD"
                 or_abort()
             with m.State("LOAD"):
                 m.d.sync += [r.desc.eq(dec.desc), r.derived.eq(dec.derived)]
@@ -242,20 +254,22 @@ class Engine(wiring.Component):
                 m.next = "IDLE"
 
     def _validate(self, m: Module, r: SimpleNamespace, dec: DescriptorDecode) -> None:
-        """One layer per cycle: stop at the first error, else go on to the run (LOAD)."""
+        """One layer per cycle. A layer's check (through the decoder's multipliers) is
+        registered and acted on in the next cycle, so the run stops at the first error one
+        cycle after its layer; the last layer's verdict is read in VERDICT."""
+        m.d.sync += [r.verdict.eq(dec.error), r.verdict_layer.eq(r.layer), r.verdict_due.eq(1)]
         with m.If((self.n_layers == 0) | (self.n_layers > self.cfg.max_layers)):
             m.d.sync += self.error.eq(ERROR_CODE["BAD_LAYER_COUNT"])
             m.next = "DONE"
-        with m.Elif(dec.error != 0):
-            m.d.sync += [self.error.eq(dec.error), self.error_layer.eq(r.layer)]
+        with m.Elif(r.verdict_due & (r.verdict != 0)):
+            m.d.sync += [self.error.eq(r.verdict), self.error_layer.eq(r.verdict_layer)]
             m.next = "DONE"
         with m.Else():
             m.d.sync += r.prev_n_out.eq(dec.desc.n_out)
             with m.If(r.layer == 0):
                 m.d.sync += r.in_words_per_bank.eq(dec.derived.in_words_per_bank)
             with m.If(r.layer == self.n_layers - 1):
-                m.d.sync += r.layer.eq(0)
-                m.next = "LOAD"
+                m.next = "VERDICT"
             with m.Else():
                 m.d.sync += r.layer.eq(r.layer + 1)
 

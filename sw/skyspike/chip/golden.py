@@ -15,6 +15,7 @@ from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipNetwork, LayerPlacem
 
 # Cycle costs of the engine's control states (see docs/semantics.md, "Cycles").
 START_CYCLES = 1        # the start strobe's own cycle
+VERDICT_CYCLES = 1      # after one descriptor check per layer: the last check's registered verdict
 DONE_CYCLES = 2         # the last neuron update written (flush), raising done
 LAYER_LOAD_CYCLES = 1   # latch one layer's descriptor (per step, per layer)
 CHUNK_OVERHEAD = 5      # per chunk: start, first input word in flight, last event's address, weights read, registered
@@ -169,7 +170,7 @@ def predict_cycles(net: ChipNetwork, cfg: CoreConfig, layer_inputs: list[np.ndar
     are added here (the scanners see them as spikes)."""
     pl = place(net, cfg)
     batch = layer_inputs[0].shape[0]
-    cycles = np.full(batch, START_CYCLES + len(net.layers) + DONE_CYCLES, np.int64)
+    cycles = np.full(batch, START_CYCLES + len(net.layers) + VERDICT_CYCLES + DONE_CYCLES, np.int64)
     for i, (ly, lp) in enumerate(zip(net.layers, pl.layers)):
         update = -(-ly.n_out // cfg.update_lanes)
         for t in range(net.steps):
