@@ -20,7 +20,7 @@ counters), with :class:`DescriptorDecode` beside them. This module is the FSM th
 """
 from types import SimpleNamespace
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -80,6 +80,9 @@ class Engine(wiring.Component):
         u set in ``dbg_lanes``, their spikes and new membranes.
     """
 
+    #: Cycles from a layer's VALIDATE cycle to its registered check (skyspike.chip.golden.VERDICT_CYCLES).
+    VERDICT_CYCLES = 2
+
     def __init__(self, cfg: CoreConfig):
         if not isinstance(cfg, CoreConfig):
             raise TypeError(f"cfg must be a CoreConfig, not {cfg!r}")
@@ -109,6 +112,7 @@ class Engine(wiring.Component):
         m.submodules.outputs = out = OutputStage(cfg)
         r = self._run_state()
         first_layer, last_layer = r.layer == 0, r.layer == self.n_layers - 1
+        self._checker(m, r, first_layer, last_layer)
         # NeuronState's result is that of the group updated LATENCY cycles before: what the
         # output stage and the trace need of it, as late.
         b = self._delayed(m, NeuronState.LATENCY, update=r.update, layer=r.layer, last=last_layer,
@@ -183,13 +187,14 @@ class Engine(wiring.Component):
             state_addr=Signal(range(max(2, cfg.state_neurons // cfg.update_lanes))),
             neuron0=Signal(16),        # layer-local index of lane 0 this update cycle
             run_start=Signal(), scan_start=Signal(), scanning=Signal(), drain=Signal(), update=Signal(),
-            # VALIDATE's registered check: the error code of layer verdict_layer (due: one was made)
+            checking=Signal(),         # VALIDATE: this layer's descriptor goes to the checker
+            # the checker's result: the error code of layer verdict_layer (due: a layer was checked)
             verdict=Signal(8), verdict_layer=Signal(range(max(2, cfg.max_layers))), verdict_due=Signal(),
         )
 
     def _fsm(self, m: Module, r: SimpleNamespace, dec: DescriptorDecode) -> None:
-        """IDLE -> VALIDATE (every layer) -> VERDICT -> per step, per layer: LOAD, then per chunk
-        START, SCAN, UPDATE -> FLUSH -> DONE (an invalid table: VALIDATE or VERDICT -> DONE).
+        """IDLE -> VALIDATE (every layer) -> VERDICT0, VERDICT1 -> per step, per layer: LOAD, then per chunk
+        START, SCAN, UPDATE -> FLUSH -> DONE (an invalid table: VALIDATE or VERDICTn -> DONE).
         ``abort`` leaves any busy state for IDLE."""
         cfg = self.cfg
         U = cfg.update_lanes
@@ -208,21 +213,24 @@ class Engine(wiring.Component):
                 with m.If(self.start):
                     m.d.comb += r.run_start.eq(1)
                     m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0), self.error_layer.eq(0),
-                                 self.cycles.eq(1), r.layer.eq(0), r.step.eq(0), r.in_base.eq(0),
-                                 r.verdict_due.eq(0)]
+                                 self.cycles.eq(1), r.layer.eq(0), r.step.eq(0), r.in_base.eq(0)]
                     m.next = "VALIDATE"
             with m.State("VALIDATE"):
                 self._validate(m, r, dec)
                 or_abort()
-            with m.State("VERDICT"):
-                # The last layer's check, registered in its VALIDATE cycle.
-                with m.If(r.verdict != 0):
-                    m.d.sync += [self.error.eq(r.verdict), self.error_layer.eq(r.verdict_layer)]
-                    m.next = "DONE"
-                with m.Else():
-                    m.d.sync += r.layer.eq(0)
-                    m.next = "LOAD"
-                or_abort()
+            for n in range(self.VERDICT_CYCLES):
+                with m.State(f"VERDICT{n}"):
+                    # The last layers' checks come out of the registered checker.
+                    with m.If(r.verdict_due & (r.verdict != 0)):
+                        m.d.sync += [self.error.eq(r.verdict), self.error_layer.eq(r.verdict_layer)]
+                        m.next = "DONE"
+                    with m.Else():
+                        if n == self.VERDICT_CYCLES - 1:
+                            m.d.sync += r.layer.eq(0)
+                            m.next = "LOAD"
+                        else:
+                            m.next = f"VERDICT{n + 1}"
+                    or_abort()
             with m.State("LOAD"):
                 m.d.sync += [r.desc.eq(dec.desc), r.derived.eq(dec.derived)]
                 m.d.sync += [r.chunk.eq(0), r.chunk_base.eq(dec.desc.w_base), r.subword.eq(0), r.chunk_first.eq(0)]
@@ -254,10 +262,10 @@ class Engine(wiring.Component):
                 m.next = "IDLE"
 
     def _validate(self, m: Module, r: SimpleNamespace, dec: DescriptorDecode) -> None:
-        """One layer per cycle. A layer's check (through the decoder's multipliers) is
-        registered and acted on in the next cycle, so the run stops at the first error one
-        cycle after its layer; the last layer's verdict is read in VERDICT."""
-        m.d.sync += [r.verdict.eq(dec.error), r.verdict_layer.eq(r.layer), r.verdict_due.eq(1)]
+        """One layer per cycle; each layer's check comes out of the registered checker
+        (:meth:`_checker`) VERDICT_CYCLES cycles later, so the run stops then at the first
+        error, and the last layers' verdicts are read in VERDICT0, VERDICT1."""
+        m.d.comb += r.checking.eq(1)
         with m.If((self.n_layers == 0) | (self.n_layers > self.cfg.max_layers)):
             m.d.sync += self.error.eq(ERROR_CODE["BAD_LAYER_COUNT"])
             m.next = "DONE"
@@ -269,9 +277,24 @@ class Engine(wiring.Component):
             with m.If(r.layer == 0):
                 m.d.sync += r.in_words_per_bank.eq(dec.derived.in_words_per_bank)
             with m.If(r.layer == self.n_layers - 1):
-                m.next = "VERDICT"
+                m.next = "VERDICT0"
             with m.Else():
                 m.d.sync += r.layer.eq(r.layer + 1)
+
+    def _checker(self, m: Module, r: SimpleNamespace, first: Value, last: Value) -> None:
+        """The descriptor checks on registered inputs (the layer's descriptor and context as
+        VALIDATE saw them), their result registered too: the decoder's multipliers sit between
+        two flops, not behind the descriptor table's read mux. ``r.verdict`` is the check of
+        layer ``r.verdict_layer``, made VERDICT_CYCLES cycles ago (``r.verdict_due``)."""
+        m.submodules.checker = chk = DescriptorDecode(self.cfg)
+        desc_q = Signal(DESCRIPTOR, name="check_desc")
+        first_q, last_q, due_q = Signal(name="check_first"), Signal(name="check_last"), Signal(name="check_due")
+        prev_q, layer_q = Signal.like(r.prev_n_out, name="check_prev"), Signal.like(r.layer, name="check_layer")
+        m.d.sync += [desc_q.eq(self.desc), first_q.eq(first), last_q.eq(last), prev_q.eq(r.prev_n_out),
+                     layer_q.eq(r.layer), due_q.eq(r.checking),
+                     r.verdict.eq(chk.error), r.verdict_layer.eq(layer_q), r.verdict_due.eq(due_q)]
+        m.d.comb += [chk.desc.eq(desc_q), chk.first.eq(first_q), chk.last.eq(last_q), chk.prev_n_out.eq(prev_q),
+                     chk.steps.eq(self.steps)]
 
     def _next_chunk(self, m: Module, r: SimpleNamespace, chunk_size: Signal) -> None:
         """After a chunk's last update group: the next chunk, layer, step, or DONE."""

@@ -124,6 +124,10 @@ def test_engine_vs_golden():
     assert sum(int(gold.counts.sum()) for *_, gold in cases) > 0, "no output spikes: a weak check"
 
 
+def test_verdict_latency_is_the_golden_models():
+    assert Engine.VERDICT_CYCLES == golden.VERDICT_CYCLES
+
+
 def test_engine_abort_and_errors():
     """A bad layer count is reported after the start strobe and VALIDATE (2 cycles); abort in
     the middle of a run leaves the engine idle with done and error clear."""
