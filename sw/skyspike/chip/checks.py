@@ -52,14 +52,14 @@ def layer_error(f: dict, cfg: CoreConfig, *, first: bool, last: bool, prev_n_out
         return RunError.BAD_THRESHOLD
     if f["beta"] > 256:
         return RunError.BAD_BETA
-    if f["slots_log2"] > log2(cfg.max_slots):
+    if f["slots_log2"] > log2(cfg.max_slots) or f["slots_log2"] + f["fold_log2"] > log2(cfg.banks):
         return RunError.BAD_SLOTS
     # The layer's words per bank, as the placement derives them (docs/semantics.md).
     bits = (1, 2, 4, 8)[f["bits_code"]]
-    slots = 1 << f["slots_log2"]
-    chunk = (cfg.banks // slots) * lanes_per_bank(bits)
+    slots, fold = 1 << f["slots_log2"], 1 << f["fold_log2"]
+    chunk = (cfg.banks // slots // fold) * lanes_per_bank(bits)
     subwords = 32 // (bits * lanes_per_bank(bits))
-    rows = _ceil_div(_ceil_div(n_in + n_bias, 32), slots) * 32
+    rows = _ceil_div(_ceil_div(n_in + n_bias, 32), slots) * 32 // fold
     if f["w_base"] + _ceil_div(_ceil_div(n_out, chunk), subwords) * rows > cfg.bank_depth:
         return RunError.WEIGHT_OVERFLOW
     if f["state_base"] % cfg.update_lanes or f["state_base"] + n_out > cfg.state_neurons:

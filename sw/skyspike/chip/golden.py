@@ -64,11 +64,11 @@ def synapse_current(inputs: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def layer_placement(cfg: CoreConfig, n_in: int, n_out: int, bits: int, slots: int, w_base: int = 0,
-                    state_base: int = 0, n_bias: int = 0) -> LayerPlacement:
+                    state_base: int = 0, n_bias: int = 0, fold: int = 1) -> LayerPlacement:
     """The placement of one layer with these descriptor fields on ``cfg`` (what the
     descriptor decoder derives; :func:`skyspike.chip.network.place` does it for every layer
     of a network, with its checks), whether or not the layer fits."""
-    return derive_layer(cfg, n_in, n_out, bits, slots, w_base, state_base, n_bias)
+    return derive_layer(cfg, n_in, n_out, bits, slots, w_base, state_base, n_bias, fold)
 
 
 @dataclass

@@ -26,7 +26,7 @@ def encode_descriptor(ly, lp) -> list[int]:
     """The descriptor words of one layer (layout: skyspike.spec.layouts.DESCRIPTOR)."""
     return descriptor_words(
         n_in=ly.n_in, n_out=ly.n_out, bits_code=PRECISIONS.index(ly.bits), slots_log2=log2(lp.slots),
-        reset_zero=int(ly.reset_zero), n_bias=ly.n_bias, w_base=lp.w_base, state_base=lp.state_base,
+        fold_log2=log2(getattr(lp, "fold", 1)), reset_zero=int(ly.reset_zero), n_bias=ly.n_bias, w_base=lp.w_base, state_base=lp.state_base,
         beta=ly.beta, theta_high=ly.theta_high, theta_low=ly.theta_low, reset_sub=ly.reset_sub)
 
 
@@ -38,10 +38,11 @@ def weight_fields(ly, lp):
     word = i // 32
     slot = word % lp.slots
     row = (word // lp.slots) * 32 + i % 32
+    fold = row % lp.fold                 # row r of a slot sits in fold r mod F, at r // F
     chunk = n // lp.chunk
     m = n % lp.chunk
-    bank = slot[:, None] * lp.group_banks + (m // lp.lanes)[None, :]
-    addr = lp.w_base + (chunk // lp.subwords)[None, :] * lp.rows + row[:, None]
+    bank = (slot * lp.group_banks + fold * lp.fold_banks)[:, None] + (m // lp.lanes)[None, :]
+    addr = lp.w_base + (chunk // lp.subwords)[None, :] * lp.fold_rows + (row // lp.fold)[:, None]
     shift = (((chunk % lp.subwords) * lp.lanes + m % lp.lanes) * ly.bits)[None, :]
     return np.broadcast_arrays(bank, addr, shift)
 

@@ -28,7 +28,8 @@ FORMAT = "skyspike-chip-network"
 VERSION = 2
 READS = (1, 2)
 _PARAMS = [f.name for f in fields(ChipLayer) if f.name not in ("weights", "bias")]
-#: Layer fields a file must have; ``slots`` and ``scale`` may be missing (older writers).
+#: Layer fields a file must have; ``slots`` and ``scale`` may be missing (older writers), ``folds``
+#: is written only when set (files without it stay readable by older readers).
 REQUIRED = ("bits", "beta", "theta_high", "theta_low", "reset_sub", "reset_zero")
 #: Limits checked before decompressing: the largest real network file (4 layers of 1024 x 512
 #: int8 weights and the packed image) is a few MiB uncompressed.
@@ -42,7 +43,8 @@ def save_network(path: Path | str, net: ChipNetwork, *, meta: dict | None = None
     """Write ``net``; ``meta`` (JSON-able) goes into the manifest, ``arrays`` beside the weights."""
     net.check()
     manifest = {"format": FORMAT, "version": VERSION, "steps": int(net.steps),
-                "layers": [{name: _plain(getattr(ly, name)) for name in _PARAMS} for ly in net.layers]}
+                "layers": [{name: _plain(getattr(ly, name)) for name in _PARAMS
+                            if name != "folds" or ly.folds is not None} for ly in net.layers]}
     if meta is not None:
         manifest["meta"] = meta
     try:

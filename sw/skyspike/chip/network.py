@@ -35,6 +35,8 @@ class ChipLayer:
     when armed; re-arm below theta_low (== theta_high: no hysteresis, plain LIF).
     reset_sub: what a spike subtracts at the next step in subtract mode (snnTorch's threshold);
     reset_zero: reset to zero instead. slots: events per cycle (None: the compiler picks).
+    folds: rows side by side in a slot group's banks (power of two; None: the placement picks,
+    docs/semantics.md "Weight layout across banks").
     bias: None, or int array (n_bias, n_out), 0 <= n_bias <= MAX_BIAS_ROWS: bias rows, the
     weights of n_bias extra inputs that spike at every step (same range as ``weights``); each
     neuron gets the sum of its column as a constant current (docs/semantics.md, "Bias rows").
@@ -52,6 +54,7 @@ class ChipLayer:
     slots: int | None = None
     bias: np.ndarray | None = None
     scale: float | None = None
+    folds: int | None = None
 
     def __post_init__(self):
         self.weights = np.asarray(self.weights)
@@ -154,6 +157,8 @@ def check_layer(ly: ChipLayer, where: str) -> None:
         raise NetworkError(f"{where}: reset_zero={ly.reset_zero!r} must be a bool")
     if ly.slots is not None and not (_is_int(ly.slots) and ly.slots >= 1 and ly.slots & (ly.slots - 1) == 0):
         raise NetworkError(f"{where}: slots={ly.slots!r} must be None or a power of two")
+    if ly.folds is not None and not (_is_int(ly.folds) and ly.folds >= 1 and ly.folds & (ly.folds - 1) == 0):
+        raise NetworkError(f"{where}: folds={ly.folds!r} must be None or a power of two")
     if ly.scale is not None and not (isinstance(ly.scale, (int, float, np.floating)) and
                                      not isinstance(ly.scale, bool) and math.isfinite(ly.scale) and ly.scale > 0):
         raise NetworkError(f"{where}: scale={ly.scale!r} must be None or a finite number > 0")
@@ -167,17 +172,28 @@ class LayerPlacement:
     group_banks: int    # banks per group
     lanes: int          # lanes per bank at this precision (4 or 8)
     subwords: int       # chunks per 32-bit word
-    chunk: int          # neurons per chunk: group_banks * lanes
+    chunk: int          # neurons per chunk: fold_banks * lanes
     chunks: int
     words_per_row: int  # ceil(chunks / subwords)
     in_words: int       # 32-bit words the scanners read: ceil((n_in + n_bias) / 32)
     rows: int           # rows per slot: ceil(in_words / slots) * 32
     w_base: int         # first word, same in every bank
     state_base: int
+    fold: int = 1       # F: rows side by side in the group's banks (row r in fold r mod F)
+
+    @property
+    def fold_banks(self) -> int:
+        """Banks per fold: group_banks / fold."""
+        return self.group_banks // self.fold
+
+    @property
+    def fold_rows(self) -> int:
+        """Rows per fold (the words one chunk uses in every bank): rows / fold."""
+        return self.rows // self.fold
 
     @property
     def bank_words(self) -> int:
-        return self.words_per_row * self.rows
+        return self.words_per_row * self.fold_rows
 
 
 @dataclass
@@ -192,17 +208,30 @@ class Placement:
 
 
 def derive_layer(cfg: CoreConfig, n_in: int, n_out: int, bits: int, slots: int, w_base: int,
-                 state_base: int, n_bias: int = 0) -> LayerPlacement:
-    """Where and how one layer runs, given its slots and bases (docs/semantics.md)."""
+                 state_base: int, n_bias: int = 0, fold: int = 1) -> LayerPlacement:
+    """Where and how one layer runs, given its slots, folds and bases (docs/semantics.md);
+    ``fold`` <= banks / slots."""
     lanes = lanes_per_bank(bits)
     sub = subwords(bits)
     group = cfg.banks // slots
-    chunk = group * lanes
+    chunk = max(1, group // fold) * lanes
     chunks = -(-n_out // chunk)
     in_words = -(-(n_in + n_bias) // 32)  # bias rows are inputs n_in .. n_in + n_bias - 1
     return LayerPlacement(slots=slots, group_banks=group, lanes=lanes, subwords=sub, chunk=chunk,
                           chunks=chunks, words_per_row=-(-chunks // sub), in_words=in_words,
-                          rows=-(-in_words // slots) * 32, w_base=w_base, state_base=state_base)
+                          rows=-(-in_words // slots) * 32, w_base=w_base, state_base=state_base, fold=fold)
+
+
+def auto_fold(cfg: CoreConfig, n_out: int, bits: int, slots: int) -> int:
+    """Most row folds that keep the layer in one chunk, when it fits one chunk unfolded
+    (so the cycles do not change); 1 otherwise. Folding only saves weight words."""
+    group, lanes = cfg.banks // slots, lanes_per_bank(bits)
+    if group * lanes < n_out:
+        return 1
+    f = 1
+    while f < group and (group // (2 * f)) * lanes >= n_out:
+        f *= 2
+    return f
 
 
 def auto_slots(cfg: CoreConfig, n_out: int, bits: int) -> int:
@@ -234,7 +263,11 @@ def place(net: ChipNetwork, cfg: CoreConfig) -> Placement:
         for slots in choices:
             if slots not in (1 << j for j in range(log2(cfg.max_slots) + 1)):
                 raise NetworkError(f"{where}: slots={slots} must be a power of two <= {cfg.max_slots}")
-            lp = derive_layer(cfg, ly.n_in, ly.n_out, ly.bits, slots, w_base, state_base, ly.n_bias)
+            fold = auto_fold(cfg, ly.n_out, ly.bits, slots) if ly.folds is None else ly.folds
+            if fold > cfg.banks // slots:
+                raise NetworkError(f"{where}: folds={fold} exceed the {cfg.banks // slots} banks of a slot group "
+                                   f"({slots} slots on {cfg.banks} banks)")
+            lp = derive_layer(cfg, ly.n_in, ly.n_out, ly.bits, slots, w_base, state_base, ly.n_bias, fold)
             if lp.w_base + lp.bank_words <= cfg.bank_depth:
                 break
         else:

@@ -23,10 +23,11 @@ Reader = Callable[[int, int], list[int]]
 
 def decode_descriptor(words) -> dict:
     """One layer's descriptor words as a layer's parameters: the raw fields of
-    skyspike.spec.layouts.DESCRIPTOR, with ``bits`` and ``slots`` for their codes."""
+    skyspike.spec.layouts.DESCRIPTOR, with ``bits``, ``slots`` and ``folds`` for their codes."""
     f = descriptor_fields(words)
     f["bits"] = PRECISIONS[f.pop("bits_code")]
     f["slots"] = 1 << f.pop("slots_log2")
+    f["folds"] = 1 << f.pop("fold_log2")
     f["reset_zero"] = bool(f["reset_zero"])
     return f
 
@@ -68,13 +69,14 @@ def _skeleton(f: dict) -> ChipLayer:
     """A layer with the descriptor's parameters and zero weights (read next)."""
     return ChipLayer(np.zeros((f["n_in"], f["n_out"]), np.int64), bits=f["bits"], beta=f["beta"],
                      theta_high=f["theta_high"], theta_low=f["theta_low"], reset_sub=f["reset_sub"],
-                     reset_zero=f["reset_zero"], slots=f["slots"],
+                     reset_zero=f["reset_zero"], slots=f["slots"], folds=f["folds"],
                      bias=np.zeros((f["n_bias"], f["n_out"]), np.int64) if f["n_bias"] else None)
 
 
 def _own_placement(net: ChipNetwork, fields: list[dict], cfg: CoreConfig) -> Placement:
     """The placement the descriptors themselves state (bases included), not the driver's packing."""
-    layers = [derive_layer(cfg, ly.n_in, ly.n_out, ly.bits, f["slots"], f["w_base"], f["state_base"], ly.n_bias)
+    layers = [derive_layer(cfg, ly.n_in, ly.n_out, ly.bits, f["slots"], f["w_base"], f["state_base"], ly.n_bias,
+                           f["folds"])
               for ly, f in zip(net.layers, fields)]
     input_words = -(-net.layers[0].n_in // 32)
     return Placement(layers, input_words, -(-input_words // cfg.input_banks))

@@ -61,14 +61,20 @@ def random_layer(rng: np.random.Generator, cfg: CoreConfig, n_in: int, n_out: in
             bias = np.full_like(bias, w.flat[0])
         beta = 256
     slots = None if rng.random() < 0.5 else int(rng.choice([1 << j for j in range(cfg.max_slots.bit_length())]))
+    # Now and then an explicit fold count (any the slot group allows, even one that splits the
+    # layer into more chunks); otherwise the placement folds narrow layers itself.
+    folds = None
+    if slots is not None and rng.random() < 0.25:
+        folds = 1 << int(rng.integers(0, (cfg.banks // slots).bit_length()))
     return ChipLayer(w, bits=bits, beta=beta, theta_high=th, theta_low=min(tl, th), reset_sub=reset_sub,
-                     reset_zero=bool(rng.random() < 0.4), slots=slots, bias=bias)
+                     reset_zero=bool(rng.random() < 0.4), slots=slots, bias=bias, folds=folds)
 
 
 def random_network(rng: np.random.Generator, cfg: CoreConfig, max_layers: int | None = None,
                    max_steps: int = 8, max_width: int | None = None) -> ChipNetwork:
     """A random network that fits ``cfg`` (random sizes, precisions, betas, thresholds,
-    hysteresis on and off, reset modes, slot counts, bias rows; sometimes saturating).
+    hysteresis on and off, reset modes, slot counts, folds, bias rows; sometimes saturating;
+    sometimes narrow layers, which the placement folds).
     ``max_width`` caps layer sizes (to keep slow simulations of big configurations short)."""
     top = min(cfg.max_layers, max_layers or cfg.max_layers)
     for _ in range(1000):
@@ -78,7 +84,8 @@ def random_network(rng: np.random.Generator, cfg: CoreConfig, max_layers: int | 
         sizes = [random_size(rng, min(cap, cfg.max_inputs))]
         for i in range(n_layers):
             limit = cfg.max_outputs if i == n_layers - 1 else cfg.max_neurons
-            sizes.append(random_size(rng, min(cap, limit)))
+            narrow = rng.random() < 0.2   # a few neurons: the layer's rows are folded
+            sizes.append(int(rng.integers(1, min(cap, limit, 16) + 1)) if narrow else random_size(rng, min(cap, limit)))
         layers = [random_layer(rng, cfg, sizes[i], sizes[i + 1], flavour) for i in range(n_layers)]
         net = ChipNetwork(layers, steps=int(rng.integers(1, max_steps + 1)))
         try:

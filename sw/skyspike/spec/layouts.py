@@ -18,6 +18,7 @@ DESCRIPTOR = Layout("descriptor", 32 * DESC_WORDS, [
     *word_fields(1, Field("bits_code", 0, 2, doc="weight precision: 0..3 = 1, 2, 4, 8 bits"),
                  Field("slots_log2", 2, 2, doc="log2 of the input events consumed per cycle"),
                  Field("reset_zero", 4, 1, doc="1: reset to 0 on a spike; 0: subtract reset_sub"),
+                 Field("fold_log2", 5, 3, doc="log2 of the row folds: the slot group's banks hold F rows side by side"),
                  Field("n_bias", 8, 8, doc="bias rows: always-on inputs n_in .. n_in + n_bias - 1")),
     *word_fields(2, Field("w_base", 0, 16, doc="first weight word of the layer in every bank")),
     *word_fields(3, Field("state_base", 0, 16, doc="first neuron-state entry (multiple of update_lanes)")),

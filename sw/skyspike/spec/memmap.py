@@ -114,7 +114,7 @@ ERROR_DOC = {
     RunError.BAD_CHAIN: "n_in differs from the previous layer's n_out",
     RunError.BAD_THRESHOLD: "theta_low > theta_high",
     RunError.BAD_BETA: "beta above 256",
-    RunError.BAD_SLOTS: "slots above max_slots",
+    RunError.BAD_SLOTS: "slots above max_slots, or slots x folds above banks",
     RunError.WEIGHT_OVERFLOW: "w_base + the layer's words per bank exceed bank_depth",
     RunError.STATE_OVERFLOW: "state_base not a multiple of update_lanes, or state_base + n_out above state_neurons",
     RunError.BAD_OUTPUTS: "the last layer has more neurons than max_outputs",

@@ -54,6 +54,10 @@ def cases(img):
         (net, (1, {"theta_low": 10, "theta_high": 9}), RunError.BAD_THRESHOLD, 1),
         (net, (2, {"beta": 300}), RunError.BAD_BETA, 2),
         (net, (0, {"slots_log2": 3}), RunError.BAD_SLOTS, 0),
+        (net, (2, {"slots_log2": 1, "fold_log2": 2}), RunError.BAD_SLOTS, 2),   # 2 slots x 4 folds > 4 banks
+        (net, (0, {"slots_log2": 0, "fold_log2": 7}), RunError.BAD_SLOTS, 0),
+        # 2 folds of 1 bank: rows 32 -> 16 words a bank
+        (net, (2, {"fold_log2": 1, "w_base": CFG.bank_depth - 16 + 1}), RunError.WEIGHT_OVERFLOW, 2),
         (net, (1, {"w_base": CFG.bank_depth - pl[1].bank_words + 1}), RunError.WEIGHT_OVERFLOW, 1),
         (net, (2, {"state_base": pl[2].state_base + 2}), RunError.STATE_OVERFLOW, 2),
         (net, (2, {"n_out": CFG.max_outputs + 1}), RunError.BAD_OUTPUTS, 2),
@@ -72,3 +76,11 @@ def test_each_error_code_and_layer():
         assert check.cycles == (3 if code == RunError.BAD_LAYER_COUNT else layer + 5)
         seen.add(code)
     assert seen == set(RunError)
+
+
+def test_folded_words_fit():
+    """The weight-overflow check counts the folded rows: a 2-fold last layer ends at the bank's end."""
+    img = image3()
+    assert (img.placement.layers[2].slots, img.placement.layers[2].rows) == (2, 32)
+    table = table_with(img, 2, fold_log2=1, w_base=CFG.bank_depth - 16)
+    assert run_check(NET.pack(n_layers=3, steps=img.steps), table, CFG).ok

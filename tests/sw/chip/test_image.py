@@ -17,9 +17,11 @@ def unpack_weight(cfg: CoreConfig, banks: np.ndarray, lp, bits: int, i: int, n: 
     lanes, sub = lanes_per_bank(bits), subwords(bits)
     w = i // 32
     s, r = w % lp.slots, (w // lp.slots) * 32 + i % 32
+    F = lp.fold
+    G = cfg.banks // lp.slots
     c, m = divmod(n, lp.chunk)
     g, p = divmod(m, lanes)
-    word = int(banks[s * (cfg.banks // lp.slots) + g, lp.w_base + (c // sub) * lp.rows + r])
+    word = int(banks[s * G + (r % F) * (G // F) + g, lp.w_base + (c // sub) * (lp.rows // F) + r // F])
     field = (word >> (((c % sub) * lanes + p) * bits)) & ((1 << bits) - 1)
     if bits == 1:
         return 1 if field else -1
@@ -30,6 +32,7 @@ def unpack_weight(cfg: CoreConfig, banks: np.ndarray, lp, bits: int, i: int, n: 
 def test_weight_layout_round_trip(config):
     cfg = CONFIGS[config]
     rng = np.random.default_rng(SEED)
+    folded = 0
     for case in range(6):
         net = random_network(rng, cfg, max_width=300)
         img = build_image(net, cfg)
@@ -43,6 +46,8 @@ def test_weight_layout_round_trip(config):
             for k in picks:
                 i, n = pairs[k]
                 assert unpack_weight(cfg, banks, lp, ly.bits, i, n) == full[i, n], (case, i, n)
+            folded += lp.fold > 1
+    assert folded, "no folded layer among the random networks"
 
 
 def test_input_layout():

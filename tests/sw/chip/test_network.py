@@ -111,9 +111,10 @@ def test_network_rejections_name_layer_and_limit():
 
 def test_chip_capacity():
     """The chip configuration (32 x 1 KB banks, docs/memory-plan.md) holds MNIST 784-64-10 at
-    4 bits and 784-128-10 at 2 bits, and no wider."""
+    4 bits and 784-128-10 at 2 bits, and no wider; at 1 bit 784-256-10 (the output layer is
+    folded into 16 words a bank, docs/semantics.md "Weight layout across banks")."""
     cfg = CONFIGS["chip"]
-    for hidden, bits in [(64, 4), (128, 2), (128, 1), (32, 8)]:
+    for hidden, bits in [(64, 4), (128, 2), (256, 1), (32, 8)]:
         net = ChipNetwork([ChipLayer(np.ones((784, hidden), int), bits=bits),
                            ChipLayer(np.ones((hidden, 10), int), bits=bits)], 8)
         assert place(net, cfg).weight_words <= cfg.bank_depth
@@ -140,3 +141,31 @@ def test_field_types(field, value, match):
         return
     with pytest.raises(NetworkError, match=match):
         ChipNetwork([ly], 4).check()
+
+
+def test_narrow_layers_fold():
+    """64-128-10 at 4 bits on the chip: the 10-neuron layer (4 slots of 8 banks = 64 lanes) is
+    folded 4 times (2 banks = 16 lanes a fold) and uses 8 words a bank instead of 32, with the
+    same chunks; one weight's place by hand (docs/semantics.md, "Weight layout across banks")."""
+    from skyspike.chip.image import build_image
+    cfg = CONFIGS["chip"]
+    w1 = np.zeros((128, 10), int)
+    w1[77, 9] = 5
+    net = ChipNetwork([ChipLayer(np.ones((64, 128), int), bits=4), ChipLayer(w1, bits=4)], 8)
+    unfolded = ChipNetwork([ChipLayer(np.ones((64, 128), int), bits=4), ChipLayer(w1, bits=4, folds=1)], 8)
+    pl, pl1 = place(net, cfg), place(unfolded, cfg)
+    lp = pl.layers[1]
+    assert (lp.slots, lp.fold, lp.chunks, lp.rows, lp.bank_words) == (4, 4, 1, 32, 8)
+    assert (pl1.layers[1].fold, pl1.layers[1].chunks, pl1.layers[1].bank_words) == (1, 1, 32)
+    assert (pl.weight_words, pl1.weight_words) == (40, 64)
+    # Input 77: word 2 -> slot 2, row 0 * 32 + 13 = 13 -> fold 1, fold row 3; neuron 9: bank-in-fold 1, lane 1.
+    # bank = 2 * 8 + 1 * 2 + 1 = 19; address = w_base 32 + 0 * 8 + 3 = 35; bits 4..7.
+    img = build_image(net, cfg)
+    assert lp.w_base == 32
+    assert (int(img.weights[19, 35]) >> 4) & 0xF == 5
+    assert np.count_nonzero(img.weights[:, 32:]) == 1
+    # Folds too many for the slot group (4 slots x 16 folds > 32 banks), or not a power of two.
+    with pytest.raises(NetworkError, match="folds=16 exceed"):
+        place(ChipNetwork([ChipLayer(w1, bits=4, slots=4, folds=16)], 8), cfg)
+    with pytest.raises(NetworkError, match="folds=3 must be None or a power of two"):
+        ChipNetwork([ChipLayer(w1, bits=4, folds=3)], 8).check()
