@@ -20,10 +20,13 @@ def derived_layout(cfg: CoreConfig) -> data.StructLayout:
     """The fields :class:`DescriptorDecode` derives from one descriptor on ``cfg``.
 
     group_log2, lanes_log2, sub_log2, chunk_log2
-        log2 of banks per group, lanes per bank, chunks per word, neurons per chunk.
+        log2 of banks per group, lanes per bank, chunks per word, neurons per chunk (a chunk
+        spans the banks of one fold: chunk_log2 = group_log2 - fold_log2 + lanes_log2).
     chunks, in_words, rows, in_words_per_bank
         Derived placement: ``in_words`` counts the bias inputs (the scanners read them),
-        ``in_words_per_bank`` does not (the input buffer holds the real inputs only).
+        ``in_words_per_bank`` does not (the input buffer holds the real inputs only); ``rows``
+        are the rows of one fold, rows per slot >> fold_log2 (the words a chunk uses in every
+        bank, the step of the chunk base).
     tail_word, tail_mask, tail_bias, next_bias
         How the scanners build the input words past the real inputs (docs/semantics.md,
         "Bias rows"): words below ``tail_word`` (n_in // 32) are used as read; word
@@ -51,7 +54,7 @@ class DescriptorDecode(wiring.Component):
     ----------
     desc : In(layouts.DESCRIPTOR)
         Descriptor words 0..6 of the layer, viewed through the spec's descriptor layout
-        (n_in, n_out, bits_code, slots_log2, reset_zero, n_bias, w_base, state_base, beta,
+        (n_in, n_out, bits_code, slots_log2, fold_log2, reset_zero, n_bias, w_base, state_base, beta,
         theta_high, theta_low, reset_sub; docs/semantics.md, "Descriptor").
     first, last : In(1)
         This is layer 0 / the last layer of the network.
@@ -89,16 +92,18 @@ class DescriptorDecode(wiring.Component):
             o.lanes_log2.eq(Mux(d.bits_code == 3, 2, 3)),
             o.sub_log2.eq(Mux(d.bits_code >= 2, 0, 2 - d.bits_code)),
             o.group_log2.eq(log2(cfg.banks) - d.slots_log2),
-            o.chunk_log2.eq(o.group_log2 + o.lanes_log2),
+            o.chunk_log2.eq(o.group_log2 - d.fold_log2 + o.lanes_log2),
         ]
         chunk_mask = Signal(16)
         m.d.comb += chunk_mask.eq((Const(1, 17) << o.chunk_log2) - 1)
         real_words = Signal(WORD_BITS)   # words of real inputs (what the host writes per step)
+        slot_rows = Signal(16)           # rows of one slot; a fold holds slot_rows >> fold_log2
         m.d.comb += [
             o.chunks.eq((d.n_out + chunk_mask) >> o.chunk_log2),
             real_words.eq((d.n_in + 31) >> 5),
             o.in_words.eq((d.n_in + d.n_bias + 31) >> 5),
-            o.rows.eq(((o.in_words + (Const(1, 5) << d.slots_log2) - 1) >> d.slots_log2) << 5),
+            slot_rows.eq(((o.in_words + (Const(1, 5) << d.slots_log2) - 1) >> d.slots_log2) << 5),
+            o.rows.eq(slot_rows >> d.fold_log2),
             o.in_words_per_bank.eq((real_words + cfg.input_banks - 1) >> log2(cfg.input_banks)),
         ]
 
@@ -140,7 +145,7 @@ class DescriptorDecode(wiring.Component):
             (~self.first & (d.n_in != self.prev_n_out), "BAD_CHAIN"),
             (d.theta_low > d.theta_high, "BAD_THRESHOLD"),
             (d.beta > 256, "BAD_BETA"),   # all 16 bits of the field (the datapath uses 9)
-            (d.slots_log2 > log2(cfg.max_slots), "BAD_SLOTS"),
+            ((d.slots_log2 > log2(cfg.max_slots)) | (d.slots_log2 + d.fold_log2 > log2(cfg.banks)), "BAD_SLOTS"),
             (d.w_base + bank_words > cfg.bank_depth, "WEIGHT_OVERFLOW"),
             (((d.state_base & lane_mask) != 0) | (d.state_base + d.n_out > cfg.state_neurons),
              "STATE_OVERFLOW"),

@@ -126,7 +126,7 @@ class Engine(wiring.Component):
             rt.slots_log2.eq(r.desc.slots_log2), rt.derived.eq(r.derived), rt.in_base.eq(r.in_base),
             rt.hidden.eq(out.hidden), r.scanning.eq(rt.active | r.drain),
             wf.event.eq(rt.event), wf.event_row.eq(rt.event_row), wf.chunk_base.eq(r.chunk_base),
-            wf.slots_log2.eq(r.desc.slots_log2), wf.bits_code.eq(r.desc.bits_code), wf.subword.eq(r.subword),
+            wf.slots_log2.eq(r.desc.slots_log2), wf.fold_log2.eq(r.desc.fold_log2), wf.bits_code.eq(r.desc.bits_code), wf.subword.eq(r.subword),
             wf.clear.eq(r.scan_start), wf.read_index.eq(r.group),
             ns.update.eq(r.update), ns.first.eq(r.step == 0), ns.state_addr.eq(r.state_addr),
             ns.neuron0.eq(r.neuron0), ns.desc.eq(r.desc), ns.current.eq(wf.current),

@@ -1,10 +1,13 @@
-"""Synapse lanes: unpack the weights of all banks, sum the slots' events per neuron, and
-accumulate one chunk's synaptic currents.
+"""Synapse lanes: unpack the weights of all banks, merge the folds and sum the slots'
+events per neuron, and accumulate one chunk's synaptic currents.
 
-Bank j of ``banks`` belongs to slot j // (banks / k). Every cycle each bank yields up to 8
-signed weights (4 at 8-bit), lane p of a bank feeds neuron (j mod (banks/k)) * lanes + p of
-the chunk, and the k slots' weights for the same neuron are added by a small tree. The
-reference is ``skyspike.chip.golden.synapse_current`` (tests/hw/test_synapse.py).
+Bank j of ``banks`` belongs to slot s = j // G (G = banks / k banks per group) and, with F
+row folds, to fold f = (j mod G) // G' of it (G' = G / F banks per fold). Every cycle each
+bank yields up to 8 signed weights (4 at 8-bit); lane p of a bank feeds neuron
+(j mod G') * lanes + p of the chunk. Only one fold of a slot holds an event's weights (the
+others are masked to 0), so an OR stage merges the folds, and the k slots' weights for the
+same neuron are added by a small tree. The reference is ``skyspike.chip.golden.synapse_current``
+(tests/hw/test_synapse.py).
 """
 from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
@@ -14,7 +17,7 @@ from skyspike.spec.config import LANES_PER_BANK, CoreConfig, log2
 
 
 class SynapseArray(wiring.Component):
-    """Weight unpacking, slot reduction and the chunk accumulators.
+    """Weight unpacking, fold merging, slot reduction and the chunk accumulators.
 
     Parameters
     ----------
@@ -24,10 +27,13 @@ class SynapseArray(wiring.Component):
     ----------
     bank_data : In(ArrayLayout(32, banks))
         Port-1 read data of every weight bank this cycle.
-    slot_valid : In(max_slots)
-        Slot s's banks hold the weights of a real event this cycle (else they are ignored).
+    bank_valid : In(banks)
+        Bank j holds the weights of a real event this cycle (else it is ignored); at most
+        one fold of each slot at a time.
     bits_code, slots_log2 : In(2)
         The layer's weight precision code (1, 2, 4, 8 bits) and log2 of its slots.
+    fold_log2 : In(3)
+        log2 of the layer's row folds (slots_log2 + fold_log2 <= log2(banks)).
     subword : In(2)
         Which chunk of a packed word this chunk is (1- and 2-bit weights).
     clear : In(1)
@@ -44,8 +50,8 @@ class SynapseArray(wiring.Component):
         self.cfg = cfg
         self.n_acc = LANES_PER_BANK * cfg.banks
         super().__init__({
-            "bank_data": In(data.ArrayLayout(32, cfg.banks)), "slot_valid": In(cfg.max_slots),
-            "bits_code": In(2), "slots_log2": In(2), "subword": In(2), "clear": In(1),
+            "bank_data": In(data.ArrayLayout(32, cfg.banks)), "bank_valid": In(cfg.banks),
+            "bits_code": In(2), "slots_log2": In(2), "fold_log2": In(3), "subword": In(2), "clear": In(1),
             "read_index": In(range(self.n_acc // cfg.update_lanes)),
             "read_data": Out(data.ArrayLayout(signed(cfg.acc_bits), cfg.update_lanes)),
         })
@@ -72,13 +78,32 @@ class SynapseArray(wiring.Component):
         B, Q = cfg.banks, LANES_PER_BANK
         levels = log2(cfg.max_slots)
 
-        # Level 0: each bank's lanes, zeroed unless its slot has an event.
-        tree = [[]]
-        for j in range(B):
-            word = self.bank_data[j]
-            slot = Array([j >> (log2(B) - kl) for kl in range(levels + 1)])[self.slots_log2]
-            valid = self.slot_valid.bit_select(slot, 1)
-            tree[0].append([Mux(valid, self._unpack(m, word, p), 0) for p in range(Q)])
+        # Each bank's lanes, zeroed unless the bank holds an event's weights.
+        y = [[Mux(self.bank_valid[j], self._unpack(m, self.bank_data[j], p), 0) for p in range(Q)]
+             for j in range(B)]
+        # Fold merging: the bits of j below the slot's (log2(B) - kl) and above the fold's
+        # (log2(B) - kl - fl) number the folds. Level L (absolute, log2(B) down to 1) ORs
+        # position j + 2^(log2(B) - L) into j when kl < L <= kl + fl; only one fold of a slot
+        # is non-zero, so OR == sum. Position s * G + g' (g' < G') then holds the slot's weights.
+        lb = log2(B)
+        for L in range(lb, 0, -1):
+            stride = 1 << (lb - L)
+            merge = Signal(name=f"fold_merge{L}")
+            m.d.comb += merge.eq((self.slots_log2 < L) & (self.slots_log2 + self.fold_log2 >= L))
+            nxt = []
+            for j in range(B):
+                if j & stride:
+                    nxt.append(y[j])
+                    continue
+                lanes = []
+                for p in range(Q):
+                    v = Signal(signed(8), name=f"fold{L}_{j}_{p}")
+                    m.d.comb += v.eq(Mux(merge, y[j][p] | y[j + stride][p], y[j][p]))
+                    lanes.append(v)
+                nxt.append(lanes)
+            y = nxt
+        # Level 0 of the slot tree: the merged banks.
+        tree = [y]
         # Level r: neuron g of the first B/2^r banks adds its partner B/2^r banks away.
         for r in range(1, levels + 1):
             half = B >> r
@@ -97,7 +122,8 @@ class SynapseArray(wiring.Component):
             opts = [tree[kl][g][p] if g < (B >> kl) else 0 for kl in range(levels + 1)]
             return Array(opts)[self.slots_log2] if levels else opts[0]
 
-        # Accumulator a holds chunk neuron a: bank-in-group a // lanes, lane a % lanes.
+        # Accumulator a holds chunk neuron a: bank-in-fold a // lanes, lane a % lanes (those
+        # past the chunk are never read).
         acc = [Signal(signed(cfg.acc_bits), name=f"acc{a}") for a in range(self.n_acc)]
         for a, reg in enumerate(acc):
             src8 = reduced(a >> 3, a & 7)

@@ -43,13 +43,14 @@ class Desc:
     prev_n_out: int
     steps: int
     n_bias: int = 0
+    fold: int = 1
 
     def words(self) -> list[int]:
         """Descriptor words 0..6, packed by the spec's own skyspike.chip.image.encode_descriptor."""
         ly = SimpleNamespace(n_in=self.n_in, n_out=self.n_out, bits=self.bits, reset_zero=self.reset_zero,
                              beta=self.beta, theta_high=self.theta_high, theta_low=self.theta_low,
                              reset_sub=self.reset_sub, n_bias=self.n_bias)
-        lp = SimpleNamespace(slots=self.slots, w_base=self.w_base, state_base=self.state_base)
+        lp = SimpleNamespace(slots=self.slots, fold=self.fold, w_base=self.w_base, state_base=self.state_base)
         return encode_descriptor(ly, lp)[:STORED_WORDS]
 
 
@@ -61,7 +62,7 @@ def network_descs(net: ChipNetwork, cfg: CoreConfig) -> list[tuple[Desc, object]
         out.append((Desc(ly.n_in, ly.n_out, ly.bits, lp.slots, ly.reset_zero, lp.w_base, lp.state_base,
                          ly.beta, ly.theta_high, ly.theta_low, ly.reset_sub, first=i == 0,
                          last=i == len(net.layers) - 1, prev_n_out=net.layers[i - 1].n_out if i else 0,
-                         steps=net.steps, n_bias=ly.n_bias), lp))
+                         steps=net.steps, n_bias=ly.n_bias, fold=lp.fold), lp))
     return out
 
 
@@ -81,10 +82,10 @@ def broken_rules(cfg: CoreConfig, d: Desc) -> list[int]:
         codes.append(ERROR_CODE["BAD_THRESHOLD"])
     if d.beta > 256:
         codes.append(ERROR_CODE["BAD_BETA"])
-    if d.slots > cfg.max_slots:
+    if d.slots > cfg.max_slots or d.slots * d.fold > cfg.banks:
         codes.append(ERROR_CODE["BAD_SLOTS"])
-    elif d.w_base + golden.layer_placement(cfg, d.n_in, d.n_out, d.bits, d.slots, d.w_base, d.state_base, d.n_bias).bank_words \
-            > cfg.bank_depth:
+    elif d.w_base + golden.layer_placement(cfg, d.n_in, d.n_out, d.bits, d.slots, d.w_base, d.state_base, d.n_bias,
+                                           d.fold).bank_words > cfg.bank_depth:
         codes.append(ERROR_CODE["WEIGHT_OVERFLOW"])
     lanes = cfg.update_lanes
     if d.state_base % lanes or d.state_base + -(-d.n_out // lanes) * lanes > cfg.state_neurons:
@@ -96,7 +97,7 @@ def broken_rules(cfg: CoreConfig, d: Desc) -> list[int]:
     return codes
 
 
-DECODE_RAW = ("n_in", "n_out", "bits_code", "slots_log2", "reset_zero", "n_bias", "w_base", "state_base",
+DECODE_RAW = ("n_in", "n_out", "bits_code", "slots_log2", "fold_log2", "reset_zero", "n_bias", "w_base", "state_base",
               "beta", "theta_high", "theta_low", "reset_sub")
 DECODE_DERIVED = ("chunks", "rows", "in_words", "in_words_per_bank", "chunk_log2", "sub_log2", "lanes_log2",
                   "group_log2", "tail_word", "tail_mask", "tail_bias", "next_bias")
@@ -124,11 +125,12 @@ def run_decode(cfg: CoreConfig, descs: list[Desc]) -> list[dict]:
 
 def expected_decode(cfg: CoreConfig, d: Desc) -> dict:
     """Raw fields and the placement of golden.layer_placement for a valid descriptor."""
-    lp = golden.layer_placement(cfg, d.n_in, d.n_out, d.bits, d.slots, d.w_base, d.state_base, d.n_bias)
+    lp = golden.layer_placement(cfg, d.n_in, d.n_out, d.bits, d.slots, d.w_base, d.state_base, d.n_bias, d.fold)
     return dict(n_in=d.n_in, n_out=d.n_out, bits_code=PRECISIONS.index(d.bits), slots_log2=log2(d.slots),
+                fold_log2=log2(d.fold),
                 reset_zero=int(d.reset_zero), n_bias=d.n_bias, w_base=d.w_base, state_base=d.state_base,
                 beta=d.beta, theta_high=d.theta_high, theta_low=d.theta_low, reset_sub=d.reset_sub,
-                chunks=lp.chunks, rows=lp.rows, in_words=lp.in_words,
+                chunks=lp.chunks, rows=lp.fold_rows, in_words=lp.in_words,
                 in_words_per_bank=-(-ceil_div(d.n_in, 32) // cfg.input_banks), chunk_log2=log2(lp.chunk),
                 sub_log2=log2(lp.subwords), lanes_log2=log2(lp.lanes), group_log2=log2(lp.group_banks),
                 **scan_masks(d.n_in, d.n_bias), error=0)
@@ -175,6 +177,7 @@ def test_descriptor_decode_valid_layers(config):
     # Coverage: every precision, slot count and a partial last word appeared.
     assert {d.bits for d in descs} == set(PRECISIONS)
     assert {d.slots for d in descs} == {1 << j for j in range(log2(cfg.max_slots) + 1)}
+    assert any(d.fold > 1 for d in descs), "no folded layer"
     assert any(d.n_in % 32 for d in descs) and any(d.n_in % 32 == 0 for d in descs)
     assert sum(d.n_bias > 0 for d in descs) > 50 and any(d.n_bias == 0 for d in descs)
     assert any(d.n_in % 32 == 0 and d.n_bias for d in descs), "bias never started a new word"
@@ -196,8 +199,9 @@ def single_rule_cases(cfg: CoreConfig) -> list[tuple[str, Desc, int]]:
     (code 0: on the boundary, breaking nothing; None: BAD_SIZE first, maybe among others)."""
     d0, d1 = base_descs(cfg)
     lanes = cfg.update_lanes
-    bank_words0 = golden.layer_placement(cfg, d0.n_in, d0.n_out, d0.bits, d0.slots, 0, 0).bank_words
-    bank_words0_b = golden.layer_placement(cfg, d0.n_in, d0.n_out, d0.bits, d0.slots, 0, 0, 1).bank_words  # bias: one more word
+    bank_words0 = golden.layer_placement(cfg, d0.n_in, d0.n_out, d0.bits, d0.slots, 0, 0, 0, d0.fold).bank_words
+    bank_words1_f2 = golden.layer_placement(cfg, d1.n_in, d1.n_out, d1.bits, d1.slots, 0, 0, 0, 2).bank_words
+    bank_words0_b = golden.layer_placement(cfg, d0.n_in, d0.n_out, d0.bits, d0.slots, 0, 0, 1, d0.fold).bank_words  # bias: one more word
     c = ERROR_CODE
     cases = [
         ("steps 0", replace(d0, steps=0), c["BAD_STEPS"]),
@@ -221,6 +225,13 @@ def single_rule_cases(cfg: CoreConfig) -> list[tuple[str, Desc, int]]:
         ("beta 300", replace(d1, beta=300), c["BAD_BETA"]),
         ("beta 511", replace(d1, beta=511), c["BAD_BETA"]),
         ("slots 8", replace(d1, slots=8), c["BAD_SLOTS"]),
+        ("slots x folds == banks", replace(d1, slots=cfg.max_slots, fold=cfg.banks // cfg.max_slots), 0),
+        ("slots x folds > banks", replace(d1, slots=cfg.max_slots, fold=2 * cfg.banks // cfg.max_slots),
+         c["BAD_SLOTS"]),
+        ("folds 128", replace(d1, slots=1, fold=128), c["BAD_SLOTS"]),
+        ("folded w_base at the end", replace(d1, fold=2, w_base=cfg.bank_depth - bank_words1_f2), 0),
+        ("folded w_base one past", replace(d1, fold=2, w_base=cfg.bank_depth - bank_words1_f2 + 1),
+         c["WEIGHT_OVERFLOW"]),
         ("w_base at the end", replace(d0, w_base=cfg.bank_depth - bank_words0), 0),
         ("w_base one past", replace(d0, w_base=cfg.bank_depth - bank_words0 + 1), c["WEIGHT_OVERFLOW"]),
         ("w_base 0xFFFF", replace(d0, w_base=0xFFFF), c["WEIGHT_OVERFLOW"]),
@@ -238,7 +249,8 @@ def single_rule_cases(cfg: CoreConfig) -> list[tuple[str, Desc, int]]:
         ("63 bias rows", replace(d0, n_bias=63), c["BAD_BIAS"]),
         # no BAD_SIZE; the chip's 256-word banks cannot hold the rows
         ("bias on top of max_inputs", replace(d0, n_in=cfg.max_inputs, n_bias=MAX_BIAS_ROWS),
-         0 if golden.layer_placement(cfg, cfg.max_inputs, d0.n_out, d0.bits, d0.slots, 0, 0, MAX_BIAS_ROWS).bank_words
+         0 if golden.layer_placement(cfg, cfg.max_inputs, d0.n_out, d0.bits, d0.slots, 0, 0, MAX_BIAS_ROWS,
+                                       d0.fold).bank_words
          <= cfg.bank_depth else c["WEIGHT_OVERFLOW"]),
         ("bias on top of max_neurons", replace(d1, n_in=cfg.max_neurons, prev_n_out=cfg.max_neurons,
                                                n_bias=MAX_BIAS_ROWS), 0),
@@ -284,6 +296,7 @@ def mutate(rng: np.random.Generator, cfg: CoreConfig, d: Desc) -> Desc:
         "n_out": [0, 1, cfg.max_outputs, cfg.max_outputs + 1, cfg.max_neurons, cfg.max_neurons + 1, 0xFFFF],
         "bits": list(PRECISIONS),
         "slots": [1, 2, 4, 8],
+        "fold": [1, 2, 4, 8, 16, 32, 128],
         "w_base": [0, cfg.bank_depth - 1, cfg.bank_depth, cfg.bank_depth // 2, 0xFFFF],
         "state_base": [0, 1, u, cfg.state_neurons - u, cfg.state_neurons, cfg.state_neurons - 2 * u, 0xFFFF],
         "beta": [0, 255, 256, 257, 300, 511],

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""SynapseArray (weight unpacking, slot reduction, accumulators) and WeightFetch (bank
+"""SynapseArray (weight unpacking, fold merging, slot reduction, accumulators) and WeightFetch (bank
 addressing around it) against golden.synapse_current, with the weights packed into banks
 by skyspike.chip.image.pack_weights and the events of golden.slot_events.
 
@@ -33,7 +33,7 @@ class ChunkCase:
 
     @property
     def chunk_base(self) -> int:
-        return self.lp.w_base + (self.chunk // self.lp.subwords) * self.lp.rows
+        return self.lp.w_base + (self.chunk // self.lp.subwords) * self.lp.fold_rows
 
     @property
     def subword(self) -> int:
@@ -53,12 +53,14 @@ class ChunkCase:
 def chunk_case(rng: np.random.Generator, cfg: CoreConfig) -> ChunkCase:
     bits = int(rng.choice(PRECISIONS))
     slots = 1 << int(rng.integers(0, log2(cfg.max_slots) + 1))
+    fold = 1 << int(rng.integers(0, log2(cfg.banks // slots) + 1))   # any the slot group allows
     n_in = int(rng.integers(1, cfg.max_inputs + 1))
     n_out = int(rng.integers(1, cfg.max_neurons + 1))
     n_bias = int(rng.choice([0, 0, 1, int(rng.integers(1, 33))]))
     bias = random_weights(rng, n_bias, n_out, bits) if n_bias else None
     ly = ChipLayer(random_weights(rng, n_in, n_out, bits), bits=bits, bias=bias)
-    lp = golden.layer_placement(cfg, n_in, n_out, bits, slots, w_base=int(rng.integers(0, 8)), n_bias=n_bias)
+    lp = golden.layer_placement(cfg, n_in, n_out, bits, slots, w_base=int(rng.integers(0, 8)), n_bias=n_bias,
+                                fold=fold)
     banks = np.zeros((cfg.banks, cfg.bank_depth), np.uint32)
     if lp.w_base + lp.bank_words > cfg.bank_depth:
         return chunk_case(rng, cfg)
@@ -86,8 +88,8 @@ async def read_accumulators(ctx, dut, cfg: CoreConfig, read) -> list[int]:
 
 @pytest.mark.parametrize("config", ["small", "chip"])
 def test_synapse_array(config):
-    """Events fed straight to the array: bank j holds its slot's word (garbage without an
-    event), slot_valid in the same cycle."""
+    """Events fed straight to the array: the banks of the fold of each slot's event row hold
+    its word, the others garbage; bank_valid in the same cycle."""
     cfg = CONFIGS[config]
     seed = pick_seed()
     rng = np.random.default_rng(seed)
@@ -100,6 +102,7 @@ def test_synapse_array(config):
             lp = c.lp
             ctx.set(dut.bits_code, PRECISIONS.index(c.ly.bits))
             ctx.set(dut.slots_log2, log2(lp.slots))
+            ctx.set(dut.fold_log2, log2(lp.fold))
             ctx.set(dut.subword, c.subword)
             ctx.set(dut.clear, 1)
             await ctx.tick()
@@ -108,20 +111,21 @@ def test_synapse_array(config):
             for i in range(max(map(len, events), default=0)):
                 valid = 0
                 for j in range(cfg.banks):
-                    s = j // lp.group_banks
-                    if i < len(events[s]):
-                        valid |= 1 << s
-                        ctx.set(dut.bank_data[j], int(c.banks[j, c.chunk_base + events[s][i]]))
+                    s, f = j // lp.group_banks, (j % lp.group_banks) // lp.fold_banks
+                    if i < len(events[s]) and events[s][i] % lp.fold == f:
+                        valid |= 1 << j
+                        ctx.set(dut.bank_data[j], int(c.banks[j, c.chunk_base + events[s][i] // lp.fold]))
                     else:
                         ctx.set(dut.bank_data[j], int(rng.integers(0, 1 << 32)))
-                ctx.set(dut.slot_valid, valid | (int(rng.integers(0, 16)) << lp.slots) % (1 << cfg.max_slots))
+                ctx.set(dut.bank_valid, valid)
                 await ctx.tick()
-            ctx.set(dut.slot_valid, 0)
-            check_sums(f"case {n} ({c.ly.bits}-bit k={lp.slots} chunk {c.chunk})", c,
+            ctx.set(dut.bank_valid, 0)
+            check_sums(f"case {n} ({c.ly.bits}-bit k={lp.slots} F={lp.fold} chunk {c.chunk})", c,
                        await read_accumulators(ctx, dut, cfg, dut.read_data), errors)
 
     simulate(dut, bench, clock=True)
     assert not errors, f"{len(errors)} errors:\n" + "\n".join(errors[:10])
+    assert any(c.lp.fold > 1 for c in cases)
 
 
 def test_weight_fetch():
@@ -140,6 +144,7 @@ def test_weight_fetch():
             lp = c.lp
             ctx.set(dut.bits_code, PRECISIONS.index(c.ly.bits))
             ctx.set(dut.slots_log2, log2(lp.slots))
+            ctx.set(dut.fold_log2, log2(lp.fold))
             ctx.set(dut.subword, c.subword)
             ctx.set(dut.chunk_base, c.chunk_base)
             ctx.set(dut.clear, 1)
@@ -159,9 +164,10 @@ def test_weight_fetch():
                 for j, addr in in_flight.pop(0):
                     ctx.set(dut.w[j].data, int(c.banks[j, addr]))
             await ctx.tick()
-            check_sums(f"case {n} ({c.ly.bits}-bit k={lp.slots} chunk {c.chunk})", c,
+            check_sums(f"case {n} ({c.ly.bits}-bit k={lp.slots} F={lp.fold} chunk {c.chunk})", c,
                        await read_accumulators(ctx, dut, cfg, dut.current), errors)
 
     simulate(dut, bench, clock=True)
     assert not errors, f"{len(errors)} errors:\n" + "\n".join(errors[:10])
     assert {c.lp.slots for c in cases} == {1, 2, 4} and {c.ly.bits for c in cases} == set(PRECISIONS)
+    assert {c.lp.fold for c in cases} == {1, 2, 4}
