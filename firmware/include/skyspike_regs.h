@@ -100,7 +100,7 @@
 #define SKYSPIKE_ERR_BAD_CHAIN               4  /* n_in differs from the previous layer's n_out */
 #define SKYSPIKE_ERR_BAD_THRESHOLD           5  /* theta_low > theta_high */
 #define SKYSPIKE_ERR_BAD_BETA                6  /* beta above 256 */
-#define SKYSPIKE_ERR_BAD_SLOTS               7  /* slots above max_slots */
+#define SKYSPIKE_ERR_BAD_SLOTS               7  /* slots above max_slots, or slots x folds above banks */
 #define SKYSPIKE_ERR_WEIGHT_OVERFLOW         8  /* w_base + the layer's words per bank exceed bank_depth */
 #define SKYSPIKE_ERR_STATE_OVERFLOW          9  /* state_base not a multiple of update_lanes, or state_base + n_out above state_neurons */
 #define SKYSPIKE_ERR_BAD_OUTPUTS             10  /* the last layer has more neurons than max_outputs */

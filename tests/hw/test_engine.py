@@ -14,7 +14,8 @@ import pytest
 from blocksim import pick_seed, simulate
 from skyspike.chip import golden
 from skyspike.chip.image import build_image, pack_inputs
-from skyspike.chip.testing import random_inputs, random_network
+from skyspike.chip.network import ChipLayer, ChipNetwork
+from skyspike.chip.testing import random_inputs, random_network, random_weights
 from skyspike.spec.config import CONFIGS
 from skyspike.spec.layouts import STATE_ENTRY
 from skyspike.spec.memmap import ERROR_CODE
@@ -87,6 +88,15 @@ def test_engine_vs_golden():
         net = random_network(rng, cfg, max_steps=4)
         x = random_inputs(rng, net)
         cases.append((net, x, build_image(net, cfg), golden.run(net, x, cfg)))
+    # Folded layers for sure: explicit folds that split a layer into chunks of one bank, an
+    # automatic fold, and 2 slots x 2 folds.
+    w = lambda n_in, n_out, bits: random_weights(rng, n_in, n_out, bits)  # noqa: E731
+    net = ChipNetwork([ChipLayer(w(40, 24, 4), bits=4, theta_high=6, slots=1, folds=4, bias=w(3, 24, 4)),
+                       ChipLayer(w(24, 10, 2), bits=2, theta_high=2, slots=1),
+                       ChipLayer(w(10, 6, 1), bits=1, theta_high=1, slots=2, folds=2)], steps=3)
+    x = random_inputs(rng, net, density=0.4)
+    cases.append((net, x, build_image(net, cfg), golden.run(net, x, cfg)))
+    assert [lp.fold for lp in cases[-1][2].placement.layers] == [4, 2, 2]
     dut = Engine(cfg)
     errors = []
 

@@ -21,7 +21,8 @@ def test_chosen_plan_is_the_chip_and_fits():
 
 def test_largest_hidden_is_the_widest_that_fits():
     cfg = CONFIGS["chip"]
-    for bits, hidden in [(1, 96), (2, 96), (4, 64), (8, 32)]:   # with 32 bias rows a layer
+    # with 32 bias rows a layer; the output layer folded (1 and 2 bits: 96 before folding)
+    for bits, hidden in [(1, 256), (2, 128), (4, 64), (8, 32)]:
         assert memplan.largest_hidden(cfg, bits) == hidden
         assert memplan.fits(cfg, hidden, bits) and not memplan.fits(cfg, hidden + 16, bits)
 
