@@ -6,8 +6,10 @@
 #define SKYSPIKE_REGS_H
 
 /* ---- SoC ---- */
-#define SOC_RAM_BASE                         0x0  /* on-chip RAM: code, data and stack */
-#define SOC_RAM_SIZE                         0x4000  /* bytes (DEFAULT_RAM_WORDS); the stack starts at the top */
+#define SOC_ROM_BASE                         0x0  /* boot ROM: code, read-only data, the initial values of .data */
+#define SOC_ROM_SIZE                         0x4000  /* bytes of the boot ROM's window */
+#define SOC_RAM_BASE                         0x10000000  /* data RAM (one 1 KB SRAM macro): .data, .bss, buffers, stack */
+#define SOC_RAM_SIZE                         0x400  /* bytes; the stack starts at the top */
 #define SOC_RESET_VECTOR                     0x0  /* PicoRV32 PROGADDR_RESET */
 #define SOC_IRQ_VECTOR                       0x10  /* PicoRV32 PROGADDR_IRQ */
 #define SOC_UART_BASE                        0x20000000  /* UART registers */
@@ -16,8 +18,8 @@
 #define SOC_CORE_BASE                        0x30000000  /* SNN core: core byte offsets are added to this */
 #define SOC_CORE_SIZE                        0x40000  /* bytes of the core's window */
 #define SOC_CORE_IRQ                         3  /* PicoRV32 irq line of the core's interrupt (level-sensitive) */
-#define SOC_CLK_HZ                           50000000  /* clock the default baud rate assumes */
-#define SOC_DEFAULT_UART_DIVISOR             434  /* clock cycles per bit at reset */
+#define SOC_CLK_HZ                           100000000  /* clock the default baud rate assumes */
+#define SOC_DEFAULT_UART_DIVISOR             868  /* clock cycles per bit at reset */
 #define SOC_UART_DATA                        0x0  /* write: send a byte (stalls if busy); read: pop a received byte */
 #define SOC_UART_STATUS                      0x4  /* read: bits below; write (any value): clear the sticky bits */
 #define SOC_UART_DIVISOR                     0x8  /* clock cycles per bit */
@@ -115,9 +117,9 @@
 #define PROTO_CRC_SIZE                       2  /* CRC-16/CCITT-FALSE, little endian */
 #define PROTO_CRC_POLY                       0x1021
 #define PROTO_CRC_INIT                       0xffff
-#define PROTO_MAX_PAYLOAD                    1024
-#define PROTO_MAX_FRAME                      1033
-#define PROTO_MAX_WORDS                      255  /* words per memory command */
+#define PROTO_MAX_PAYLOAD                    256
+#define PROTO_MAX_FRAME                      265
+#define PROTO_MAX_WORDS                      63  /* words per memory command */
 #define PROTO_REPLY_FLAG                     0x80
 #define PROTO_RUN_FLAG_IRQ                   0x1
 #define PROTO_STATUS_FLAG_CLEAR              0x1
@@ -131,7 +133,7 @@
 #define PROTO_CMD_STATUS                     0x7
 #define PROTO_ST_OK                          0  /* done */
 #define PROTO_ST_BAD_CRC                     1  /* the frame's CRC did not match (nothing was executed) */
-#define PROTO_ST_BAD_LENGTH                  2  /* the length field exceeds 1024 (the frame was dropped) */
+#define PROTO_ST_BAD_LENGTH                  2  /* the length field exceeds 256 (the frame was dropped) */
 #define PROTO_ST_UNKNOWN_COMMAND             3  /* no such command */
 #define PROTO_ST_TRUNCATED                   4  /* the frame stopped before its CRC (inter-byte timeout in the firmware) */
 #define PROTO_ST_BAD_VERSION                 5  /* unsupported protocol version (the reply's payload carries the firmware's) */

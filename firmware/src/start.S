@@ -1,7 +1,8 @@
-/* Reset and IRQ entry for PicoRV32 (PROGADDR_RESET 0x0, PROGADDR_IRQ 0x10). We run from
- * RAM: nothing to copy. .persist (the error counters) is part of the image and survives the
- * warm restart that follows a trap; .bss is cleared on every (re)start; .noinit (the frame
- * buffers) is never cleared. */
+/* Reset and IRQ entry for PicoRV32 (PROGADDR_RESET 0x0, PROGADDR_IRQ 0x10). The code runs
+ * from the boot ROM; the RAM powers up with garbage. Every (re)start copies .data from the
+ * ROM and clears .bss; a cold start also clears .persist (the error counters), which
+ * survives the warm restart that follows a trap; .noinit (the frame buffers) is never
+ * cleared. */
 #include "skyspike_regs.h"
 #include "picorv32.h"
 
@@ -66,7 +67,23 @@ _boot:
     li   t0, -1
     PICORV32_MASKIRQ(zero, t0)            /* all IRQs masked until hal_init */
     la   sp, __stack_top
-    la   t0, __bss_start
+    bnez a0, 1f                           /* warm: keep .persist */
+    la   t0, __persist_start
+    la   t1, __persist_end
+4:  bgeu t0, t1, 1f
+    sw   zero, 0(t0)
+    addi t0, t0, 4
+    j    4b
+1:  la   t0, __data_load                  /* .data: ROM -> RAM */
+    la   t1, __data_start
+    la   t2, __data_end
+5:  bgeu t1, t2, 6f
+    lw   t3, 0(t0)
+    sw   t3, 0(t1)
+    addi t0, t0, 4
+    addi t1, t1, 4
+    j    5b
+6:  la   t0, __bss_start
     la   t1, __bss_end
 2:  bgeu t0, t1, 3f
     sw   zero, 0(t0)

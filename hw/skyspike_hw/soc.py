@@ -1,23 +1,34 @@
 """SkySpike SoC: a PicoRV32 (the unmodified Verilog of the ``pythondata-cpu-picorv32``
-package) that boots from on-chip RAM and drives the UART console and the SNN core over a
-single-master Wishbone B4 classic interconnect.
+package) that boots from a boot ROM of standard cells, keeps its data and stack in one OpenRAM
+macro, and drives the UART console and the SNN core over a single-master Wishbone B4 classic
+interconnect. The same design is simulated (``sim_model=True``: the SRAMs as the cycle-exact
+Amaranth model) and taped out (``sim_model=False``: the macros as instances; the chip top
+:mod:`.chiptop` puts it on the OpenFrame pads).
 
 CPU address map (byte addresses; this module is the single source of these constants)::
 
-    RAM_BASE        0x0000_0000  ram_words * 4 bytes of firmware RAM; reset vector
-                                  PROGADDR_RESET = 0x0, IRQ vector PROGADDR_IRQ = 0x10,
-                                  stack pointer at reset = the top of RAM (ram_words * 4)
+    ROM_BASE        0x0000_0000  boot ROM (:mod:`.bootrom`): the firmware's .text and .rodata
+                                  and the initial values of its .data; ROM_SIZE = 16 KB window,
+                                  reset vector PROGADDR_RESET = 0x0, IRQ vector PROGADDR_IRQ = 0x10;
+                                  writes are acked and ignored
+    RAM_BASE        0x1000_0000  RAM_SIZE = 1 KB of data RAM (:mod:`.cpuram`, one
+                                  sky130_sram_1kbyte_1rw1r_32x256_8): .data, .bss, buffers, stack;
+                                  stack pointer at reset = its top (RAM_BASE + RAM_SIZE)
     UART_BASE       0x2000_0000  UARTPeripheral: DATA +0x0, STATUS +0x4, DIVISOR +0x8
                                   (16-byte window; +0xC reads 0)
     BUS_ERROR_ADDR  0x2000_0010  sticky bus error register: the byte address of the first
                                   unmapped access since it was last cleared (0 = none; 0 is
-                                  always RAM, so never an error); any write clears it
+                                  always ROM, so never an error); any write clears it
     CORE_BASE       0x3000_0000  SNN core, CORE_SIZE = 0x4_0000 bytes: the core's byte
                                   offsets 0..0x3FFFF (docs/memory-map.md); its wb.adr is the
                                   word address within this window
     anything else                acked one cycle after the strobe; reads return
                                   BUS_ERROR_DATA = 0xBAD0_ADD5, writes are ignored, and the
                                   address is latched in BUS_ERROR_ADDR (no bus hang)
+
+Bus timing: the ROM, the UART and the bus-error target ack one cycle after the strobe, RAM
+reads two (the macro's read data is registered once before use), the core when it is ready
+(the interconnect waits for each target's ack; it assumes no fixed latency).
 
 Interrupts: the core's ``irq`` goes to PicoRV32 ``irq[3]`` (CORE_IRQ). PicoRV32 interrupts
 are its own (not the RISC-V privileged spec): ``maskirq``/``retirq``/``getq``/``setq``
@@ -27,36 +38,47 @@ misaligned access/bus error. ``irq[3]`` is level-sensitive (LATCHED_IRQ): the co
 while STATUS.done and CTRL bit 2 (IRQ enable) are set, so the handler must clear the source
 (write CTRL without bit 2, or start the next inference) before ``retirq``. On entry
 ``q0`` holds the return address and ``q1`` the bitmask of the IRQs being serviced.
+
+Clock: one clock for the CPU, the bus and the core (CLK_HZ). PicoRV32 with these parameters
+makes 10 ns with margin on its own (``make synth`` reports its fmax), so no divided CPU clock
+is needed.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from amaranth import ClockSignal, Const, Instance, Module, Mux, ResetSignal, Signal
+from amaranth import ClockSignal, Const, Instance, Module, ResetSignal, Signal
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from skyspike.spec.config import CoreConfig, get_config
 
+from .bootrom import BootROM, check_image
 from .core import SNNCore
+from .cpuram import RAM_DEPTH, SRAMTarget
 from .params import check_int, rejecting
 from .ports import WishboneSignature
 from .uart import UARTPeripheral, check_divisor, check_fifo_depth, divisor_for
 
 # -- address map (byte addresses) -----------------------------------------------------------
-RAM_BASE = 0x0000_0000
+ROM_BASE = 0x0000_0000
+ROM_SIZE = 0x4000
+RAM_BASE = 0x1000_0000
+RAM_SIZE = 4 * RAM_DEPTH
 UART_BASE = 0x2000_0000
 UART_SIZE = 0x10
 BUS_ERROR_ADDR = 0x2000_0010
 CORE_BASE = 0x3000_0000
 CORE_SIZE = 0x4_0000
-assert UART_SIZE == 1 << 4 and CORE_SIZE == 1 << 18  # the decode in SkySpikeSoC shifts by these
+# the decode in SkySpikeSoC shifts by these
+assert ROM_SIZE == 1 << 14 and RAM_SIZE == 1 << 10 and UART_SIZE == 1 << 4 and CORE_SIZE == 1 << 18
 #: Read data of an access to an unmapped address.
 BUS_ERROR_DATA = 0xBAD0_ADD5
 
 # -- CPU ------------------------------------------------------------------------------------
-PROGADDR_RESET = RAM_BASE
+PROGADDR_RESET = ROM_BASE
+#: Initial stack pointer: the top of RAM.
+STACK_ADDR = RAM_BASE + RAM_SIZE
 PROGADDR_IRQ = 0x10
 #: PicoRV32 irq line of the SNN core's interrupt.
 CORE_IRQ = 3
@@ -84,12 +106,13 @@ RISCV_MARCH = "rv32imc"
 RISCV_MABI = "ilp32"
 
 # -- clock and console ----------------------------------------------------------------------
-#: Clock frequency assumed for the default baud rate (the benchmarks' 50 MHz).
-CLK_HZ = 50_000_000
+#: The chip's clock (the SDC's 10 ns target), assumed for the default baud rate.
+CLK_HZ = 100_000_000
 DEFAULT_BAUD = 115_200
-#: round(CLK_HZ / DEFAULT_BAUD) = 434.
+#: round(CLK_HZ / DEFAULT_BAUD) = 868.
 DEFAULT_UART_DIVISOR = divisor_for(CLK_HZ, DEFAULT_BAUD)
-DEFAULT_RAM_WORDS = 4096
+#: The heartbeat output is bit HEARTBEAT_BITS - 1 of a free-running counter (~6 Hz at CLK_HZ).
+HEARTBEAT_BITS = 24
 
 
 def picorv32_verilog() -> Path:
@@ -104,81 +127,25 @@ def picorv32_verilog() -> Path:
     return path
 
 
-class WishboneRAM(wiring.Component):
-    """Single-port RAM behind a Wishbone B4 classic slave; acks one cycle after the strobe.
-
-    Parameters
-    ----------
-    words : int
-        Depth in 32-bit words.
-    init : list of int
-        Initial contents from word 0 (the rest is 0).
-
-    Attributes
-    ----------
-    wb : In(WishboneSignature(max(1, ceil(log2(words)))))
-        The bus, target side: ``wb.adr`` is the word address; read data is valid with the ack.
-
-    Raises
-    ------
-    TypeError, ValueError
-        ``words`` is not a positive integer.
-    """
-
-    def __init__(self, words: int, init=()):
-        with rejecting(self):
-            self.words = check_int("words", words, 1, 1 << 30)
-        self.init = list(init)
-        super().__init__({"wb": In(WishboneSignature(max(1, (words - 1).bit_length())))})
-
-    def elaborate(self, platform):
-        m = Module()
-        wb = self.wb
-        m.submodules.mem = mem = Memory(shape=32, depth=self.words, init=self.init)
-        rd = mem.read_port()
-        wr = mem.write_port(granularity=8)
-        req = wb.cyc & wb.stb & ~wb.ack
-        m.d.comb += [
-            rd.addr.eq(wb.adr), rd.en.eq(req & ~wb.we), wb.dat_r.eq(rd.data),
-            wr.addr.eq(wb.adr), wr.data.eq(wb.dat_w), wr.en.eq(Mux(req & wb.we, wb.sel, 0)),
-        ]
-        m.d.sync += wb.ack.eq(req)
-        return m
-
-
-def _check_words(firmware, ram_words) -> list[int]:
-    if isinstance(ram_words, bool) or not isinstance(ram_words, int):
-        raise TypeError(f"ram_words must be an integer, not {ram_words!r}")
-    if ram_words < 16 or ram_words % 4 or ram_words * 4 > UART_BASE - RAM_BASE:
-        raise ValueError(f"ram_words must be a multiple of 4 from 16 to {(UART_BASE - RAM_BASE) // 4} "
-                         f"(16-byte aligned stack top), not {ram_words}")
-    words = list(firmware or [])
-    if len(words) > ram_words:
-        raise ValueError(f"firmware of {len(words)} words does not fit in ram_words={ram_words}")
-    for i, w in enumerate(words):
-        if isinstance(w, bool) or not isinstance(w, int) or not 0 <= w < 2 ** 32:
-            raise ValueError(f"firmware word {i} is not a 32-bit unsigned integer: {w!r}")
-    return words
-
-
 class SkySpikeSoC(wiring.Component):
-    """PicoRV32 + firmware RAM + UART + SNN core (address map: this module's docstring).
+    """PicoRV32 + boot ROM + data RAM + UART + SNN core (address map: this module's docstring).
 
     Parameters
     ----------
     cfg : CoreConfig or str
         SNN core configuration (or its name in ``skyspike.spec.config.CONFIGS``).
     firmware : list of int or None
-        Initial RAM contents from address 0, one little-endian 32-bit word per entry
-        (``socgen.read_firmware_hex``). None: all zeros.
-    ram_words : int
-        RAM size in 32-bit words (a multiple of 4, >= 16); the stack starts at its top.
+        The boot ROM's contents from address 0, one little-endian 32-bit word per entry
+        (``socgen.read_firmware_hex``), at most ROM_SIZE / 4 words. None: an empty ROM.
     uart_divisor : int
         Reset value of the UART's DIVISOR register (clock cycles per bit).
     uart_fifo_depth : int
         UART receive FIFO depth in bytes.
     sim_model : bool
-        SNN core SRAMs as simulation models (True) or macro black boxes (False).
+        Every SRAM (the core's and the CPU RAM) as simulation models (True) or as macro
+        black boxes (False); the rest of the design is the same.
+    heartbeat_bits : int
+        Width of the heartbeat counter (its top bit is ``heartbeat``).
 
     Attributes
     ----------
@@ -187,63 +154,76 @@ class SkySpikeSoC(wiring.Component):
     uart_rx : In(1)
         UART serial input (idle high).
     core_irq : Out(1)
-        The SNN core's interrupt (also PicoRV32 irq[3]).
+        The SNN core's interrupt (also PicoRV32 irq[3]): an inference ended with CTRL.irq_en.
+    core_active : Out(1)
+        The engine writes a neuron update this cycle (the core's ``dbg_valid``).
     cpu_trap : Out(1)
         PicoRV32 ``trap``: the CPU halted (e.g. illegal instruction with IRQ 1 masked).
+    heartbeat : Out(1)
+        Toggles every 2**(heartbeat_bits - 1) cycles: the clock runs and reset is released.
 
     The clock and reset are the ``sync`` domain's (``clk``, ``rst`` active high).
+
+    Raises
+    ------
+    TypeError, ValueError
+        A parameter is out of range (the message names it and the value).
     """
 
     def __init__(self, cfg: CoreConfig | str = "small", *, firmware: list[int] | None = None,
-                 ram_words: int = DEFAULT_RAM_WORDS, uart_divisor: int = DEFAULT_UART_DIVISOR,
-                 uart_fifo_depth: int = 4, sim_model: bool = True):
+                 uart_divisor: int = DEFAULT_UART_DIVISOR, uart_fifo_depth: int = 4, sim_model: bool = True,
+                 heartbeat_bits: int = HEARTBEAT_BITS):
         with rejecting(self):
             self.cfg = get_config(cfg)
-            self.firmware = _check_words(firmware, ram_words)
+            self.firmware = check_image(firmware, ROM_SIZE // 4)
             self.uart_divisor = check_divisor(uart_divisor)
             self.uart_fifo_depth = check_fifo_depth(uart_fifo_depth)
-        self.ram_words = ram_words
+            self.heartbeat_bits = check_int("heartbeat_bits", heartbeat_bits, 1, 32)
         self.sim_model = sim_model
         super().__init__({
             "uart_tx": Out(1, init=1), "uart_rx": In(1, init=1),
-            "core_irq": Out(1), "cpu_trap": Out(1),
+            "core_irq": Out(1), "core_active": Out(1), "cpu_trap": Out(1), "heartbeat": Out(1),
         })
-
-    @property
-    def ram_bytes(self) -> int:
-        return 4 * self.ram_words
 
     @property
     def stack_addr(self) -> int:
         """Initial stack pointer: the top of RAM."""
-        return RAM_BASE + self.ram_bytes
+        return STACK_ADDR
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.ram = ram = WishboneRAM(self.ram_words, self.firmware)
+        m.submodules.rom = rom = BootROM(self.firmware, limit=ROM_SIZE // 4)
+        m.submodules.ram = ram = SRAMTarget(sim_model=self.sim_model)
         m.submodules.uart = uart = UARTPeripheral(self.uart_divisor, fifo_depth=self.uart_fifo_depth)
         m.submodules.core = core = SNNCore(self.cfg, sim_model=self.sim_model)
-        m.d.comb += [self.uart_tx.eq(uart.txd), uart.rxd.eq(self.uart_rx), self.core_irq.eq(core.irq)]
+        beat = Signal(self.heartbeat_bits)
+        m.d.sync += beat.eq(beat + 1)
+        m.d.comb += [self.uart_tx.eq(uart.txd), uart.rxd.eq(self.uart_rx), self.core_irq.eq(core.irq),
+                     self.core_active.eq(core.dbg_valid), self.heartbeat.eq(beat[-1])]
         bus = WishboneSignature(32).create(path=("cpu",))
         self._cpu(m, bus, core.irq)
 
         # -- address decode: every target sees the request when its window is hit ---------------
         adr = bus.adr
-        hit_ram = (adr >= RAM_BASE) & (adr < RAM_BASE + self.ram_bytes)
+        hit_rom = (adr >> 14) == ROM_BASE >> 14
+        hit_ram = (adr >> 10) == RAM_BASE >> 10
         hit_uart = (adr >> 4) == UART_BASE >> 4
         hit_berr = (adr >> 2) == BUS_ERROR_ADDR >> 2
         hit_core = (adr >> 18) == CORE_BASE >> 18
-        targets = [(hit_ram, ram.wb, (adr - RAM_BASE) >> 2), (hit_uart, uart.wb, adr[2:4]),
+        targets = [(hit_rom, rom.wb, adr[2:14]), (hit_ram, ram.wb, adr[2:10]), (hit_uart, uart.wb, adr[2:4]),
                    (hit_core, core.wb, adr[2:18])]
         for hit, wb, word in targets:
             m.d.comb += [
                 wb.cyc.eq(bus.cyc & hit), wb.stb.eq(bus.stb & hit), wb.we.eq(bus.we), wb.sel.eq(bus.sel),
                 wb.adr.eq(word), wb.dat_w.eq(bus.dat_w),
             ]
-        local_ack, local_dat = self._bus_error_target(m, bus, hit_berr, ~(hit_ram | hit_uart | hit_berr | hit_core))
+        mapped = hit_rom | hit_ram | hit_uart | hit_berr | hit_core
+        local_ack, local_dat = self._bus_error_target(m, bus, hit_berr, ~mapped)
 
-        m.d.comb += bus.ack.eq(ram.wb.ack | uart.wb.ack | core.wb.ack | local_ack)
-        with m.If(hit_ram):
+        m.d.comb += bus.ack.eq(rom.wb.ack | ram.wb.ack | uart.wb.ack | core.wb.ack | local_ack)
+        with m.If(hit_rom):
+            m.d.comb += bus.dat_r.eq(rom.wb.dat_r)
+        with m.Elif(hit_ram):
             m.d.comb += bus.dat_r.eq(ram.wb.dat_r)
         with m.Elif(hit_uart):
             m.d.comb += bus.dat_r.eq(uart.wb.dat_r)
@@ -261,7 +241,7 @@ class SkySpikeSoC(wiring.Component):
         m.submodules.cpu = Instance(
             "picorv32_wb",
             **params,
-            p_PROGADDR_RESET=PROGADDR_RESET, p_PROGADDR_IRQ=PROGADDR_IRQ, p_STACKADDR=self.stack_addr,
+            p_PROGADDR_RESET=PROGADDR_RESET, p_PROGADDR_IRQ=PROGADDR_IRQ, p_STACKADDR=STACK_ADDR,
             p_MASKED_IRQ=MASKED_IRQ, p_LATCHED_IRQ=LATCHED_IRQ,
             i_wb_clk_i=ClockSignal(), i_wb_rst_i=ResetSignal(),
             o_wbm_adr_o=bus.adr, o_wbm_dat_o=bus.dat_w, i_wbm_dat_i=bus.dat_r, o_wbm_we_o=bus.we,

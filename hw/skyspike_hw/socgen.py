@@ -1,4 +1,4 @@
-"""Generate the SoC's simulation Verilog with its firmware baked into the RAM:
+"""Generate the SoC's simulation Verilog with its firmware baked into the boot ROM:
 ``python -m skyspike_hw.socgen --config small --firmware build/firmware/firmware.hex -o build/soc``.
 
 Firmware hex format (``firmware.hex``): one 32-bit word per line, 8 hex digits, the word at
@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from .gen import verilog_text, write_if_changed
-from .soc import DEFAULT_RAM_WORDS, DEFAULT_UART_DIVISOR, SkySpikeSoC, picorv32_verilog
+from .soc import DEFAULT_UART_DIVISOR, SkySpikeSoC, picorv32_verilog
 
 _HEX_LINE = re.compile(r"[0-9A-Fa-f]{8}")
 
@@ -41,14 +41,14 @@ def firmware_hex_text(words) -> str:
     return "".join(f"{w:08x}\n" for w in words)
 
 
-def write_soc(config, firmware_hex: Path | None, out_dir: Path, *, ram_words: int = DEFAULT_RAM_WORDS,
+def write_soc(config, firmware_hex: Path | None, out_dir: Path, *,
               uart_divisor: int = DEFAULT_UART_DIVISOR, name: str = "skyspike_soc",
               sim_model: bool = True) -> list[Path]:
     """Write ``<out_dir>/<name>.v`` (top module ``name``: ports clk, rst, uart_tx, uart_rx,
-    core_irq, cpu_trap) and return the Verilog files to simulate: it and picorv32.v."""
+    core_irq, core_active, cpu_trap, heartbeat) and return the Verilog files to simulate: it
+    and picorv32.v."""
     firmware = read_firmware_hex(firmware_hex) if firmware_hex is not None else None
-    soc = SkySpikeSoC(config, firmware=firmware, ram_words=ram_words, uart_divisor=uart_divisor,
-                      sim_model=sim_model)
+    soc = SkySpikeSoC(config, firmware=firmware, uart_divisor=uart_divisor, sim_model=sim_model)
     path = write_if_changed(Path(out_dir) / f"{name}.v", verilog_text(soc, name))
     return [path, picorv32_verilog()]
 
@@ -57,14 +57,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="small", help="core configuration name (small, chip)")
-    ap.add_argument("--firmware", type=Path, default=None, help="firmware hex file (default: empty RAM)")
-    ap.add_argument("--ram-words", type=int, default=DEFAULT_RAM_WORDS)
+    ap.add_argument("--firmware", type=Path, default=None, help="firmware hex file (default: empty ROM)")
     ap.add_argument("--uart-divisor", type=int, default=DEFAULT_UART_DIVISOR,
                     help=f"reset value of the UART divisor (default {DEFAULT_UART_DIVISOR})")
     ap.add_argument("-o", "--out", default="build/soc", type=Path)
     args = ap.parse_args(argv)
-    for path in write_soc(args.config, args.firmware, args.out, ram_words=args.ram_words,
-                          uart_divisor=args.uart_divisor):
+    for path in write_soc(args.config, args.firmware, args.out, uart_divisor=args.uart_divisor):
         print(path)
 
 

@@ -1,5 +1,5 @@
 """Firmware (firmware/): the generated header is current, the rv32imc image builds with
-Debian's riscv64-unknown-elf toolchain and fits the SoC's RAM with the vectors where
+Debian's riscv64-unknown-elf toolchain and fits the SoC's boot ROM and RAM with the vectors where
 PicoRV32 expects them, the C CRC equals the Python one, and the C command loop (src/proto.c,
 built for the host against an emulated core) passes the same protocol scenarios and fuzz as
 the Python model -- and answers a shared byte stream identically, counters included."""
@@ -86,15 +86,16 @@ def test_firmware_builds_without_warnings(cross_build):
 
 
 @need_cross
-def test_firmware_fits_in_ram(cross_build):
+def test_firmware_fits_in_rom_and_ram(cross_build):
     out, log = cross_build
     m = re.search(r"^\s*(\d+)\s+(\d+)\s+(\d+)\s+\d+\s+[0-9a-f]+\s+\S*firmware\.elf", log, re.M)
     assert m, log
-    text, data, bss = map(int, m.groups())
+    text, data, bss = map(int, m.groups())     # bss: .persist, .bss and the .noinit buffers
     from skyspike_hw import soc
 
-    assert text + data + bss + 2048 <= 4 * soc.DEFAULT_RAM_WORDS, (text, data, bss)
-    assert text < 6 * 1024, "the firmware grew unexpectedly"
+    assert text + data <= soc.ROM_SIZE and (out / "firmware.bin").stat().st_size == text + data
+    assert data + bss + 256 <= soc.RAM_SIZE, (text, data, bss)     # 256: FW_STACK_SIZE
+    assert text < 4 * 1024, "the firmware grew unexpectedly"
 
 
 @need_cross
@@ -106,11 +107,13 @@ def test_firmware_layout_and_hex(cross_build):
         addr, _, name = line.split()
         syms[name] = int(addr, 16)
     assert syms["_start"] == 0 and syms["_irq_vector"] == 0x10
-    assert syms["__stack_top"] == 0x4000
+    from skyspike_hw import soc
+
+    assert syms["__stack_top"] == soc.STACK_ADDR
     sections = subprocess.run([CROSS + "readelf", "-S", str(out / "firmware.elf")], capture_output=True,
                               text=True, check=True).stdout
-    assert not re.search(r"\]\s+\.data\s", sections), "initialised .data is not restart-safe"
     assert not re.search(r"\.sdata|\.sbss", sections)
+    assert syms["__data_load"] + syms["__data_end"] - syms["__data_start"] <= len(out.joinpath("firmware.bin").read_bytes())
     binary = (out / "firmware.bin").read_bytes()
     lines = (out / "firmware.hex").read_text().splitlines()
     assert len(binary) % 4 == 0 and len(lines) == len(binary) // 4
@@ -119,7 +122,9 @@ def test_firmware_layout_and_hex(cross_build):
     words = set(struct.unpack(f"<{0xB0 // 4}I", binary[:0xB0]))
     assert 0x0400000B in words            # retirq (PicoRV32 custom_ops.S encoding)
     assert 0x0000C50B in words            # getq a0, q1
-    assert syms["fw_counters"] + 4 * len(P.FW_COUNTERS) <= len(binary)   # counters are in the image
+    # the counters survive a warm restart: in RAM, in .persist (cleared at a cold start only)
+    assert syms["__persist_start"] <= syms["fw_counters"] < syms["fw_counters"] + 4 * len(P.FW_COUNTERS) <= syms["__persist_end"]
+    assert soc.RAM_BASE <= syms["__persist_start"] and syms["_end"] <= soc.STACK_ADDR
 
 
 @need_host_cc

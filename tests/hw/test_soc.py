@@ -1,5 +1,5 @@
 """SoC: a PicoRV32 program assembled here (Debian's riscv64-unknown-elf toolchain) boots from
-RAM and talks to the cocotb UART model (tb_soc.py): it prints its stack pointer, the
+the boot ROM, keeps its variables in the SRAM macro's model (which powers up with garbage) and talks to the cocotb UART model (tb_soc.py): it prints its stack pointer, the
 SNN core's ID, rv32im results, the bus error register around unmapped accesses, a core
 interrupt, and echoes a line it receives. Plus parameter checks and the hex format."""
 from __future__ import annotations
@@ -13,21 +13,22 @@ import pytest
 from skyspike.spec import memmap as mm
 from skyspike.spec.config import CONFIGS
 from skyspike_hw import soc
+from skyspike_hw.bootrom import rom_depth
 from skyspike_hw.socgen import firmware_hex_text, main as socgen_main, read_firmware_hex, words_from_binary, write_soc
 
 BUILD = Path(__file__).resolve().parents[2] / "build" / "tests"
 CROSS = "riscv64-unknown-elf-"
 SIM_DIVISOR = 8      # UART divisor of the simulated SoC (fast frames)
-RAM_WORDS = 4096
 
-LINKER_SCRIPT = """
+LINKER_SCRIPT = f"""
 OUTPUT_ARCH(riscv)
 ENTRY(_start)
-MEMORY { RAM (rwx) : ORIGIN = 0x00000000, LENGTH = 0x4000 }
-SECTIONS {
-  .text : { *(.text.start) *(.text*) *(.rodata*) } > RAM
-  .data : ALIGN(4) { *(.data*) *(.sdata*) *(.bss*) *(.sbss*) } > RAM
-}
+MEMORY {{ ROM (rx) : ORIGIN = {soc.ROM_BASE:#x}, LENGTH = {soc.ROM_SIZE:#x}
+         RAM (rw) : ORIGIN = {soc.RAM_BASE:#x}, LENGTH = {soc.RAM_SIZE:#x} }}
+SECTIONS {{
+  .text : {{ *(.text.start) *(.text*) *(.rodata*) }} > ROM
+  .bss (NOLOAD) : ALIGN(4) {{ *(.bss*) *(.sbss*) }} > RAM
+}}
 """
 
 # PicoRV32 custom instructions (firmware/custom_ops.S of the CPU): q registers go in the
@@ -65,6 +66,9 @@ irq_vec:                        /* PROGADDR_IRQ = 0x10; q0 = return address, q1 
 
 reset:
     mv s2, sp                   /* the stack pointer set by STACKADDR */
+    la t0, irq_count            /* the RAM powers up with garbage */
+    sw zero, 0(t0)
+    sw zero, 4(t0)
     li s0, UART
     la a0, s_boot
     call puts
@@ -205,21 +209,21 @@ s_echo:   .asciz "ECHO?\n"
 s_rxerr:  .asciz "RXERR="
 s_done:   .asciz "DONE\n"
 
-    .data
+    .bss
     .balign 4
-irq_count:     .word 0
-irq_mask_seen: .word 0
+irq_count:     .space 4
+irq_mask_seen: .space 4
 """
 
 ECHO_LINE = b"Hi, SoC!\n"
 
 
-def expected_output(ram_words: int) -> bytes:
+def expected_output() -> bytes:
     def h(v):
         return f"{v & 0xFFFFFFFF:08X}"
     lines = [
         "SkySpike boot",
-        f"SP={h(4 * ram_words)}",
+        f"SP={h(soc.STACK_ADDR)}",
         f"ID={h(mm.CORE_ID)}",
         f"MUL={h(12345 * 6789)}",
         f"DIV={h(-(1000000 // 7))}",
@@ -265,10 +269,10 @@ def test_soc_boots_and_talks(sim):
     from simrun import run_cocotb
 
     hex_path = build_firmware(BUILD / "soc" / "firmware")
-    sources = write_soc("small", hex_path, BUILD / "soc" / "verilog", ram_words=RAM_WORDS, uart_divisor=SIM_DIVISOR)
+    sources = write_soc("small", hex_path, BUILD / "soc" / "verilog", uart_divisor=SIM_DIVISOR)
     assert sources[1] == soc.picorv32_verilog()
     run_cocotb(sources, "skyspike_soc", "tb_soc", build_dir=BUILD / "soc",
-               extra_env={"DIVISOR": str(SIM_DIVISOR), "EXPECT": expected_output(RAM_WORDS).hex(),
+               extra_env={"DIVISOR": str(SIM_DIVISOR), "EXPECT": expected_output().hex(),
                           "ECHO": ECHO_LINE.hex()},
                sim=sim)
 
@@ -276,11 +280,11 @@ def test_soc_boots_and_talks(sim):
 def test_socgen_cli(tmp_path, capsys):
     hex_path = tmp_path / "fw.hex"
     hex_path.write_text("00000013\n# a comment\n0000006f\n")
-    socgen_main(["--config", "small", "--firmware", str(hex_path), "--ram-words", "64", "-o", str(tmp_path / "o")])
+    socgen_main(["--config", "small", "--firmware", str(hex_path), "-o", str(tmp_path / "o")])
     printed = capsys.readouterr().out.split()
     assert printed == [str(tmp_path / "o" / "skyspike_soc.v"), str(soc.picorv32_verilog())]
     text = (tmp_path / "o" / "skyspike_soc.v").read_text()
-    assert "module skyspike_soc(" in text and "picorv32_wb" in text and ".STACKADDR(32'd256)" in text
+    assert "module skyspike_soc(" in text and "picorv32_wb" in text and f".STACKADDR(32'd{soc.STACK_ADDR})" in text
 
 
 def test_firmware_hex_format(tmp_path):
@@ -297,23 +301,26 @@ def test_firmware_hex_format(tmp_path):
 
 
 def test_soc_parameters_and_map():
-    for bad in (8, 18, 1 << 28):
-        with pytest.raises(ValueError, match=str(bad)):
-            soc.SkySpikeSoC("small", ram_words=bad)
-    with pytest.raises(ValueError, match="17 words"):
-        soc.SkySpikeSoC("small", firmware=[0] * 17, ram_words=16)
+    with pytest.raises(ValueError, match="4097 words"):
+        soc.SkySpikeSoC("small", firmware=[0] * 4097)
     with pytest.raises(ValueError, match="4294967296"):
-        soc.SkySpikeSoC("small", firmware=[1 << 32], ram_words=16)
+        soc.SkySpikeSoC("small", firmware=[1 << 32])
+    with pytest.raises(TypeError, match="str"):
+        soc.SkySpikeSoC("small", firmware="00000013")
     with pytest.raises(ValueError, match="3"):
         soc.SkySpikeSoC("small", uart_divisor=3)
+    with pytest.raises(ValueError, match="heartbeat_bits .* 0"):
+        soc.SkySpikeSoC("small", heartbeat_bits=0)
     with pytest.raises(ValueError, match="nonesuch"):
         soc.SkySpikeSoC("nonesuch")
-    s = soc.SkySpikeSoC("small", ram_words=1024)
+    s = soc.SkySpikeSoC("small", firmware=[0x13] * 100)
     s._MustUse__silence = True  # not elaborated here
-    assert s.stack_addr == 0x1000
-    assert soc.DEFAULT_UART_DIVISOR == round(soc.CLK_HZ / soc.DEFAULT_BAUD) == 434
+    assert s.stack_addr == soc.RAM_BASE + soc.RAM_SIZE == 0x1000_0400
+    assert s.firmware == [0x13] * 100 and rom_depth(100) == 128 and rom_depth(0) == 16
+    assert soc.DEFAULT_UART_DIVISOR == round(soc.CLK_HZ / soc.DEFAULT_BAUD) == 868
     # Every core configuration's map fits the core's window; the windows do not overlap.
     for cfg in CONFIGS.values():
         assert max(b + n for b, n in mm.region_sizes(cfg).values()) <= soc.CORE_SIZE
-    assert soc.RAM_BASE + 4 * (1 << 27) <= soc.UART_BASE < soc.BUS_ERROR_ADDR < soc.CORE_BASE
+    assert soc.ROM_BASE + soc.ROM_SIZE <= soc.RAM_BASE < soc.RAM_BASE + soc.RAM_SIZE <= soc.UART_BASE
+    assert soc.UART_BASE < soc.BUS_ERROR_ADDR < soc.CORE_BASE
     assert soc.UART_BASE + soc.UART_SIZE == soc.BUS_ERROR_ADDR

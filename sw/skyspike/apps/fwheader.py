@@ -24,8 +24,10 @@ assert mm.CORE_SPAN == soc.CORE_SIZE, "the SoC's core window must be the core's 
 
 #: The SoC around the core (hw/skyspike_hw/soc.py is the source of these values).
 SOC = [
-    ("RAM_BASE", soc.RAM_BASE, "on-chip RAM: code, data and stack"),
-    ("RAM_SIZE", 4 * soc.DEFAULT_RAM_WORDS, "bytes (DEFAULT_RAM_WORDS); the stack starts at the top"),
+    ("ROM_BASE", soc.ROM_BASE, "boot ROM: code, read-only data, the initial values of .data"),
+    ("ROM_SIZE", soc.ROM_SIZE, "bytes of the boot ROM's window"),
+    ("RAM_BASE", soc.RAM_BASE, "data RAM (one 1 KB SRAM macro): .data, .bss, buffers, stack"),
+    ("RAM_SIZE", soc.RAM_SIZE, "bytes; the stack starts at the top"),
     ("RESET_VECTOR", soc.PROGADDR_RESET, "PicoRV32 PROGADDR_RESET"),
     ("IRQ_VECTOR", soc.PROGADDR_IRQ, "PicoRV32 PROGADDR_IRQ"),
     ("UART_BASE", soc.UART_BASE, "UART registers"),

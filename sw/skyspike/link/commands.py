@@ -12,7 +12,9 @@ from enum import IntEnum
 PROTOCOL_VERSION = 1
 #: Firmware version reported by IDENTIFY, 8.8.16 bits major.minor.patch like the core's VERSION.
 FIRMWARE_VERSION = 0x0001_0000
-MAX_PAYLOAD = 1024         # bytes, both directions
+#: Bytes of a payload, both directions: the firmware buffers one request and one reply frame
+#: in the 1 KB data RAM of the chip (hw/skyspike_hw/cpuram.py) beside its stack.
+MAX_PAYLOAD = 256
 #: Most words of one READ_MEM / WRITE_MEM / LOAD_INPUTS / READ_RESULTS (status byte + 4n <= MAX_PAYLOAD).
 MAX_WORDS = (MAX_PAYLOAD - 4) // 4
 #: A reply's command byte is the request's with this bit set.
