@@ -11,7 +11,10 @@ from collections import Counter
 
 from .pdk import CORNER, lef_size, read_liberty_cells
 
-__all__ = ["OPENSPIKE", "TARGETS", "build", "text"]
+__all__ = ["OPENSPIKE", "TARGETS", "OPENFRAME_AREA_UM", "build", "block", "text"]
+
+#: The OpenFrame harness's user area (um): what the chip top must fit in.
+OPENFRAME_AREA_UM = (3166.63, 4766.63)
 
 #: OpenSpike, from ../shared/docs/reference-figures.md: its published RTL synthesized on the
 #: same tools (Yosys 0.23, tt liberty) and its own OpenLane run (post-route).
@@ -35,7 +38,27 @@ def _version(cmd):
         return None
 
 
-def build(name, cfg, pdk, files, timing, *, runtime) -> dict:
+def _cells(files, pdk):
+    stat = json.loads(files["stat_json"].read_text())
+    (module,) = stat["modules"].values()
+    by_type = Counter(module["num_cells_by_type"])
+    lib = read_liberty_cells(pdk.liberty)
+    std = {c: n for c, n in by_type.items() if c in lib}
+    return lib, std, {c: n for c, n in by_type.items() if c not in lib}
+
+
+def block(files, timing, pdk) -> dict:
+    """Cells, flops, area and fmax of a block synthesized alone (the CPU, the boot ROM)."""
+    lib, std, _ = _cells(files, pdk)
+    area = sum(lib[c].area * n for c, n in std.items())
+    return {"cells": sum(std.values()), "flops": sum(n for c, n in std.items() if lib[c].sequential),
+            "area_um2": round(area, 1), "area_mm2": round(area / 1e6, 4),
+            "fmax_mhz": round(timing.fmax_mhz, 1), "min_period_ns": round(timing.min_period, 3),
+            "worst_slack_ns": round(timing.worst_slack, 3), "clock_period_ns": timing.period,
+            "critical_path": timing.path_summary()}
+
+
+def build(name, cfg, pdk, files, timing, *, runtime, top="skyspike_core_syn", blocks=None) -> dict:
     """The report of one run of :func:`skyspike_hw.flow.synth.run`."""
     stat = json.loads(files["stat_json"].read_text())
     (module,) = stat["modules"].values()
@@ -58,8 +81,10 @@ def build(name, cfg, pdk, files, timing, *, runtime) -> dict:
     latches = sum(n for c, n in std.items() if lib[c].latch)
     total_mm2 = (std_area + sram_area) / 1e6
     sram_power_w = sum(row["total"] for row in timing.macro_power.values())
+    frame_mm2 = OPENFRAME_AREA_UM[0] * OPENFRAME_AREA_UM[1] / 1e6
     report = {
         "config": name,
+        "top": top,
         "core_config": cfg.as_dict(),
         "pdk": {"root": str(pdk.root), "liberty": str(pdk.liberty), "corner": CORNER},
         "tools": {"yosys": _version(["yosys", "-V"]), "opensta": _version(["sta", "-version"])},
@@ -67,7 +92,10 @@ def build(name, cfg, pdk, files, timing, *, runtime) -> dict:
             "std_cell_um2": round(std_area, 2), "std_cell_mm2": round(std_area / 1e6, 4),
             "sram_um2": round(sram_area, 2), "sram_mm2": round(sram_area / 1e6, 4),
             "total_mm2": round(total_mm2, 4),
-            "note": "cell and macro area only: no placement density, halos, power grid or I/O ring",
+            "openframe_mm2": round(frame_mm2, 3),
+            "utilization_pct": round(100 * total_mm2 / frame_mm2, 1),
+            "note": "cell and macro area only: no placement density, halos, power grid or I/O ring; "
+                    "utilization = (cells + macros) / OpenFrame's user area",
         },
         "sram_macros": srams,
         "cells": {"std_cells": sum(std.values()), "macros": sum(others.values()), "flops": flops,
@@ -90,6 +118,7 @@ def build(name, cfg, pdk, files, timing, *, runtime) -> dict:
                      "liberty models clock-pin energy per access and leakage"),
         },
         "runtime": {k: round(v, 1) for k, v in runtime.items()},
+        "blocks": blocks or {},
         "targets": {
             **TARGETS,
             "fmax_met": timing.fmax_mhz >= TARGETS["fmax_mhz_min"],
@@ -104,8 +133,8 @@ def text(r: dict) -> str:
     """The report as text."""
     a, c, t, p = r["area"], r["cells"], r["timing"], r["power"]
     lines = [
-        f"SkySpike '{r['config']}' on sky130_fd_sc_hd ({r['pdk']['corner']}), {r['tools']['yosys']}, "
-        f"OpenSTA {r['tools']['opensta']}",
+        f"SkySpike '{r['config']}' ({r.get('top', 'skyspike_core_syn')}) on sky130_fd_sc_hd ({r['pdk']['corner']}), "
+        f"{r['tools']['yosys']}, OpenSTA {r['tools']['opensta']}",
         "",
         "Area",
         f"  standard cells       {a['std_cell_mm2']:9.4f} mm^2  ({c['std_cells']:,} cells, {c['flops']:,} flops)",
@@ -113,9 +142,10 @@ def text(r: dict) -> str:
     for name, s in r["sram_macros"].items():
         lines.append(f"  {name}  {s['count']:3d} x {s['area_each_um2'] / 1e6:.4f} mm^2 = {s['area_um2'] / 1e6:.4f} mm^2")
     lines += [
-        f"  SRAM macros          {a['sram_mm2']:9.4f} mm^2",
+        f"  SRAM macros          {a['sram_mm2']:9.4f} mm^2  ({c['macros']} macros)",
         f"  total (cells+macros) {a['total_mm2']:9.4f} mm^2   chip target <= {r['targets']['total_area_mm2_max']} mm^2: "
         f"{'met' if r['targets']['area_met'] else 'MISSED'}",
+        f"  utilization          {a['utilization_pct']:8.1f} %     of OpenFrame's user area ({a['openframe_mm2']} mm^2)",
         "",
         f"Timing (pre-layout, ideal clock, no wires) at {t['clock_period_ns']} ns "
         f"({1000 / t['clock_period_ns']:.1f} MHz)",
@@ -135,6 +165,11 @@ def text(r: dict) -> str:
                      f"leakage {row['leakage'] * 1e3:8.4f} mW  total {row['total'] * 1e3:8.3f} mW")
     lines.append(f"  of which the {sum(s['count'] for s in r['sram_macros'].values())} SRAM macros "
                  f"{p['sram_macros_w'] * 1e3:.3f} mW")
+    for bname, b in r.get("blocks", {}).items():
+        what = {"cpu": "PicoRV32 alone (picorv32_wb, the SoC's parameters)", "rom": "boot ROM alone (firmware/)"}
+        lines += ["", f"{what.get(bname, bname)}: {b['cells']:,} cells, {b['flops']:,} flops, {b['area_mm2']:.4f} mm^2, "
+                      f"fmax {b['fmax_mhz']:.1f} MHz (min period {b['min_period_ns']:.2f} ns, same SDC)",
+                  f"  critical path: {b['critical_path']['startpoint']} -> {b['critical_path']['endpoint']}"]
     lines += ["", "Cells by type (top 15)"]
     for name, n in list(c["by_type"].items())[:15]:
         lines.append(f"  {n:8,d}  {name}")

