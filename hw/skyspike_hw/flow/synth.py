@@ -117,11 +117,13 @@ def core_design(config) -> Design:
                   macros=_core_paths(config), macro_types=macro_instances(config))
 
 
-def chip_design(config, firmware: list[int]) -> Design:
-    """The OpenFrame chip top of ``config`` with ``firmware`` in its boot ROM."""
+def chip_design(config, firmware: list[int], **soc_args) -> Design:
+    """The OpenFrame chip top of ``config`` with ``firmware`` in its boot ROM (``soc_args``:
+    further :class:`~skyspike_hw.soc.SkySpikeSoC` arguments, e.g. a faster ``uart_divisor``
+    for simulation)."""
     macros = {**_core_paths(config, "soc.core."), "ram_macro": "soc.ram.sram.macro"}
     return Design(name=f"top_{_name(config)}", top=CHIP_TOP,
-                  component=lambda: OpenFrameTop(get_config(config), firmware=firmware, sim_model=False),
+                  component=lambda: OpenFrameTop(get_config(config), firmware=firmware, sim_model=False, **soc_args),
                   macros=macros, macro_types=chip_macro_instances(config), verilog=[picorv32_verilog()],
                   clock_port=f"gpio_in[{pin('clk').gpio}]", inouts=INOUT_PORTS)
 

@@ -64,3 +64,25 @@ def synthesized(config: str = "small") -> dict:
 def netlist(config: str = "small") -> Path:
     synthesized(config)
     return BUILD / config / "netlist.v"
+
+
+def chip_netlist(config: str, firmware: list[int], **soc_args) -> Path:
+    """The gate-level netlist of the chip top of ``config`` with ``firmware`` in its boot ROM
+    (synthesis only, no STA), cached by the design's RTLIL and the flow's files."""
+    pdk_ = pdk()
+    design = synth.chip_design(config, firmware, **soc_args)
+    out = BUILD / f"chip_{config}"
+    BUILD.mkdir(parents=True, exist_ok=True)
+    with open(BUILD / f".chip_{config}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        out.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256(synth.write_rtlil(None, out, design).read_bytes())
+        flow_dir = Path(synth.__file__).parent
+        for f in sorted(flow_dir.glob("*.ys")) + [Path(synth.__file__)]:
+            h.update(f.read_bytes())
+        h.update(str(pdk_.liberty.resolve()).encode())
+        stamp, netlist_ = out / ".key", out / "netlist.v"
+        if not (stamp.is_file() and stamp.read_text() == h.hexdigest() and netlist_.is_file()):
+            synth.synthesize(design, out, pdk_, synth.target_period("chip"))
+            stamp.write_text(h.hexdigest())
+        return netlist_
