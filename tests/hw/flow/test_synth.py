@@ -82,3 +82,32 @@ def test_report_chip():
     assert r["cells"]["flops"] > 10_000
     assert 20 < r["timing"]["fmax_mhz"] < 200
     print((BUILD / "chip" / "report.txt").read_text())
+
+
+def test_chip_macro_instances():
+    """The names the OpenLane floorplan places: the core's banks and the CPU's RAM."""
+    names = synth.chip_macro_instances("chip")
+    cfg = get_config("chip")
+    assert set(names) == {f"wbank{j}_macro" for j in range(cfg.banks)} | \
+        {f"ibank{j}_macro" for j in range(cfg.input_banks)} | {"ram_macro"}
+    assert names["ram_macro"] == "sky130_sram_1kbyte_1rw1r_32x256_8"
+    assert synth.macro_names("chip", top="chip") == sorted(set(names.values()))
+    with pytest.raises(ValueError, match="'nonesuch'"):
+        synth.run("small", top="nonesuch", pdk_root=pdk().root)
+
+
+def test_chip_top_netlist_names_its_macros():
+    """In the flat netlist of the chip top every SRAM has the name chip_macro_instances says."""
+    import shutil
+
+    from flowrun import chip_netlist
+
+    if shutil.which("riscv64-unknown-elf-gcc") is None:
+        pytest.skip("riscv64-unknown-elf-gcc not found: the boot ROM needs the firmware (make setup)")
+    pdk()
+    firmware = synth.build_firmware(BUILD / "chip_gls" / "firmware")
+    text = chip_netlist("small", firmware, uart_divisor=32).read_text()
+    found = dict((inst, macro) for macro, inst in re.findall(r"^\s*(sky130_sram_\w+)\s+(\w+)\s*\(", text, re.M))
+    assert found == synth.chip_macro_instances("small")
+    assert re.search(r"^\s*module openframe_project_wrapper\(", text, re.M)
+    assert re.search(r"inout \[43:0\] analog_io;", text)
