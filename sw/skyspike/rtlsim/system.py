@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[3]
-DIVISOR = 48  # UART clocks per bit in the simulated SoC: the firmware keeps up with a 4-byte FIFO
-#             # at 32 when its RAM reads take 1 cycle; the SRAM macro's registered reads take 2
+DIVISOR = 32  # UART clocks per bit in the simulated SoC (the firmware needs >= 32 at 4-byte FIFOs)
 
 
 def trained_small_network(out: Path, samples: int = 2):
