@@ -113,6 +113,14 @@ DEFAULT_BAUD = 115_200
 DEFAULT_UART_DIVISOR = divisor_for(CLK_HZ, DEFAULT_BAUD)
 #: The heartbeat output is bit HEARTBEAT_BITS - 1 of a free-running counter (~6 Hz at CLK_HZ).
 HEARTBEAT_BITS = 24
+#: Bytes of the UART's receive FIFO: the firmware may be busy for this many characters
+#: without losing a byte. PicoRV32 over Wishbone runs ~8 cycles per instruction and the data
+#: RAM's reads take 2 cycles, so the firmware's longest stretch without reading the UART (the
+#: reply to a rejected frame and the rescan after it, while the host keeps sending) is
+#: ~2-3k cycles: more than 4 characters at the simulations' divisor of 32 (1280 cycles),
+#: which lost bytes of valid requests in the system test's fuzz. 16 characters: 5120 cycles
+#: at divisor 32, ~139k at the chip's 868 (a 265-byte frame's CRC check is ~30k).
+UART_FIFO_DEPTH = 16
 
 
 def picorv32_verilog() -> Path:
@@ -140,7 +148,7 @@ class SkySpikeSoC(wiring.Component):
     uart_divisor : int
         Reset value of the UART's DIVISOR register (clock cycles per bit).
     uart_fifo_depth : int
-        UART receive FIFO depth in bytes.
+        UART receive FIFO depth in bytes (default :data:`UART_FIFO_DEPTH`).
     sim_model : bool
         Every SRAM (the core's and the CPU RAM) as simulation models (True) or as macro
         black boxes (False); the rest of the design is the same.
@@ -171,7 +179,7 @@ class SkySpikeSoC(wiring.Component):
     """
 
     def __init__(self, cfg: CoreConfig | str = "small", *, firmware: list[int] | None = None,
-                 uart_divisor: int = DEFAULT_UART_DIVISOR, uart_fifo_depth: int = 4, sim_model: bool = True,
+                 uart_divisor: int = DEFAULT_UART_DIVISOR, uart_fifo_depth: int = UART_FIFO_DEPTH, sim_model: bool = True,
                  heartbeat_bits: int = HEARTBEAT_BITS):
         with rejecting(self):
             self.cfg = get_config(cfg)

@@ -21,3 +21,23 @@ def test_system_end_to_end():
         pytest.skip("riscv64-unknown-elf-gcc not found: install Debian's gcc-riscv64-unknown-elf (make setup)")
     report = run_system(BUILD, fuzz=int(os.environ.get("FUZZ", "200")), seed=int(os.environ.get("SEED", "3")))
     assert report["end_to_end_cycles"] > report["core_cycles"] > 0
+
+
+def test_fuzz_gap_outlasts_the_firmware_interbyte_timeout():
+    """The fuzz's silence after a malformed frame must exceed the firmware's inter-byte timeout
+    (16 characters, floor FW_MIN_TIMEOUT cycles in firmware/src/hal_soc.c): otherwise a
+    truncated frame swallows the next request, and the replies to the merged garbage are sent
+    while the host is already sending."""
+    import re
+    from pathlib import Path
+
+    from skyspike.rtlsim.tb_system import FW_MIN_TIMEOUT, fuzz_gap
+
+    hal = (Path(__file__).resolve().parents[2] / "firmware" / "src" / "hal_soc.c").read_text()
+    floor = int(re.search(r"#define FW_MIN_TIMEOUT (\d+)", hal).group(1))
+    chars = int(re.search(r"#define FW_INTERBYTE_CHARS (\d+)", hal).group(1))
+    assert FW_MIN_TIMEOUT == floor
+    for divisor in (8, 32, 48, 868):
+        char_cycles = 10 * divisor
+        firmware_timeout = max(chars * 10 * (divisor + 1), floor)
+        assert fuzz_gap(char_cycles) > firmware_timeout + 2 * char_cycles, divisor

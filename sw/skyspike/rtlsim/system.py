@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[3]
-DIVISOR = 32  # UART clocks per bit in the simulated SoC (the firmware needs >= 32 at 4-byte FIFOs)
+DIVISOR = 32  # UART clocks per bit in the simulated SoC (the firmware needs >= 32 at the 16-byte FIFO)
 
 
 def trained_small_network(out: Path, samples: int = 2):

@@ -33,6 +33,16 @@ from skyspike.rtlsim.uartlink import SimUartLink, reset_soc
 
 
 FW_INTERBYTE_GAP = 24  # characters of silence (firmware gives up a partial frame well before)
+#: The floor of the firmware's inter-byte timeout in CPU cycles (FW_MIN_TIMEOUT, firmware/src/
+#: hal_soc.c): at fast simulation divisors it exceeds FW_INTERBYTE_GAP characters.
+FW_MIN_TIMEOUT = 20_000
+
+
+def fuzz_gap(char_cycles: int) -> int:
+    """Cycles of silence after a malformed frame: longer than the firmware's inter-byte
+    timeout (16 characters, at least FW_MIN_TIMEOUT cycles), so that a truncated frame is
+    given up before the next one starts instead of swallowing it."""
+    return max(FW_INTERBYTE_GAP * char_cycles, FW_MIN_TIMEOUT + 4 * char_cycles)
 
 
 def malformed_frames(rng: random.Random, n: int):
@@ -101,7 +111,7 @@ async def system(dut):
             link.write(frame)
             # Quiet for longer than the firmware's inter-byte timeout: a partial frame is
             # given up there, as a host does after line noise, before the next command.
-            link.idle(FW_INTERBYTE_GAP * link.char_cycles)
+            link.idle(fuzz_gap(link.char_cycles))
             if i % 8 == 7:
                 assert client.read_mem(probe, 4) == expect, f"after malformed frame {i}"
                 assert client.identify().core_ok
