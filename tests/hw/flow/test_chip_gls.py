@@ -36,7 +36,7 @@ DIVISOR = 32        # UART clocks per bit: the chip top is synthesized with this
 def tiny_network(out):
     """One layer of 8 x 4 4-bit weights, 4 steps, one input sample (seeded; the golden model
     counts 4, 0, 1, 0 spikes): the load over the UART is ~140 words (~10^5 cycles) instead of
-    the digits network's ~10^6 cycles, and the inference itself 38 core cycles."""
+    the digits network's ~10^6 cycles, and the inference itself a few dozen core cycles."""
     from skyspike.chip.netfile import save_network
     from skyspike.chip.network import ChipLayer, ChipNetwork
 
