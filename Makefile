@@ -117,7 +117,7 @@ floorplan: setup  ## the OpenFrame floorplan: place and check the macros, write 
 # OpenLane 2 to GDS: stages build/openlane (config, SDC, generated Verilog), runs OpenLane into
 # build/openlane/runs/<tag>; stops with what is missing where OpenLane cannot run.
 gds: setup  ## OpenLane 2 to GDS (needs OpenLane; says what is missing otherwise)
-	$(SIM_ENV) $(VPY) -m skyspike_hw.flow.gds $(if $(TAG),--tag $(TAG),)
+	$(SIM_ENV) $(VPY) -m skyspike_hw.flow.gds $(if $(TAG),--tag $(TAG),) $(if $(OPENFRAME_DEF),--openframe-def $(OPENFRAME_DEF),) $(if $(GDS_DESIGN),--design $(GDS_DESIGN),)
 
 bench: setup  ## cycles per inference, golden-model throughput, RTL simulation speed
 	$(SIM_ENV) $(VPY) bench/bench.py

@@ -23,8 +23,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skyspike.spec.config import SRAM_MACROS, get_config
+from skyspike.spec.config import SRAM_MACROS
 
+from .. import pins
 from . import synth
 
 __all__ = ["OPENFRAME_DIE", "GPIO_SIDES", "SITE", "BASE_CONFIG", "CONFIG", "FloorplanError", "Rect", "Rules",
@@ -42,8 +43,6 @@ GPIO_SIDES = {"E": range(0, 15), "N": range(15, 24), "W": range(24, 38), "S": ra
 SITE = (0.46, 2.72)
 BASE_CONFIG = synth.REPO / "openlane" / "base.json"
 CONFIG = synth.REPO / "openlane" / "config.json"
-#: The CPU data RAM of the chip top (1 KB, 256 words).
-RAM_MACRO = SRAM_MACROS[256].name
 
 
 class FloorplanError(ValueError):
@@ -53,15 +52,9 @@ class FloorplanError(ValueError):
 
 
 def chip_macros(config="chip") -> dict[str, str]:
-    """{instance name in the flattened chip-top netlist: macro name}.
-
-    From :func:`.synth.chip_macro_instances` once the chip top is on main; until then the
-    core's SRAMs (:func:`.synth.macro_instances`) plus the CPU data RAM ``ram_macro``."""
-    chip_macro_instances = getattr(synth, "chip_macro_instances", None)  # the one line: the chip top's list
-    if chip_macro_instances is not None:
-        return dict(chip_macro_instances(config))
-    get_config(config)
-    return {**synth.macro_instances(config), "ram_macro": RAM_MACRO}
+    """{instance name in the flattened chip-top netlist: macro name}
+    (:func:`.synth.chip_macro_instances`)."""
+    return dict(synth.chip_macro_instances(config))
 
 
 def macro_size(name: str) -> tuple[float, float]:
@@ -393,6 +386,7 @@ def openlane_config(fp: Floorplan, base: dict) -> dict:
         m["instances"][p.name] = {"location": [p.box.x0, p.box.y0], "orientation": p.orientation}
     r = fp.rules
     computed = {
+        "CLOCK_PORT": f"gpio_in[{pins.pin('clk').gpio}]",   # the chip's one clock pad
         "FP_SIZING": "absolute",
         "DIE_AREA": [fp.die.x0, fp.die.y0, fp.die.x1, fp.die.y1],
         "PL_TARGET_DENSITY_PCT": round(100 * r.target_density),

@@ -1,8 +1,10 @@
-"""``make gds``: the chip configuration through OpenLane 2's Classic flow, to GDS.
+"""``make gds``: the chip top (``openframe_project_wrapper``) through OpenLane 2's Classic flow,
+to GDS.
 
 :func:`stage` lays out a design folder (default ``build/openlane``): ``openlane/config.json``,
-the SDC and pin order beside it, and ``src/`` with the generated Verilog (SRAMs as macro
-instances) and a black-box stub per macro. OpenLane then writes its run into
+the SDC and pin order beside it, OpenFrame's pin template when given, and ``src/`` with the
+generated Verilog (one file: the chip top, PicoRV32 and the boot ROM with the firmware of
+``firmware/``, the SRAMs as macro instances) and a black-box stub per macro. OpenLane then writes its run into
 ``build/openlane/runs/<tag>/`` (the GDS under ``final/gds/``).
 
 :func:`find_openlane` decides how OpenLane can run: natively (``openlane`` with OpenROAD,
@@ -26,21 +28,18 @@ from amaranth.lib.wiring import In
 
 from . import floorplan
 from .gls import macro_signature
-from .synth import REPO, TOP, export_verilog, macro_instances, macro_names
+from .synth import CHIP_TOP, REPO, TOP, chip_macro_instances, export_verilog, macro_instances
 
-__all__ = ["OPENLANE_DIR", "DESIGN", "OpenLaneMissing", "stage", "core_variant", "blackbox_stub", "find_openlane",
+__all__ = ["OPENLANE_DIR", "DESIGNS", "OpenLaneMissing", "stage", "core_variant", "blackbox_stub", "find_openlane",
            "main"]
 
 OPENLANE_DIR = REPO / "openlane"
 #: Files of openlane/ copied beside the generated config.json.
 STAGED = ("skyspike.sdc", "pin_order.cfg")
 
-# ==== THE SWITCH: which design `make gds` hands to OpenLane ===================================
-#   "core": the SNN core alone (skyspike_core_syn) in the OpenFrame floorplan, until the chip
-#           top's Verilog generator (openframe_project_wrapper) is on main;
-#   "chip": the OpenFrame chip top (PicoRV32, boot ROM, UART, SNN core), as openlane/config.json says.
-DESIGN = "core"
-# ===============================================================================================
+#: What `make gds` hands to OpenLane by default: the OpenFrame chip top (PicoRV32, boot ROM,
+#: UART, SNN core). "core" stages the SNN core alone in the same floorplan (a block run).
+DESIGNS = ("chip", "core")
 #: The chip top's pin template file name in the design folder (FP_DEF_TEMPLATE).
 OPENFRAME_DEF = "openframe_project_wrapper.def"
 #: The tools OpenLane's Classic flow calls besides itself.
@@ -97,29 +96,31 @@ def core_variant(config: dict, core_config="chip") -> dict:
     return out
 
 
-def stage(out_dir: Path = REPO / "build" / "openlane", config: str = "chip", *, design: str | None = None,
-          openframe_def: Path | None = None) -> Path:
-    """Lay out the OpenLane design folder for ``design`` (default :data:`DESIGN`); returns its
-    ``config.json``. ``openframe_def``: OpenFrame's pin template, needed by ``"chip"``."""
-    design = DESIGN if design is None else design
-    if design not in ("core", "chip"):
+def stage(out_dir: Path = REPO / "build" / "openlane", config: str = "chip", *, design: str = "chip",
+          openframe_def: Path | None = None, firmware=None) -> Path:
+    """Lay out the OpenLane design folder for ``design`` (:data:`DESIGNS`); returns its
+    ``config.json``. ``openframe_def``: OpenFrame's pin template for the chip top (it becomes
+    ``FP_DEF_TEMPLATE``); ``firmware``: the boot ROM's words (default: firmware/ built)."""
+    if design not in DESIGNS:
         raise ValueError(f"design must be 'core' or 'chip', not {design!r}")
+    if openframe_def is not None and not Path(openframe_def).is_file():
+        raise FileNotFoundError(f"OpenFrame pin template {openframe_def} not found")
     out_dir = Path(out_dir)
     src = out_dir / "src"
     src.mkdir(parents=True, exist_ok=True)
-    _, ol_config = floorplan.generate()
-    if design == "chip":
-        raise OpenLaneMissing(  # the chip top's generator is not on main yet: wire it in here
-            "the chip top's Verilog generator (openframe_project_wrapper) is not on main yet; "
-            "set DESIGN = \"core\" in skyspike_hw/flow/gds.py")
+    _, ol_config = floorplan.generate(chip_macro_instances(config))
+    macros = chip_macro_instances(config) if design == "chip" else macro_instances(config)
     stubs = []
-    for name in macro_names(config):
+    for name in sorted(set(macros.values())):
         stubs.append(src / f"{name}.bb.v")
         stubs[-1].write_text(blackbox_stub(name))
-    export_verilog(config, src / f"{TOP}.v", stubs)
-    ol_config = core_variant(ol_config, config)
-    if openframe_def is not None:
+    top = CHIP_TOP if design == "chip" else TOP
+    export_verilog(config, src / f"{top}.v", stubs, top=design, firmware=firmware)
+    if design == "core":
+        ol_config = core_variant(ol_config, config)
+    elif openframe_def is not None:
         shutil.copyfile(openframe_def, out_dir / OPENFRAME_DEF)
+        ol_config["FP_DEF_TEMPLATE"] = f"dir::{OPENFRAME_DEF}"
     for fname in STAGED:
         shutil.copyfile(OPENLANE_DIR / fname, out_dir / fname)
     (out_dir / "config.json").write_text(floorplan.config_text(ol_config))
@@ -172,17 +173,19 @@ def main(argv=None) -> int:
     ap.add_argument("--config", default="chip", help="core configuration (the placement in openlane/config.json is the chip's)")
     ap.add_argument("--openframe-def", type=Path, default=None,
                     help="OpenFrame's pin template (openframe_project_wrapper.def) for the chip top")
+    ap.add_argument("--design", default="chip", choices=DESIGNS,
+                    help="chip: the OpenFrame chip top (default); core: the SNN core alone in the same floorplan")
     ap.add_argument("--tag", default=None, help="run tag (default: a timestamp)")
     ap.add_argument("-o", "--out", type=Path, default=REPO / "build" / "openlane")
     ap.add_argument("--stage-only", action="store_true", help="lay out the design folder, do not run OpenLane")
     args = ap.parse_args(argv)
     try:
-        config_json = stage(args.out, args.config, openframe_def=args.openframe_def)
-    except (OpenLaneMissing, floorplan.FloorplanError) as exc:
+        config_json = stage(args.out, args.config, design=args.design, openframe_def=args.openframe_def)
+    except (OpenLaneMissing, floorplan.FloorplanError, FileNotFoundError) as exc:
         print(f"make gds: {exc}", file=sys.stderr)
         return 2
     staged = json.loads(config_json.read_text())
-    print(f"staged {config_json.parent}: {staged['DESIGN_NAME']} (DESIGN = {DESIGN!r} in gds.py), "
+    print(f"staged {config_json.parent}: {staged['DESIGN_NAME']}, "
           f"{sum(len(m['instances']) for m in staged['MACROS'].values())} macro instances "
           f"({', '.join(staged['MACROS'])})")
     if args.stage_only:
@@ -191,6 +194,10 @@ def main(argv=None) -> int:
         cmd = [*find_openlane(), *pdk_args()]
     except OpenLaneMissing as exc:
         print(f"make gds: {exc}", file=sys.stderr)
+        return 2
+    if args.design == "chip" and "FP_DEF_TEMPLATE" not in staged:
+        print("make gds: the chip top needs OpenFrame's pin template, openframe_project_wrapper.def (from the "
+              "openframe_user_project repository): make gds OPENFRAME_DEF=PATH", file=sys.stderr)
         return 2
     tag = args.tag or time.strftime("RUN_%Y-%m-%d_%H-%M-%S")
     cmd += ["--run-tag", tag, str(config_json)]

@@ -15,7 +15,8 @@ import pytest
 from flowrun import REPO, pdk
 from skyspike.spec.config import get_config
 from skyspike_hw.flow import floorplan, gds
-from skyspike_hw.flow.synth import macro_instances
+from skyspike_hw import pins
+from skyspike_hw.flow.synth import chip_macro_instances, macro_instances
 
 OL_PYTHON = REPO / ".venv-openlane" / "bin" / "python"
 CHECKER = REPO / "hw" / "skyspike_hw" / "flow" / "olcheck.py"
@@ -23,7 +24,16 @@ CHECKER = REPO / "hw" / "skyspike_hw" / "flow" / "olcheck.py"
 
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory):
-    return gds.stage(tmp_path_factory.mktemp("openlane"), "chip")
+    """The chip top staged for OpenLane (a stand-in for OpenFrame's pin template)."""
+    out = tmp_path_factory.mktemp("openlane")
+    template = out / "template.def"
+    template.write_text("VERSION 5.8 ;\nDESIGN openframe_project_wrapper ;\nEND DESIGN\n")
+    return gds.stage(out, "chip", openframe_def=template)
+
+
+@pytest.fixture(scope="module")
+def staged_core(tmp_path_factory):
+    return gds.stage(tmp_path_factory.mktemp("openlane_core"), "chip", design="core")
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +88,19 @@ def test_macro_placement_matches_the_chip(staged):
             x, y = where["location"]
             placed[inst] = (macro, (x, y, x + w, y + h))
             assert x0 <= x and y0 <= y and x + w <= x1 and y + h <= y1, inst
-    assert {i: m for i, (m, _) in placed.items()} == macro_instances("chip")
+    assert {i: m for i, (m, _) in placed.items()} == chip_macro_instances("chip")
     boxes = [box for _, box in placed.values()]
     for i, a in enumerate(boxes):
         for b in boxes[i + 1:]:
             assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
-    verilog = (staged.parent / "src" / "skyspike_core_syn.v").read_text()
+    verilog = (staged.parent / "src" / "openframe_project_wrapper.v").read_text()
     found = dict((i, m) for m, i in re.findall(r"^\s*(sky130_sram_\w+) (\w+) \(", verilog, re.M))
-    assert found == macro_instances("chip")
+    assert found == chip_macro_instances("chip")
     cfg = get_config("chip")
-    assert len(found) == cfg.banks + cfg.input_banks
+    assert len(found) == cfg.banks + cfg.input_banks + 1   # and the CPU's RAM
+    # One flat module: the CPU, boot ROM, RAM port, UART and core all inside it.
+    assert re.findall(r"^module (\w+)", verilog, re.M) == ["openframe_project_wrapper"]
+    assert all(f"soc.{block}." in verilog for block in ("cpu", "rom", "ram", "uart", "core"))
 
 
 def test_committed_config_is_generated_and_current():
@@ -100,21 +113,30 @@ def test_committed_config_is_generated_and_current():
 
 
 def test_chip_top_config_is_valid_for_openlane(tmp_path, pdk_root):
-    """The committed chip-top configuration itself (its src/ files stand-ins: the chip top's
-    Verilog is not staged until its generator is on main)."""
+    """The committed chip-top configuration itself, with stand-ins for its src/ files."""
     _, config = floorplan.generate()
     result = check(floorplan.design_folder(config, tmp_path), pdk_root)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_staged_core_variant_keeps_the_chip_floorplan(staged):
-    """Until the chip top lands (gds.DESIGN == "core") the core is staged in the same floorplan:
-    same die and places, only its own instances, each with its power hook."""
-    assert gds.DESIGN == "core"
-    core = json.loads(staged.read_text())
+def test_staged_chip_top(staged):
+    """The chip top: its clock pad from the pin map, OpenFrame's pin template, every macro
+    with its power hook."""
+    config = json.loads(staged.read_text())
+    assert config["DESIGN_NAME"] == "openframe_project_wrapper"
+    assert config["CLOCK_PORT"] == f"gpio_in[{pins.pin('clk').gpio}]"
+    assert config["FP_DEF_TEMPLATE"] == "dir::openframe_project_wrapper.def"
+    assert (staged.parent / "openframe_project_wrapper.def").is_file()
+    assert [e.split()[0] for e in config["PDN_MACRO_CONNECTIONS"]] == list(chip_macro_instances("chip"))
+
+
+def test_staged_core_variant_keeps_the_chip_floorplan(staged_core):
+    """The core alone (`make gds GDS_DESIGN=core`) in the same floorplan: same die and places,
+    only its own instances, each with its power hook."""
+    core = json.loads(staged_core.read_text())
     _, chip = floorplan.generate()
     assert core["DESIGN_NAME"] == "skyspike_core_syn" and core["CLOCK_PORT"] == "clk"
-    assert core["DIE_AREA"] == chip["DIE_AREA"]
+    assert core["DIE_AREA"] == chip["DIE_AREA"] and "FP_DEF_TEMPLATE" not in core
     for macro, spec in core["MACROS"].items():
         for name, where in spec["instances"].items():
             assert chip["MACROS"][macro]["instances"][name] == where
@@ -122,11 +144,11 @@ def test_staged_core_variant_keeps_the_chip_floorplan(staged):
     assert not any("ram_macro" in spec["instances"] for spec in core["MACROS"].values())
 
 
-def test_chip_design_says_the_generator_is_missing(tmp_path):
-    with pytest.raises(gds.OpenLaneMissing, match="not on main yet"):
-        gds.stage(tmp_path, design="chip")
+def test_stage_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="'core' or 'chip'"):
         gds.stage(tmp_path, design="top")
+    with pytest.raises(FileNotFoundError, match="pin template"):
+        gds.stage(tmp_path, openframe_def=tmp_path / "missing.def")
 
 
 def test_gds_without_openlane_fails_clearly(monkeypatch, tmp_path, capsys):
