@@ -532,8 +532,8 @@ def olcheck(config_path: Path, pdk_root: Path):
                           capture_output=True, text=True, cwd=Path(config_path).parent, timeout=300)
 
 
-def synth_cell_area(path: Path = synth.REPO / "build" / "synth" / "chip" / "report.json") -> tuple[float | None, str]:
-    """(standard-cell mm^2, where it came from) of the latest ``make synth`` report, or (None, why)."""
+def synth_cell_area(path: Path = synth.REPO / "build" / "synth" / "top_chip" / "report.json") -> tuple[float | None, str]:
+    """(standard-cell mm^2, where it came from) of the chip top's ``make synth`` report, or (None, why)."""
     try:
         report = json.loads(Path(path).read_text())
         return float(report["area"]["std_cell_mm2"]), f"{_rel(path)} ({report.get('config')})"

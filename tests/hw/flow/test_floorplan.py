@@ -198,11 +198,11 @@ def test_make_floorplan_end_to_end(tmp_path, monkeypatch, capsys):
 
 
 def test_synth_report_feeds_the_utilization(tmp_path, monkeypatch):
-    report = tmp_path / "build" / "synth" / "chip" / "report.json"
+    report = tmp_path / "build" / "synth" / "top_chip" / "report.json"
     report.parent.mkdir(parents=True)
     report.write_text(json.dumps({"config": "chip", "area": {"std_cell_mm2": 1.234}}))
     monkeypatch.setattr(fpm.synth, "REPO", tmp_path)
-    assert fpm.synth_cell_area(report) == (1.234, "build/synth/chip/report.json (chip)")
+    assert fpm.synth_cell_area(report) == (1.234, "build/synth/top_chip/report.json (chip)")
     assert fpm.synth_cell_area(report.with_name("none.json"))[0] is None
 
 
