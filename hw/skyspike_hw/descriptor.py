@@ -1,6 +1,6 @@
 """Layer descriptor decode: the stored descriptor words -> the layer's derived placement
 (mirrors ``skyspike.chip.network.place``) and a run-time error code."""
-from amaranth import Const, Module, Mux, Signal
+from amaranth import Const, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -49,6 +49,8 @@ class DescriptorDecode(wiring.Component):
     ----------
     cfg : CoreConfig
         The core's maximum sizes.
+    registered_checks : bool
+        Register the checks' operands (``error`` one cycle after its inputs): the engine's checker.
 
     Attributes
     ----------
@@ -65,13 +67,16 @@ class DescriptorDecode(wiring.Component):
     derived : Out(derived_layout(cfg))
         The layer's placement and bias-word masks (see :func:`derived_layout`).
     error : Out(8)
-        0, or the first failing check's code (skyspike.spec.memmap.ERRORS).
+        0, or the first failing check's code (skyspike.spec.memmap.ERRORS): of this cycle's
+        inputs, or with ``registered_checks`` of the previous cycle's (a register stage
+        between the decode and the checks' multipliers; ``derived`` stays combinational).
     """
 
-    def __init__(self, cfg: CoreConfig):
+    def __init__(self, cfg: CoreConfig, *, registered_checks: bool = False):
         if not isinstance(cfg, CoreConfig):
             raise TypeError(f"cfg must be a CoreConfig, not {cfg!r}")
         self.cfg = cfg
+        self.registered_checks = bool(registered_checks)
         super().__init__({
             "desc": In(DESCRIPTOR), "first": In(1), "last": In(1), "prev_n_out": In(16), "steps": In(8),
             "derived": Out(derived_layout(cfg)), "error": Out(8),
@@ -127,33 +132,44 @@ class DescriptorDecode(wiring.Component):
 
     def _checks(self, m, d, o):
         cfg = self.cfg
-        words_per_row = Signal(16)
         sub_mask = Signal(4)
-        bank_words = Signal(32)
-        input_words = Signal(24)
-        m.d.comb += [
-            sub_mask.eq((Const(1, 5) << o.sub_log2) - 1),
-            words_per_row.eq((o.chunks + sub_mask) >> o.sub_log2),
-            bank_words.eq(words_per_row * o.rows),
-            input_words.eq(self.steps * o.in_words_per_bank),
-        ]
+        m.d.comb += sub_mask.eq((Const(1, 5) << o.sub_log2) - 1)
         max_in = Mux(self.first, cfg.max_inputs, cfg.max_neurons)
         lane_mask = cfg.update_lanes - 1
+        # The two checks with a product keep their operands; the others are plain conditions.
+        operands = {"first": self.first, "steps": self.steps, "in_words_per_bank": o.in_words_per_bank,
+                    "w_base": d.w_base, "words_per_row": (o.chunks + sub_mask) >> o.sub_log2, "rows": o.rows}
+        plain = {
+            "BAD_SIZE": (d.n_in == 0) | (d.n_out == 0) | (d.n_in > max_in) | (d.n_out > cfg.max_neurons),
+            "BAD_CHAIN": ~self.first & (d.n_in != self.prev_n_out),
+            "BAD_THRESHOLD": d.theta_low > d.theta_high,
+            "BAD_BETA": d.beta > 256,   # all 16 bits of the field (the datapath uses 9)
+            "BAD_SLOTS": (d.slots_log2 > log2(cfg.max_slots)) | (d.slots_log2 + d.fold_log2 > log2(cfg.banks)),
+            "STATE_OVERFLOW": ((d.state_base & lane_mask) != 0) | (d.state_base + d.n_out > cfg.state_neurons),
+            "BAD_OUTPUTS": self.last & (d.n_out > cfg.max_outputs),
+            "BAD_BIAS": d.n_bias > MAX_BIAS_ROWS,
+        }
+        if self.registered_checks:   # one register stage between the decode and the products
+            operands = {k: self._register(m, f"check_{k}", v) for k, v in operands.items()}
+            plain = {k: self._register(m, f"check_{k.lower()}", v) for k, v in plain.items()}
+        op = operands
+        input_words, bank_words = Signal(24), Signal(32)
+        m.d.comb += [input_words.eq(op["steps"] * op["in_words_per_bank"]),
+                     bank_words.eq(op["words_per_row"] * op["rows"])]
         checks = [  # (failing condition, code), first match wins
-            ((self.first & ((self.steps == 0) | (input_words > cfg.input_depth))), "BAD_STEPS"),
-            ((d.n_in == 0) | (d.n_out == 0) | (d.n_in > max_in) | (d.n_out > cfg.max_neurons), "BAD_SIZE"),
-            (~self.first & (d.n_in != self.prev_n_out), "BAD_CHAIN"),
-            (d.theta_low > d.theta_high, "BAD_THRESHOLD"),
-            (d.beta > 256, "BAD_BETA"),   # all 16 bits of the field (the datapath uses 9)
-            ((d.slots_log2 > log2(cfg.max_slots)) | (d.slots_log2 + d.fold_log2 > log2(cfg.banks)), "BAD_SLOTS"),
-            (d.w_base + bank_words > cfg.bank_depth, "WEIGHT_OVERFLOW"),
-            (((d.state_base & lane_mask) != 0) | (d.state_base + d.n_out > cfg.state_neurons),
-             "STATE_OVERFLOW"),
-            (self.last & (d.n_out > cfg.max_outputs), "BAD_OUTPUTS"),
-            (d.n_bias > MAX_BIAS_ROWS, "BAD_BIAS"),
+            (op["first"] & ((op["steps"] == 0) | (input_words > cfg.input_depth)), "BAD_STEPS"),
+            *((plain[name], name) for name in ("BAD_SIZE", "BAD_CHAIN", "BAD_THRESHOLD", "BAD_BETA", "BAD_SLOTS")),
+            (op["w_base"] + bank_words > cfg.bank_depth, "WEIGHT_OVERFLOW"),
+            *((plain[name], name) for name in ("STATE_OVERFLOW", "BAD_OUTPUTS", "BAD_BIAS")),
         ]
         with m.If(checks[0][0]):
             m.d.comb += self.error.eq(ERROR_CODE[checks[0][1]])
         for cond, name in checks[1:]:
             with m.Elif(cond):
                 m.d.comb += self.error.eq(ERROR_CODE[name])
+
+    @staticmethod
+    def _register(m, name, value):
+        reg = Signal(Value.cast(value).shape(), name=name)
+        m.d.sync += reg.eq(value)
+        return reg

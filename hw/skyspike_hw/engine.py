@@ -8,8 +8,8 @@ Schedule per step, per layer (cycles are predicted by ``skyspike.chip.golden.pre
       START                   1 cycle: clear accumulators, request each slot's first word
       SCAN                    1 cycle: the first words are in flight (two-cycle reads)
                               max over slots of sum(max(1, spikes in word)) cycles
-      (drain)                 3 cycles: the last event's address is registered, its weights
-                              read, registered and accumulated
+      (drain)                 4 cycles: the last event's address is registered, its weights
+                              read, registered, merged and accumulated
       UPDATE                  ceil(chunk neurons / update_lanes) cycles
     FLUSH                     1 cycle: the last update group is written as done rises
 
@@ -81,7 +81,7 @@ class Engine(wiring.Component):
     """
 
     #: Cycles from a layer's VALIDATE cycle to its registered check (skyspike.chip.golden.VERDICT_CYCLES).
-    VERDICT_CYCLES = 2
+    VERDICT_CYCLES = 3
 
     def __init__(self, cfg: CoreConfig):
         if not isinstance(cfg, CoreConfig):
@@ -193,7 +193,7 @@ class Engine(wiring.Component):
         )
 
     def _fsm(self, m: Module, r: SimpleNamespace, dec: DescriptorDecode) -> None:
-        """IDLE -> VALIDATE (every layer) -> VERDICT0, VERDICT1 -> per step, per layer: LOAD, then per chunk
+        """IDLE -> VALIDATE (every layer) -> VERDICT0..2 -> per step, per layer: LOAD, then per chunk
         START, SCAN, UPDATE -> FLUSH -> DONE (an invalid table: VALIDATE or VERDICTn -> DONE).
         ``abort`` leaves any busy state for IDLE."""
         cfg = self.cfg
@@ -264,7 +264,7 @@ class Engine(wiring.Component):
     def _validate(self, m: Module, r: SimpleNamespace, dec: DescriptorDecode) -> None:
         """One layer per cycle; each layer's check comes out of the registered checker
         (:meth:`_checker`) VERDICT_CYCLES cycles later, so the run stops then at the first
-        error, and the last layers' verdicts are read in VERDICT0, VERDICT1."""
+        error, and the last layers' verdicts are read in VERDICT0..2."""
         m.d.comb += r.checking.eq(1)
         with m.If((self.n_layers == 0) | (self.n_layers > self.cfg.max_layers)):
             m.d.sync += self.error.eq(ERROR_CODE["BAD_LAYER_COUNT"])
@@ -283,16 +283,20 @@ class Engine(wiring.Component):
 
     def _checker(self, m: Module, r: SimpleNamespace, first: Value, last: Value) -> None:
         """The descriptor checks on registered inputs (the layer's descriptor and context as
-        VALIDATE saw them), their result registered too: the decoder's multipliers sit between
-        two flops, not behind the descriptor table's read mux. ``r.verdict`` is the check of
-        layer ``r.verdict_layer``, made VERDICT_CYCLES cycles ago (``r.verdict_due``)."""
-        m.submodules.checker = chk = DescriptorDecode(self.cfg)
+        VALIDATE saw them), with a register stage before the multipliers
+        (``registered_checks``) and their result registered too: three stages, none with the
+        descriptor table's read mux, the decode and the multipliers together. ``r.verdict`` is
+        the check of layer ``r.verdict_layer``, made VERDICT_CYCLES cycles ago
+        (``r.verdict_due``)."""
+        m.submodules.checker = chk = DescriptorDecode(self.cfg, registered_checks=True)
         desc_q = Signal(DESCRIPTOR, name="check_desc")
-        first_q, last_q, due_q = Signal(name="check_first"), Signal(name="check_last"), Signal(name="check_due")
-        prev_q, layer_q = Signal.like(r.prev_n_out, name="check_prev"), Signal.like(r.layer, name="check_layer")
+        first_q, last_q = Signal(name="check_first"), Signal(name="check_last")
+        prev_q = Signal.like(r.prev_n_out, name="check_prev")
         m.d.sync += [desc_q.eq(self.desc), first_q.eq(first), last_q.eq(last), prev_q.eq(r.prev_n_out),
-                     layer_q.eq(r.layer), due_q.eq(r.checking),
-                     r.verdict.eq(chk.error), r.verdict_layer.eq(layer_q), r.verdict_due.eq(due_q)]
+                     r.verdict.eq(chk.error)]
+        # Which layer the verdict is of, and whether one was checked: as late as the verdict.
+        tag = self._delayed(m, self.VERDICT_CYCLES - 1, layer=r.layer, due=r.checking)
+        m.d.sync += [r.verdict_layer.eq(tag.layer), r.verdict_due.eq(tag.due)]
         m.d.comb += [chk.desc.eq(desc_q), chk.first.eq(first_q), chk.last.eq(last_q), chk.prev_n_out.eq(prev_q),
                      chk.steps.eq(self.steps)]
 

@@ -44,6 +44,10 @@ class SynapseArray(wiring.Component):
         Those accumulators, combinationally.
     """
 
+    #: Cycles from ``bank_data`` / ``bank_valid`` to the accumulators holding them (a register
+    #: stage after the fold merge).
+    LATENCY = 1
+
     def __init__(self, cfg: CoreConfig):
         if not isinstance(cfg, CoreConfig):
             raise TypeError(f"cfg must be a CoreConfig, not {cfg!r}")
@@ -102,8 +106,18 @@ class SynapseArray(wiring.Component):
                     lanes.append(v)
                 nxt.append(lanes)
             y = nxt
-        # Level 0 of the slot tree: the merged banks.
-        tree = [y]
+        # A register stage between the merge and the adders: unpack, mask and merge take one
+        # cycle, the slot tree and the accumulation the next (LATENCY).
+        y_q = []
+        for j, lanes in enumerate(y):
+            row = []
+            for p, v in enumerate(lanes):
+                reg = Signal(signed(8), name=f"merged_q{j}_{p}")
+                m.d.sync += reg.eq(v)
+                row.append(reg)
+            y_q.append(row)
+        # Level 0 of the slot tree: the merged banks, registered.
+        tree = [y_q]
         # Level r: neuron g of the first B/2^r banks adds its partner B/2^r banks away.
         for r in range(1, levels + 1):
             half = B >> r

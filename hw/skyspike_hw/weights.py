@@ -1,6 +1,6 @@
 """Weight fetch: the banks of the fold that holds each slot's event row read it, and the
 synapse array accumulates the weights that arrive three cycles later (the address register,
-the bank read, then its dout register)."""
+the bank read, then its dout register), one cycle after that (its merge register)."""
 from amaranth import Array, Const, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -20,8 +20,9 @@ class WeightFetch(wiring.Component):
     Bank j belongs to slot s = j >> (log2(banks) - kl) and fold f = (j >> (log2(banks) - kl - fl))
     mod F of it (k = 2^kl slots, F = 2^fl folds). It reads when slot s has an event whose row r
     has r mod F == f, at word ``chunk_base + (r >> fl)`` (per slot, the address and the fold are
-    registered first); the weights arrive ``LATENCY`` cycles after the event, with each bank's
-    read enable delayed to match (the synapse array's ``bank_valid``).
+    registered first); the weights arrive ``DATA_LATENCY`` cycles after the event, with each
+    bank's read enable delayed to match (the synapse array's ``bank_valid``), and are
+    accumulated ``LATENCY`` cycles after it.
 
     Parameters
     ----------
@@ -47,8 +48,11 @@ class WeightFetch(wiring.Component):
         The accumulated synaptic currents of the update group, combinationally.
     """
 
-    #: Cycles from an event to its weights' accumulation (address register, read, dout register).
-    LATENCY = 3
+    #: Cycles from an event to its weights at the synapse array (address register, bank read,
+    #: dout register).
+    DATA_LATENCY = 3
+    #: Cycles from an event to its weights' accumulation (and the array's merge register).
+    LATENCY = DATA_LATENCY + SynapseArray.LATENCY
 
     def __init__(self, cfg: CoreConfig):
         if not isinstance(cfg, CoreConfig):
@@ -96,9 +100,9 @@ class WeightFetch(wiring.Component):
                                     m.d.comb += f_of_bank.eq((j >> (lb - kl - fl)) & ((1 << fl) - 1))
             m.d.comb += [bank_en[j].eq(events[s_of_bank] & (folds[s_of_bank] == f_of_bank)),
                          port.en.eq(bank_en[j]), port.addr.eq(addrs[s_of_bank]), syn.bank_data[j].eq(port.data)]
-        # The weights come LATENCY cycles after the event: the address register, the bank
+        # The weights come DATA_LATENCY cycles after the event: the address register, the bank
         # read, then its dout register; each bank's enable is delayed to match.
-        bank_valid_q = [Signal(B, name=f"bank_valid_q{d}") for d in range(self.LATENCY - 1)]
+        bank_valid_q = [Signal(B, name=f"bank_valid_q{d}") for d in range(self.DATA_LATENCY - 1)]
         m.d.sync += [bank_valid_q[0].eq(bank_en), *(b.eq(a) for a, b in zip(bank_valid_q, bank_valid_q[1:]))]
         m.d.comb += [syn.bank_valid.eq(bank_valid_q[-1]), syn.bits_code.eq(self.bits_code),
                      syn.slots_log2.eq(self.slots_log2), syn.fold_log2.eq(self.fold_log2), syn.subword.eq(self.subword),

@@ -120,6 +120,7 @@ def test_synapse_array(config):
                 ctx.set(dut.bank_valid, valid)
                 await ctx.tick()
             ctx.set(dut.bank_valid, 0)
+            await ctx.tick().repeat(SynapseArray.LATENCY)   # the merge register
             check_sums(f"case {n} ({c.ly.bits}-bit k={lp.slots} F={lp.fold} chunk {c.chunk})", c,
                        await read_accumulators(ctx, dut, cfg, dut.read_data), errors)
 

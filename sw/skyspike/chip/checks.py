@@ -74,8 +74,8 @@ def layer_error(f: dict, cfg: CoreConfig, *, first: bool, last: bool, prev_n_out
 def run_check(net_word: int, table, cfg: CoreConfig) -> RunCheck:
     """The checks of a run started with NET = ``net_word`` and descriptor table ``table``
     (per layer entry, its words; entries past the table read 0). Cycles: the start strobe,
-    one VALIDATE cycle per layer checked, the two cycles of the failing layer's registered check
-    (inputs and result registered), and the cycle that raises done (a bad layer count: start,
+    one VALIDATE cycle per layer checked, the three cycles of the failing layer's registered
+    check (inputs, operands and result registered), and the cycle that raises done (a bad layer count: start,
     VALIDATE, done)."""
     net = NET.unpack(net_word)
     n_layers, steps = net["n_layers"], net["steps"]
@@ -87,7 +87,7 @@ def run_check(net_word: int, table, cfg: CoreConfig) -> RunCheck:
         f = descriptor_fields(words + [0] * (8 - len(words)))
         code = layer_error(f, cfg, first=layer == 0, last=layer == n_layers - 1, prev_n_out=prev_n_out, steps=steps)
         if code:
-            return RunCheck(int(code), layer, layer + 5)
+            return RunCheck(int(code), layer, layer + 6)
         prev_n_out = f["n_out"]
     return RunCheck(0, 0, 0)
 

@@ -15,10 +15,11 @@ from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipNetwork, LayerPlacem
 
 # Cycle costs of the engine's control states (see docs/semantics.md, "Cycles").
 START_CYCLES = 1        # the start strobe's own cycle
-VERDICT_CYCLES = 2      # after one descriptor check per layer: the last check's registered verdict
+VERDICT_CYCLES = 3      # after one descriptor check per layer: the last check's three register stages
 DONE_CYCLES = 2         # the last neuron update written (flush), raising done
 LAYER_LOAD_CYCLES = 1   # latch one layer's descriptor (per step, per layer)
-CHUNK_OVERHEAD = 5      # per chunk: start, first input word in flight, last event's address, weights read, registered
+CHUNK_OVERHEAD = 6      # per chunk: start, first input word in flight, last event's address, weights read,
+                        # registered, merged
 
 
 def leak(v: np.ndarray, beta: int) -> np.ndarray:

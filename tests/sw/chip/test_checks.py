@@ -73,7 +73,7 @@ def test_each_error_code_and_layer():
         table = table_with(img, change[0], **change[1]) if change else img.descriptors
         check = run_check(net_word, table, CFG)
         assert (check.code, check.layer) == (code, layer), (code, change, check)
-        assert check.cycles == (3 if code == RunError.BAD_LAYER_COUNT else layer + 5)
+        assert check.cycles == (3 if code == RunError.BAD_LAYER_COUNT else layer + 6)
         seen.add(code)
     assert seen == set(RunError)
 

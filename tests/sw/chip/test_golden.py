@@ -87,9 +87,9 @@ def test_cycles_formula_pieces():
     pl = place(net, cfg)
     assert [lp.slots for lp in pl.layers] == [4, 4]
     silent = run(net, np.zeros((1, 8, 784)), cfg).cycles[0]
-    # start + 2 checks + 2 verdict + flush and done; per step: layer 0: load, 1 chunk x (5 + 7 zero words in slot 0
-    # of 25), 4 updates; layer 1: load, 1 chunk x (5 + 1 word), 1 update.
-    assert silent == 1 + 2 + 2 + 2 + 8 * ((1 + (5 + 7) + 4) + (1 + (5 + 1) + 1))
+    # start + 2 checks + 3 verdict + flush and done; per step: layer 0: load, 1 chunk x (6 + 7 zero words in slot 0
+    # of 25), 4 updates; layer 1: load, 1 chunk x (6 + 1 word), 1 update.
+    assert silent == 1 + 2 + 3 + 2 + 8 * ((1 + (6 + 7) + 4) + (1 + (6 + 1) + 1))
     bits = np.zeros((1, 64), bool)
     bits[0, [0, 1, 2, 40]] = True  # word 0: 3 spikes, word 1: 1 spike
     assert scan_cycles(bits, 1)[0] == 4 and scan_cycles(bits, 2)[0] == 3
@@ -110,9 +110,9 @@ def test_bias_hand_computed():
     assert g.spikes[0][0].T.tolist() == [[False, True, True], [False, False, False]]
     # layer 1 sees (0,0), (1,0), (1,0): 0+2 = 2; 2+1+2 = 5*; (5-3)+1+2 = 5*
     assert g.membranes[1][0].T.tolist() == [[2, 5, 5]] and g.counts[0].tolist() == [2]
-    # start + 2 checks + 2 verdict + flush and done; per step and layer: load + (5 + spikes incl. bias in the one
+    # start + 2 checks + 3 verdict + flush and done; per step and layer: load + (6 + spikes incl. bias in the one
     # word) + 1 update
-    assert g.cycles[0] == 7 + (10 + 11) + (11 + 12) + (12 + 12)
+    assert g.cycles[0] == 8 + (11 + 12) + (12 + 13) + (13 + 13)
 
 
 def test_bias_equals_always_on_inputs():
@@ -155,4 +155,4 @@ def test_bias_cycles_formula():
     # Layer 0: 25 words, bits 16..31 of word 24 are the bias: slot 0 scans words 0, 4, .., 24
     # (6 empty + 16 bias spikes), the other slots six empty words. Layer 1: 3 words, word 2
     # holds 20 bias spikes: slot 2 scans it alone.
-    assert silent == 1 + 2 + 2 + 2 + 8 * ((1 + (5 + 6 + 16) + 4) + (1 + (5 + 20) + 1))
+    assert silent == 1 + 2 + 3 + 2 + 8 * ((1 + (6 + 6 + 16) + 4) + (1 + (6 + 20) + 1))
