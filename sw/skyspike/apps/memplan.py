@@ -166,7 +166,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=None, help="folder with mnist/ IDX files (default: ../shared/datasets)")
     ap.add_argument("--images", type=int, default=256, help="MNIST test images for the cycle figure")
     ap.add_argument("--synth", type=Path, default=None, help="a make synth report.json: its cell area and fmax")
-    ap.add_argument("--accuracy", type=Path, default=None, help="folder of bench/accuracy.py results")
+    ap.add_argument("--accuracy", type=Path, nargs="+", default=None,
+                    help="folders of bench/accuracy.py results (a later folder wins for the same network)")
     args = ap.parse_args(argv)
     split = datasets.load("mnist", args.data)
     images = np.asarray(split.x_test[:args.images], float).reshape(-1, 784)
@@ -174,7 +175,7 @@ def main(argv=None) -> int:
     if args.synth:
         rep = json.loads(args.synth.read_text())
         cells, fmax = rep["area"]["std_cell_mm2"], rep["timing"]["fmax_mhz"]
-    acc = load_accuracy(args.accuracy) if args.accuracy else None
+    acc = {k: v for folder in args.accuracy for k, v in load_accuracy(folder).items()} if args.accuracy else None
     print(markdown(plan_rows(images, cells, fmax, acc), cells, fmax), end="")
     return 0
 
