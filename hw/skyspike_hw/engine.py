@@ -221,9 +221,8 @@ class Engine(wiring.Component):
             for n in range(self.VERDICT_CYCLES):
                 with m.State(f"VERDICT{n}"):
                     # The last layers' checks come out of the registered checker.
-                    with m.If(r.verdict_due & (r.verdict != 0)):
-                        m.d.sync += [self.error.eq(r.verdict), self.error_layer.eq(r.verdict_layer)]
-                        m.next = "DONE"
+                    with m.If(self._verdict_fails(r)):
+                        self._stop_with_verdict(m, r)
                     with m.Else():
                         if n == self.VERDICT_CYCLES - 1:
                             m.d.sync += r.layer.eq(0)
@@ -243,7 +242,8 @@ class Engine(wiring.Component):
                 m.next = "SCAN"
                 or_abort()
             with m.State("SCAN"):
-                # Two cycles after the last event (the drain): its weights accumulate now.
+                # WeightFetch.LATENCY - 1 cycles after the last event (the drain): its weights
+                # accumulate now.
                 with m.If(~r.scanning):
                     m.next = "UPDATE"
                 or_abort()
@@ -269,9 +269,8 @@ class Engine(wiring.Component):
         with m.If((self.n_layers == 0) | (self.n_layers > self.cfg.max_layers)):
             m.d.sync += self.error.eq(ERROR_CODE["BAD_LAYER_COUNT"])
             m.next = "DONE"
-        with m.Elif(r.verdict_due & (r.verdict != 0)):
-            m.d.sync += [self.error.eq(r.verdict), self.error_layer.eq(r.verdict_layer)]
-            m.next = "DONE"
+        with m.Elif(self._verdict_fails(r)):
+            self._stop_with_verdict(m, r)
         with m.Else():
             m.d.sync += r.prev_n_out.eq(dec.desc.n_out)
             with m.If(r.layer == 0):
@@ -280,6 +279,15 @@ class Engine(wiring.Component):
                 m.next = "VERDICT0"
             with m.Else():
                 m.d.sync += r.layer.eq(r.layer + 1)
+
+    @staticmethod
+    def _verdict_fails(r: SimpleNamespace) -> Value:
+        return r.verdict_due & (r.verdict != 0)
+
+    def _stop_with_verdict(self, m: Module, r: SimpleNamespace) -> None:
+        """End the run with the failing layer's error (the checker's verdict)."""
+        m.d.sync += [self.error.eq(r.verdict), self.error_layer.eq(r.verdict_layer)]
+        m.next = "DONE"
 
     def _checker(self, m: Module, r: SimpleNamespace, first: Value, last: Value) -> None:
         """The descriptor checks on registered inputs (the layer's descriptor and context as
