@@ -65,11 +65,13 @@ def hidden(dataset: str, bits: int, cfg: CoreConfig, bias: bool = True) -> int:
 
 
 def recipe(dataset: str, bits: int, cfg: CoreConfig = CONFIGS["chip"], epochs: int | None = None,
-           qat_epochs: int | None = None) -> train.Recipe:
-    """The default recipe (epochs overridden where given) for the network that fits ``cfg``."""
+           qat_epochs: int | None = None, input_bits: int = 0, steps: int | None = None) -> train.Recipe:
+    """The default recipe (epochs, steps overridden where given; ``input_bits``: a direct-input
+    network of that many bits per pixel) for the network that fits ``cfg``."""
     base = DIGITS if dataset == "digits" else BASE
     r = replace(base, dataset=dataset, qat_bits=bits, epochs=epochs or base.epochs,
-                qat_epochs=base.qat_epochs if qat_epochs is None else qat_epochs)
+                qat_epochs=base.qat_epochs if qat_epochs is None else qat_epochs, input_bits=input_bits,
+                steps=steps or base.steps)
     return replace(r, hidden=hidden(dataset, bits, cfg, r.bias))
 
 
@@ -124,25 +126,36 @@ def cmd_train(args) -> None:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     args.out.mkdir(parents=True, exist_ok=True)
     cfg = core_config(args)
-    jobs = [(ds, b, args.data, args.out, args.device, recipe(ds, b, cfg, args.epochs, args.qat_epochs))
+    jobs = [(ds, b, args.data, args.out, args.device,
+             recipe(ds, b, cfg, args.epochs, args.qat_epochs, args.input_bits, args.steps))
             for ds in args.datasets for b in args.bits]
     with ProcessPoolExecutor(args.jobs) as pool:
         for msg in pool.map(_train_one, jobs):
             print(msg, flush=True)
 
 
+def test_inputs(x: np.ndarray, r: train.Recipe) -> np.ndarray:
+    """Test images as the recipe's network takes them: rate-coded spikes, or direct input values."""
+    return encode.values(x, r.input_bits) if r.input_bits else encode.rate(x, r.steps, gain=r.gain, rng=TEST_SEED)
+
+
+def chip_network(model, bits: int, r: train.Recipe, **options):
+    return quantize.quantize(model, bits, r.steps, input_bits=r.input_bits or None, **options)
+
+
 def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path, cfg: CoreConfig) -> dict:
     """Float model (before fine-tuning) in float; it quantized directly (post-training
-    quantization); the fine-tuned model quantized: all on the same rate-coded test set."""
+    quantization); the fine-tuned model quantized: all on the same test inputs."""
     fmodel, _ = train.load_file(float_path(out, dataset, bits))
     model, r = train.load_file(model_path(out, dataset, bits))
-    x = encode.rate(d.x_test, r.steps, gain=r.gain, rng=TEST_SEED)
-    ptq = quantize.quantization_report(fmodel, quantize.quantize(fmodel, bits, r.steps), x, d.y_test)
-    net = quantize.quantize(model, bits, r.steps, align_threshold=True)
+    x = test_inputs(d.x_test, r)
+    ptq = quantize.quantization_report(fmodel, chip_network(fmodel, bits, r), x, d.y_test)
+    net = chip_network(model, bits, r, align_threshold=True)
     rep = quantize.quantization_report(model, net, x, d.y_test)
     g = golden.run(net, x[:500], cfg)  # also checks that the network fits cfg
     log = model_path(out, dataset, bits).with_suffix(".log.json")
     return {"dataset": dataset, "bits": bits, "hidden": r.hidden, "steps": r.steps,
+            "input": f"direct {r.input_bits}-bit" if r.input_bits else "rate",
             "epochs": r.epochs, "qat_epochs": r.qat_epochs,
             "train_seconds": json.loads(log.read_text())["seconds"] if log.is_file() else None,
             "float": ptq.float_accuracy, "chip_ptq": ptq.golden_accuracy, "chip": rep.golden_accuracy,
@@ -152,8 +165,8 @@ def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path, cfg: CoreCon
 
 def throughput(d: datasets.Split, out: Path, dataset: str) -> float:
     model, r = train.load_file(model_path(out, dataset, 4))
-    net = quantize.quantize(model, 4, r.steps, align_threshold=True)
-    x = encode.rate(d.x_test[:2000], r.steps, rng=0)
+    net = chip_network(model, 4, r, align_threshold=True)
+    x = test_inputs(d.x_test[:2000], r)
     golden.run(net, x[:100])
     t = time.perf_counter()
     golden.run(net, x)
@@ -183,11 +196,11 @@ def cmd_eval(args) -> None:
         if args.rtl and model_path(args.out, ds, 4).is_file():
             extra[f"rtl_agreement_{ds}"] = rtl_agreement(ds, d, args.out, args.rtl, cfg)
     t = Table(title="Accuracy on the full test sets: float model vs bit-exact chip (golden backend)")
-    for c in ("data set", "bits", "network", "steps", "epochs", "float", "chip (PTQ)", "chip (QAT)", "gap",
+    for c in ("data set", "input", "bits", "network", "steps", "epochs", "float", "chip (PTQ)", "chip (QAT)", "gap",
               "cycles/inf"):
         t.add_column(c, justify="right")
     for r in rows:
-        t.add_row(r["dataset"], str(r["bits"]), f"{'64' if r['dataset'] == 'digits' else '784'}-{r['hidden']}-10",
+        t.add_row(r["dataset"], r.get("input", "rate"), str(r["bits"]), f"{'64' if r['dataset'] == 'digits' else '784'}-{r['hidden']}-10",
                   str(r["steps"]), f"{r['epochs']}+{r['qat_epochs']}", f"{100 * r['float']:.2f}%", f"{100 * r['chip_ptq']:.2f}%",
                   f"{100 * r['chip']:.2f}%", f"{100 * (r['chip'] - r['float']):+.2f}", f"{r['cycles_mean']:.0f}")
     Console().print(t)
@@ -204,8 +217,8 @@ def rtl_agreement(dataset: str, d: datasets.Split, out: Path, n: int, cfg: CoreC
     from skyspike.backends import GoldenBackend, SimBackend
 
     model, r = train.load_file(model_path(out, dataset, 4))
-    net = quantize.quantize(model, 4, r.steps, align_threshold=True)
-    x = encode.rate(d.x_test[:n], r.steps, gain=r.gain, rng=TEST_SEED)
+    net = chip_network(model, 4, r, align_threshold=True)
+    x = test_inputs(d.x_test[:n], r)
     g = GoldenBackend().run(net, x, cfg)
     s = SimBackend("verilator").run(net, x, cfg)
     same = sum(np.array_equal(g.counts[i], s.counts[i]) and g.cycles[i] == s.cycles[i]
@@ -227,6 +240,9 @@ def main(argv=None) -> None:
     ap.add_argument("--bank-depth", type=int, choices=(256, 512), help="override the configuration's bank depth")
     ap.add_argument("--epochs", type=int, help="train: float epochs (default: the recipe's)")
     ap.add_argument("--qat-epochs", type=int, help="train: quantization-aware epochs (default: the recipe's)")
+    ap.add_argument("--input-bits", type=int, default=0, choices=(0, *PRECISIONS),
+                    help="train: direct input of this many bits per pixel (0: rate coding); use its own --out")
+    ap.add_argument("--steps", type=int, help="train: time steps (default: the recipe's, 16)")
     args = ap.parse_args(argv)
     (cmd_train if args.command == "train" else cmd_eval)(args)
 

@@ -34,7 +34,7 @@
 
 /* ---- SNN core (byte offsets from SOC_CORE_BASE; docs/memory-map.md) ---- */
 #define SKYSPIKE_CORE_ID                     0x534b5953  /* 'SKYS' */
-#define SKYSPIKE_CORE_VERSION                0x10100  /* 8.8.16 major.minor.patch */
+#define SKYSPIKE_CORE_VERSION                0x10200  /* 8.8.16 major.minor.patch */
 #define SKYSPIKE_CORE_SPAN                   0x40000  /* bytes of the core's address window */
 #define SKYSPIKE_REG_BLOCK                   0x40  /* bytes of the register block (writable while busy) */
 #define SKYSPIKE_REG_ID                      0x0  /* constant 0x534B5953 ('SKYS') */
@@ -97,7 +97,7 @@
 #define SKYSPIKE_INPUT_BASE                  0x10000
 #define SKYSPIKE_WEIGHT_BASE                 0x20000
 #define SKYSPIKE_ERR_BAD_LAYER_COUNT         1  /* n_layers is 0 or above max_layers */
-#define SKYSPIKE_ERR_BAD_STEPS               2  /* steps is 0, or steps x input words per bank exceed the input buffer */
+#define SKYSPIKE_ERR_BAD_STEPS               2  /* steps is 0, or the input frames (steps, or the bit planes of a direct input) x input words per bank exceed the input buffer */
 #define SKYSPIKE_ERR_BAD_SIZE                3  /* n_in or n_out is 0, or above the core's limits (max_inputs for layer 0, max_neurons) */
 #define SKYSPIKE_ERR_BAD_CHAIN               4  /* n_in differs from the previous layer's n_out */
 #define SKYSPIKE_ERR_BAD_THRESHOLD           5  /* theta_low > theta_high */
@@ -107,6 +107,7 @@
 #define SKYSPIKE_ERR_STATE_OVERFLOW          9  /* state_base not a multiple of update_lanes, or state_base + n_out above state_neurons */
 #define SKYSPIKE_ERR_BAD_OUTPUTS             10  /* the last layer has more neurons than max_outputs */
 #define SKYSPIKE_ERR_BAD_BIAS                11  /* more than 32 bias rows (MAX_BIAS_ROWS) */
+#define SKYSPIKE_ERR_BAD_INPUT               12  /* an input mode other than spikes (0) or direct (1), or a hidden layer with an input mode */
 
 /* ---- host link protocol (docs/protocol.md) ---- */
 #define PROTO_VERSION                        1

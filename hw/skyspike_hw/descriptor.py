@@ -56,14 +56,15 @@ class DescriptorDecode(wiring.Component):
     ----------
     desc : In(layouts.DESCRIPTOR)
         Descriptor words 0..6 of the layer, viewed through the spec's descriptor layout
-        (n_in, n_out, bits_code, slots_log2, fold_log2, reset_zero, n_bias, w_base, state_base, beta,
-        theta_high, theta_low, reset_sub; docs/semantics.md, "Descriptor").
+        (n_in, n_out, bits_code, slots_log2, fold_log2, reset_zero, n_bias, in_mode, in_bits_code,
+        w_base, state_base, beta, theta_high, theta_low, reset_sub; docs/semantics.md, "Descriptor").
     first, last : In(1)
         This is layer 0 / the last layer of the network.
     prev_n_out : In(16)
         The previous layer's n_out (checked against n_in unless ``first``).
     steps : In(8)
-        Time steps of the run (checked against the input buffer for layer 0).
+        Time steps of the run (checked against the input buffer for layer 0, unless its input
+        is direct: then its bit planes are).
     derived : Out(derived_layout(cfg))
         The layer's placement and bias-word masks (see :func:`derived_layout`).
     error : Out(8)
@@ -137,7 +138,9 @@ class DescriptorDecode(wiring.Component):
         max_in = Mux(self.first, cfg.max_inputs, cfg.max_neurons)
         lane_mask = cfg.update_lanes - 1
         # The two checks with a product keep their operands; the others are plain conditions.
-        operands = {"first": self.first, "steps": self.steps, "in_words_per_bank": o.in_words_per_bank,
+        # The input buffer holds a bitmap per step, or per bit plane of a direct input.
+        frames = Mux(d.in_mode == 1, Const(1, 9) << d.in_bits_code, self.steps)
+        operands = {"first": self.first, "steps": self.steps, "frames": frames, "in_words_per_bank": o.in_words_per_bank,
                     "w_base": d.w_base, "words_per_row": (o.chunks + sub_mask) >> o.sub_log2, "rows": o.rows}
         plain = {
             "BAD_SIZE": (d.n_in == 0) | (d.n_out == 0) | (d.n_in > max_in) | (d.n_out > cfg.max_neurons),
@@ -148,19 +151,20 @@ class DescriptorDecode(wiring.Component):
             "STATE_OVERFLOW": ((d.state_base & lane_mask) != 0) | (d.state_base + d.n_out > cfg.state_neurons),
             "BAD_OUTPUTS": self.last & (d.n_out > cfg.max_outputs),
             "BAD_BIAS": d.n_bias > MAX_BIAS_ROWS,
+            "BAD_INPUT": (d.in_mode > 1) | (~self.first & (d.in_mode != 0)),
         }
         if self.registered_checks:   # one register stage between the decode and the products
             operands = {k: self._register(m, f"check_{k}", v) for k, v in operands.items()}
             plain = {k: self._register(m, f"check_{k.lower()}", v) for k, v in plain.items()}
         op = operands
         input_words, bank_words = Signal(24), Signal(32)
-        m.d.comb += [input_words.eq(op["steps"] * op["in_words_per_bank"]),
+        m.d.comb += [input_words.eq(op["frames"] * op["in_words_per_bank"]),
                      bank_words.eq(op["words_per_row"] * op["rows"])]
         checks = [  # (failing condition, code), first match wins
             (op["first"] & ((op["steps"] == 0) | (input_words > cfg.input_depth)), "BAD_STEPS"),
             *((plain[name], name) for name in ("BAD_SIZE", "BAD_CHAIN", "BAD_THRESHOLD", "BAD_BETA", "BAD_SLOTS")),
             (op["w_base"] + bank_words > cfg.bank_depth, "WEIGHT_OVERFLOW"),
-            *((plain[name], name) for name in ("STATE_OVERFLOW", "BAD_OUTPUTS", "BAD_BIAS")),
+            *((plain[name], name) for name in ("STATE_OVERFLOW", "BAD_OUTPUTS", "BAD_BIAS", "BAD_INPUT")),
         ]
         with m.If(checks[0][0]):
             m.d.comb += self.error.eq(ERROR_CODE[checks[0][1]])

@@ -13,6 +13,11 @@ Schedule per step, per layer (cycles are predicted by ``skyspike.chip.golden.pre
       UPDATE                  ceil(chunk neurons / update_lanes) cycles
     FLUSH                     1 cycle: the last update group is written as done rises
 
+A direct input (layer 0, descriptor in_mode 1) runs START and SCAN once per bit plane at
+step 0, most significant first (START doubles the accumulators after the first), and UPDATE
+stores the chunk's currents in :class:`InputCurrents`; at later steps its chunks go from
+START straight to UPDATE, which takes the stored currents.
+
 The datapath is four blocks in a row, each a component of its own: :class:`InputRouter`
 (scanners and their word reads) -> :class:`WeightFetch` (bank addresses, synapse array) ->
 :class:`NeuronState` (state memories, neuron lanes) -> :class:`OutputStage` (spike bitmaps,
@@ -28,6 +33,7 @@ from skyspike.spec.config import LANES_PER_BANK, MEMBRANE_BITS, CoreConfig, log2
 from skyspike.spec.memmap import ERROR_CODE
 
 from .descriptor import DescriptorDecode, derived_layout
+from .input_current import InputCurrents
 from .inputs import InputRouter
 from .layouts import DESCRIPTOR, STATE_ENTRY
 from .neuron_state import NeuronState
@@ -110,6 +116,7 @@ class Engine(wiring.Component):
         m.submodules.weights = wf = WeightFetch(cfg)
         m.submodules.neurons = ns = NeuronState(cfg)
         m.submodules.outputs = out = OutputStage(cfg)
+        m.submodules.currents = cur = InputCurrents(cfg)
         r = self._run_state()
         first_layer, last_layer = r.layer == 0, r.layer == self.n_layers - 1
         self._checker(m, r, first_layer, last_layer)
@@ -123,13 +130,18 @@ class Engine(wiring.Component):
             r.neuron0.eq(r.chunk_first + (r.group << log2(cfg.update_lanes))),
             # input routing -> weight fetch -> neuron state -> output stage
             rt.start.eq(r.scan_start), rt.stop.eq(self.abort), rt.from_inputs.eq(first_layer),
-            rt.slots_log2.eq(r.desc.slots_log2), rt.derived.eq(r.derived), rt.in_base.eq(r.in_base),
+            rt.slots_log2.eq(r.desc.slots_log2), rt.derived.eq(r.derived),
+            rt.in_base.eq(Mux(r.direct, r.plane_base, r.in_base)),
             rt.hidden.eq(out.hidden), r.scanning.eq(rt.active | r.drain),
             wf.event.eq(rt.event), wf.event_row.eq(rt.event_row), wf.chunk_base.eq(r.chunk_base),
             wf.slots_log2.eq(r.desc.slots_log2), wf.fold_log2.eq(r.desc.fold_log2), wf.bits_code.eq(r.desc.bits_code), wf.subword.eq(r.subword),
-            wf.clear.eq(r.scan_start), wf.read_index.eq(r.group),
+            wf.clear.eq(r.scan_start & (r.plane == 0)), wf.shift.eq(r.scan_start & (r.plane != 0)),
+            wf.read_index.eq(r.group),
+            # a direct input's currents: stored at step 0, taken from the store after
+            cur.index.eq(r.neuron0 >> log2(cfg.update_lanes)), cur.current.eq(wf.current),
+            cur.store.eq(r.update & r.direct & (r.step == 0)), cur.use_stored.eq(r.stored),
             ns.update.eq(r.update), ns.first.eq(r.step == 0), ns.state_addr.eq(r.state_addr),
-            ns.neuron0.eq(r.neuron0), ns.desc.eq(r.desc), ns.current.eq(wf.current),
+            ns.neuron0.eq(r.neuron0), ns.desc.eq(r.desc), ns.current.eq(cur.out),
             out.update.eq(b.update), out.layer_odd.eq(b.layer[0]), out.read_odd.eq(r.layer[0]), out.is_last.eq(b.last),
             out.neuron0.eq(b.neuron0), out.spikes.eq(ns.spikes), out.clear.eq(r.run_start),
             # control side and trace
@@ -147,7 +159,7 @@ class Engine(wiring.Component):
             reg = Signal(name=f"active_d{i + 1}")
             m.d.sync += reg.eq(active)
             trail.append(active := reg)
-        m.d.comb += r.drain.eq(Cat(trail).any())
+        m.d.comb += [r.drain.eq(Cat(trail).any()), r.stored.eq(r.direct & (r.step != 0))]
         for outer, inner in [*zip(self.w, wf.w), *zip(self.inp, rt.inp)]:
             wiring.connect(m, wiring.flipped(outer), inner)
         with m.If(self.busy):
@@ -180,6 +192,9 @@ class Engine(wiring.Component):
             # the current layer, latched in LOAD
             desc=Signal(DESCRIPTOR, name="ly_desc"), derived=Signal(derived_layout(cfg), name="ly_derived"),
             chunk=Signal(16),
+            # layer 0 with a direct input (latched in LOAD); the bit plane being scanned (step 0)
+            # and its input-buffer address; stored: a later step, the currents are stored
+            direct=Signal(), plane=Signal(3), plane_base=Signal(self.ia_bits + 8), stored=Signal(),
             chunk_base=Signal(16),     # weight word of this chunk's rows (same in every bank)
             subword=Signal(2),
             chunk_first=Signal(16),    # layer-local index of the chunk's first neuron
@@ -231,20 +246,29 @@ class Engine(wiring.Component):
                             m.next = f"VERDICT{n + 1}"
                     or_abort()
             with m.State("LOAD"):
-                m.d.sync += [r.desc.eq(dec.desc), r.derived.eq(dec.derived)]
-                m.d.sync += [r.chunk.eq(0), r.chunk_base.eq(dec.desc.w_base), r.subword.eq(0), r.chunk_first.eq(0)]
+                m.d.sync += [r.desc.eq(dec.desc), r.derived.eq(dec.derived),
+                             r.direct.eq((r.layer == 0) & (dec.desc.in_mode == 1))]
+                m.d.sync += [r.chunk.eq(0), r.chunk_base.eq(dec.desc.w_base), r.subword.eq(0), r.chunk_first.eq(0),
+                             r.plane.eq(0), r.plane_base.eq(0)]
                 m.next = "START"
                 or_abort()
             with m.State("START"):
-                m.d.comb += r.scan_start.eq(1)
                 m.d.sync += [r.group.eq(0), r.groups.eq((this_chunk + U - 1) >> log2(U)),
                              r.state_addr.eq((r.desc.state_base + r.chunk_first) >> log2(U))]
-                m.next = "SCAN"
+                with m.If(r.stored):
+                    m.next = "UPDATE"
+                with m.Else():
+                    m.d.comb += r.scan_start.eq(1)
+                    m.next = "SCAN"
                 or_abort()
             with m.State("SCAN"):
                 # WeightFetch.LATENCY - 1 cycles after the last event (the drain): its weights
                 # accumulate now.
-                with m.If(~r.scanning):
+                last_plane = r.plane == (Const(1, 4) << r.desc.in_bits_code) - 1
+                with m.If(~r.scanning & r.direct & ~last_plane):
+                    m.d.sync += [r.plane.eq(r.plane + 1), r.plane_base.eq(r.plane_base + r.in_words_per_bank)]
+                    m.next = "START"
+                with m.Elif(~r.scanning):
                     m.next = "UPDATE"
                 or_abort()
             with m.State("UPDATE"):
@@ -312,6 +336,7 @@ class Engine(wiring.Component):
         """After a chunk's last update group: the next chunk, layer, step, or DONE."""
         last_sub = r.subword == (Const(1, 4) << r.derived.sub_log2) - 1
         m.d.sync += [r.chunk.eq(r.chunk + 1), r.chunk_first.eq(r.chunk_first + chunk_size),
+                     r.plane.eq(0), r.plane_base.eq(0),
                      r.subword.eq(Mux(last_sub, 0, r.subword + 1)),
                      r.chunk_base.eq(Mux(last_sub, r.chunk_base + r.derived.rows, r.chunk_base))]
         with m.If(r.chunk + 1 < r.derived.chunks):

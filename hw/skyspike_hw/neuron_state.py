@@ -4,7 +4,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from skyspike.spec.config import MEMBRANE_BITS, CoreConfig, log2
+from skyspike.spec.config import CURRENT_BITS, MEMBRANE_BITS, CoreConfig, log2
 
 from .layouts import DESCRIPTOR, STATE_ENTRY
 from .neuron import NeuronLane
@@ -37,8 +37,8 @@ class NeuronState(wiring.Component):
     desc : In(layouts.DESCRIPTOR)
         The layer's descriptor: n_out, beta (its low 9 bits), theta_high, theta_low,
         reset_sub and reset_zero are used.
-    current : In(ArrayLayout(signed(acc_bits), update_lanes))
-        Each lane's synaptic current.
+    current : In(ArrayLayout(signed(CURRENT_BITS), update_lanes))
+        Each lane's synaptic current, saturated to CURRENT_BITS (which never changes a membrane).
     valid, spikes : Out(update_lanes)
         Lane u updates a neuron of the layer this cycle (``LATENCY`` cycles after ``update``); it spiked.
     v : Out(ArrayLayout(signed(16), update_lanes))
@@ -58,7 +58,7 @@ class NeuronState(wiring.Component):
         super().__init__({
             "update": In(1), "first": In(1), "state_addr": In(range(max(2, cfg.state_neurons // U))),
             "neuron0": In(16), "desc": In(DESCRIPTOR),
-            "current": In(data.ArrayLayout(signed(cfg.acc_bits), U)),
+            "current": In(data.ArrayLayout(signed(CURRENT_BITS), U)),
             "valid": Out(U), "spikes": Out(U), "v": Out(data.ArrayLayout(signed(MEMBRANE_BITS), U)),
             "state_index": In(range(cfg.state_neurons)), "state_data": Out(STATE_ENTRY),
         })
@@ -78,7 +78,7 @@ class NeuronState(wiring.Component):
                      theta_high_b.eq(d.theta_high), theta_low_b.eq(d.theta_low)]
         bus_data = []
         for u in range(U):
-            nl = m.submodules[f"neuron{u}"] = NeuronLane(cfg.acc_bits, split=True)
+            nl = m.submodules[f"neuron{u}"] = NeuronLane(CURRENT_BITS, split=True)
             mem = m.submodules[f"state{u}"] = Memory(shape=STATE_ENTRY, depth=cfg.state_neurons // U, init=[])
             rd = mem.read_port(domain="comb")
             bus_rd = mem.read_port(domain="comb")

@@ -38,6 +38,9 @@ class SynapseArray(wiring.Component):
         Which chunk of a packed word this chunk is (1- and 2-bit weights).
     clear : In(1)
         Zero all accumulators (at the start of a chunk).
+    shift : In(1)
+        Double all accumulators instead (at the start of a direct input's next bit plane:
+        Horner's rule over the planes, most significant first).
     read_index : In
         Update group j: lane u reads the accumulator of chunk neuron j * update_lanes + u.
     read_data : Out(ArrayLayout(signed(acc_bits), update_lanes))
@@ -56,7 +59,7 @@ class SynapseArray(wiring.Component):
         super().__init__({
             "bank_data": In(data.ArrayLayout(32, cfg.banks)), "bank_valid": In(cfg.banks),
             "bits_code": In(2), "slots_log2": In(2), "fold_log2": In(3), "subword": In(2), "clear": In(1),
-            "read_index": In(range(self.n_acc // cfg.update_lanes)),
+            "shift": In(1), "read_index": In(range(self.n_acc // cfg.update_lanes)),
             "read_data": Out(data.ArrayLayout(signed(cfg.acc_bits), cfg.update_lanes)),
         })
 
@@ -144,6 +147,8 @@ class SynapseArray(wiring.Component):
             src4 = reduced(a >> 2, a & 3) if a < 4 * B else 0
             with m.If(self.clear):
                 m.d.sync += reg.eq(0)
+            with m.Elif(self.shift):
+                m.d.sync += reg.eq(reg << 1)
             with m.Else():
                 m.d.sync += reg.eq(reg + Mux(self.bits_code == 3, src4, src8))
 

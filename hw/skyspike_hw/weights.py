@@ -38,8 +38,9 @@ class WeightFetch(wiring.Component):
         The layer's slots, weight precision and the chunk's place in a packed word.
     fold_log2 : In(3)
         log2 of the layer's row folds (slots_log2 + fold_log2 <= log2(banks)).
-    clear : In(1)
-        Zero the accumulators (at the start of a chunk).
+    clear, shift : In(1)
+        Zero the accumulators (at the start of a chunk); double them (at the start of a
+        direct input's next bit plane).
     read_index : In
         Update group j: ``current[u]`` is chunk neuron j * update_lanes + u.
     w : Out(SRAMReadSignature(bank address bits)).array(banks)
@@ -63,7 +64,7 @@ class WeightFetch(wiring.Component):
         super().__init__({
             "event": In(cfg.max_slots), "event_row": In(data.ArrayLayout(ROW_BITS, cfg.max_slots)),
             "chunk_base": In(16), "slots_log2": In(2), "fold_log2": In(3), "bits_code": In(2), "subword": In(2),
-            "clear": In(1), "read_index": In(range(groups)),
+            "clear": In(1), "shift": In(1), "read_index": In(range(groups)),
             "w": Out(SRAMReadSignature(self.wa_bits)).array(cfg.banks),
             "current": Out(data.ArrayLayout(signed(cfg.acc_bits), cfg.update_lanes)),
         })
@@ -106,6 +107,6 @@ class WeightFetch(wiring.Component):
         m.d.sync += [bank_valid_q[0].eq(bank_en), *(b.eq(a) for a, b in zip(bank_valid_q, bank_valid_q[1:]))]
         m.d.comb += [syn.bank_valid.eq(bank_valid_q[-1]), syn.bits_code.eq(self.bits_code),
                      syn.slots_log2.eq(self.slots_log2), syn.fold_log2.eq(self.fold_log2), syn.subword.eq(self.subword),
-                     syn.clear.eq(self.clear), syn.read_index.eq(self.read_index),
+                     syn.clear.eq(self.clear), syn.shift.eq(self.shift), syn.read_index.eq(self.read_index),
                      self.current.eq(syn.read_data)]
         return m

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from skyspike.spec.config import CoreConfig, config_name, get_config
-from skyspike.chip.network import ChipNetwork, as_spikes
+from skyspike.chip.network import ChipNetwork, as_inputs
 from skyspike.chip.readout import predict
 
 BACKENDS = ("golden", "sim", "serial")
@@ -54,7 +54,7 @@ class GoldenBackend:
     def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
         from skyspike.chip import golden
 
-        cfg, x = get_config(cfg), as_spikes(spikes, net)
+        cfg, x = get_config(cfg), as_inputs(spikes, net)
         parts = []
         for i in range(0, len(x), self.batch):
             g = golden.run(net, x[i:i + self.batch], cfg)
@@ -84,7 +84,7 @@ class SimBackend:
         self.build_dir = Path(build_dir) if build_dir else None
 
     def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
-        x = as_spikes(spikes, net)
+        x = as_inputs(spikes, net)
         if self.via == "core":
             from skyspike.rtlsim import run_rtl
 
@@ -148,7 +148,7 @@ class SerialBackend:
         from skyspike.link.client import HostClient
         from skyspike.link.links import SerialLink
 
-        cfg, x = get_config(cfg), as_spikes(spikes, net)
+        cfg, x = get_config(cfg), as_inputs(spikes, net)
         image = build_image(net, cfg)
         link = self.link or SerialLink.open(self.port, self.baudrate)
         try:

@@ -19,7 +19,7 @@ from skyspike.chip.image import encode_descriptor
 from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipLayer, ChipNetwork, place
 from skyspike.chip.testing import random_network
 from skyspike.spec.config import CONFIGS, MAX_BIAS_ROWS, PRECISIONS, CoreConfig, log2
-from skyspike.spec.layouts import STORED_WORDS
+from skyspike.spec.layouts import STORED_WORDS, descriptor_fields, descriptor_words
 from skyspike.spec.memmap import ERROR_CODE, ERRORS
 from skyspike_hw.descriptor import DescriptorDecode
 
@@ -44,14 +44,19 @@ class Desc:
     steps: int
     n_bias: int = 0
     fold: int = 1
+    in_mode: int = 0      # raw descriptor code (0 spikes, 1 direct; 2, 3 invalid)
+    in_bits: int = 1      # direct input: bits per value
 
     def words(self) -> list[int]:
-        """Descriptor words 0..6, packed by the spec's own skyspike.chip.image.encode_descriptor."""
+        """Descriptor words 0..6, packed by the spec's own skyspike.chip.image.encode_descriptor
+        (the input mode's raw code put in by the spec's layout: invalid codes too)."""
         ly = SimpleNamespace(n_in=self.n_in, n_out=self.n_out, bits=self.bits, reset_zero=self.reset_zero,
                              beta=self.beta, theta_high=self.theta_high, theta_low=self.theta_low,
                              reset_sub=self.reset_sub, n_bias=self.n_bias)
         lp = SimpleNamespace(slots=self.slots, fold=self.fold, w_base=self.w_base, state_base=self.state_base)
-        return encode_descriptor(ly, lp)[:STORED_WORDS]
+        fields = {**descriptor_fields(encode_descriptor(ly, lp)), "in_mode": self.in_mode,
+                  "in_bits_code": PRECISIONS.index(self.in_bits)}
+        return descriptor_words(**fields)[:STORED_WORDS]
 
 
 def network_descs(net: ChipNetwork, cfg: CoreConfig) -> list[tuple[Desc, object]]:
@@ -62,16 +67,18 @@ def network_descs(net: ChipNetwork, cfg: CoreConfig) -> list[tuple[Desc, object]
         out.append((Desc(ly.n_in, ly.n_out, ly.bits, lp.slots, ly.reset_zero, lp.w_base, lp.state_base,
                          ly.beta, ly.theta_high, ly.theta_low, ly.reset_sub, first=i == 0,
                          last=i == len(net.layers) - 1, prev_n_out=net.layers[i - 1].n_out if i else 0,
-                         steps=net.steps, n_bias=ly.n_bias, fold=lp.fold), lp))
+                         steps=net.steps, n_bias=ly.n_bias, fold=lp.fold, in_mode=int(i == 0 and net.direct),
+                         in_bits=net.input_bits if i == 0 else 1), lp))
     return out
 
 
 def broken_rules(cfg: CoreConfig, d: Desc) -> list[int]:
-    """Every rule of memmap.ERRORS (codes 2..11, in order) that ``d`` breaks, written from the
+    """Every rule of memmap.ERRORS (codes 2..12, in order) that ``d`` breaks, written from the
     ERRORS texts with the limits of network.place() and the sizes of network.golden.layer_placement()."""
     codes = []
     in_words = -(-d.n_in // 32)   # the input buffer holds the real inputs only
-    if d.first and (d.steps == 0 or d.steps * -(-in_words // cfg.input_banks) > cfg.input_depth):
+    frames = d.in_bits if d.in_mode == 1 else d.steps   # steps, or a direct input's bit planes
+    if d.first and (d.steps == 0 or frames * -(-in_words // cfg.input_banks) > cfg.input_depth):
         codes.append(ERROR_CODE["BAD_STEPS"])
     max_in = cfg.max_inputs if d.first else cfg.max_neurons
     if d.n_in == 0 or d.n_out == 0 or d.n_in > max_in or d.n_out > cfg.max_neurons:
@@ -94,11 +101,13 @@ def broken_rules(cfg: CoreConfig, d: Desc) -> list[int]:
         codes.append(ERROR_CODE["BAD_OUTPUTS"])
     if d.n_bias > MAX_BIAS_ROWS:
         codes.append(ERROR_CODE["BAD_BIAS"])
+    if d.in_mode > 1 or (not d.first and d.in_mode):
+        codes.append(ERROR_CODE["BAD_INPUT"])
     return codes
 
 
-DECODE_RAW = ("n_in", "n_out", "bits_code", "slots_log2", "fold_log2", "reset_zero", "n_bias", "w_base", "state_base",
-              "beta", "theta_high", "theta_low", "reset_sub")
+DECODE_RAW = ("n_in", "n_out", "bits_code", "slots_log2", "fold_log2", "reset_zero", "n_bias", "in_mode",
+              "in_bits_code", "w_base", "state_base", "beta", "theta_high", "theta_low", "reset_sub")
 DECODE_DERIVED = ("chunks", "rows", "in_words", "in_words_per_bank", "chunk_log2", "sub_log2", "lanes_log2",
                   "group_log2", "tail_word", "tail_mask", "tail_bias", "next_bias")
 
@@ -128,7 +137,8 @@ def expected_decode(cfg: CoreConfig, d: Desc) -> dict:
     lp = golden.layer_placement(cfg, d.n_in, d.n_out, d.bits, d.slots, d.w_base, d.state_base, d.n_bias, d.fold)
     return dict(n_in=d.n_in, n_out=d.n_out, bits_code=PRECISIONS.index(d.bits), slots_log2=log2(d.slots),
                 fold_log2=log2(d.fold),
-                reset_zero=int(d.reset_zero), n_bias=d.n_bias, w_base=d.w_base, state_base=d.state_base,
+                reset_zero=int(d.reset_zero), n_bias=d.n_bias, in_mode=d.in_mode, in_bits_code=PRECISIONS.index(d.in_bits),
+                w_base=d.w_base, state_base=d.state_base,
                 beta=d.beta, theta_high=d.theta_high, theta_low=d.theta_low, reset_sub=d.reset_sub,
                 chunks=lp.chunks, rows=lp.fold_rows, in_words=lp.in_words,
                 in_words_per_bank=-(-ceil_div(d.n_in, 32) // cfg.input_banks), chunk_log2=log2(lp.chunk),
@@ -257,6 +267,11 @@ def single_rule_cases(cfg: CoreConfig) -> list[tuple[str, Desc, int]]:
         ("bias word at the end of the bank", replace(d0, n_bias=1, w_base=cfg.bank_depth - bank_words0_b), 0),
         ("bias word past the end of the bank", replace(d0, n_bias=1, w_base=cfg.bank_depth - bank_words0_b + 1),
          c["WEIGHT_OVERFLOW"]),
+        ("direct input, 8 bits", replace(d0, in_mode=1, in_bits=8), 0),
+        ("direct input, 255 steps: its 8 planes fit", replace(d0, in_mode=1, in_bits=8, steps=255), 0),
+        ("input mode 2", replace(d0, in_mode=2), c["BAD_INPUT"]),
+        ("input mode 3", replace(d0, in_mode=3, in_bits=4), c["BAD_INPUT"]),
+        ("direct input on a hidden layer", replace(d1, in_mode=1, in_bits=2), c["BAD_INPUT"]),
     ]
     # steps x input words per bank above the input buffer: only reachable with a legal n_in
     # where max_inputs needs more than one word per bank at depth/steps (not on 'small').
@@ -267,6 +282,11 @@ def single_rule_cases(cfg: CoreConfig) -> list[tuple[str, Desc, int]]:
                   ("steps at the input buffer's end, bias not in it",
                    replace(wide, n_in=cfg.max_inputs - MAX_BIAS_ROWS, n_bias=MAX_BIAS_ROWS), 0),
                   ("steps past the input buffer", replace(wide, steps=wide.steps + 1), c["BAD_STEPS"])]
+    # a direct input's bit planes past the input buffer (steps no longer count)
+    planes_limit = cfg.input_depth // per_bank
+    if planes_limit < 8:
+        wide = replace(d0, n_in=cfg.max_inputs, in_mode=1, in_bits=8, steps=255)
+        cases += [("8 planes past the input buffer", wide, c["BAD_STEPS"])]
     return cases
 
 
@@ -307,6 +327,8 @@ def mutate(rng: np.random.Generator, cfg: CoreConfig, d: Desc) -> Desc:
         "first": [True, False],
         "last": [True, False],
         "n_bias": [0, 1, 31, 32, 33, 63, 255],
+        "in_mode": [0, 1, 1, 2, 3],
+        "in_bits": list(PRECISIONS),
     }
     fields = rng.choice(list(choices), size=int(rng.integers(1, 4)), replace=False)
     return replace(d, **{f: type(getattr(d, f))(rng.choice(choices[f])) for f in fields})

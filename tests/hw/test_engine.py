@@ -14,7 +14,7 @@ import pytest
 from blocksim import pick_seed, simulate
 from skyspike.chip import golden
 from skyspike.chip.image import build_image, pack_inputs
-from skyspike.chip.network import ChipLayer, ChipNetwork
+from skyspike.chip.network import ChipLayer, ChipNetwork, input_bitmaps
 from skyspike.chip.testing import random_inputs, random_network, random_weights
 from skyspike.spec.config import CONFIGS
 from skyspike.spec.layouts import STATE_ENTRY
@@ -97,14 +97,20 @@ def test_engine_vs_golden():
     x = random_inputs(rng, net, density=0.4)
     cases.append((net, x, build_image(net, cfg), golden.run(net, x, cfg)))
     assert [lp.fold for lp in cases[-1][2].placement.layers] == [4, 2, 2]
+    # Direct input for sure: 8-bit values into a layer of several chunks with bias rows.
+    net = ChipNetwork([ChipLayer(w(70, 40, 4), bits=4, theta_high=300, theta_low=100, bias=w(5, 40, 4)),
+                       ChipLayer(w(40, 6, 8), bits=8, theta_high=40)], steps=4, input_mode="direct", input_bits=8)
+    x = random_inputs(rng, net, density=0.5)
+    cases.append((net, x, build_image(net, cfg), golden.run(net, x, cfg)))
+    assert cases[-1][2].placement.layers[0].chunks > 1
     dut = Engine(cfg)
     errors = []
 
     async def bench(ctx):
         for k, (net, x, image, gold) in enumerate(cases):
-            inputs = pack_inputs(x[0], cfg, image.placement)
+            inputs = pack_inputs(input_bitmaps(x, net)[0], cfg, image.placement)
             trace, cycles = await run_engine(ctx, dut, image, inputs, rng, 2 * int(gold.cycles[0]) + 50)
-            label = f"case {k} ({[ly.n_out for ly in net.layers]}, {net.steps} steps)"
+            label = f"case {k} ({[ly.n_out for ly in net.layers]}, {net.steps} steps, {net.input_mode} input)"
             if ctx.get(dut.error):
                 errors.append(f"{label}: error {ctx.get(dut.error)}")
             if cycles != gold.cycles[0]:

@@ -14,8 +14,8 @@ from skyspike.spec.config import CoreConfig, config_name
 def network_table(net: ChipNetwork, cfg: CoreConfig) -> Table:
     """One row per layer; the caption says what the columns mean."""
     pl = place(net, cfg)
-    t = Table(title=f"{len(net.layers)} layers, {net.steps} steps, on the '{config_name(cfg)}' core "
-                    f"({cfg.banks} weight banks x {cfg.bank_depth} words)", title_justify="left")
+    t = Table(title=f"{len(net.layers)} layers, {net.steps} steps, {input_kind(net)}, on the '{config_name(cfg)}' "
+                    f"core ({cfg.banks} weight banks x {cfg.bank_depth} words)", title_justify="left")
     for col in ("layer", "size", "bits", "bias", "beta", "theta", "reset", "slots", "words"):
         t.add_column(col, justify="left" if col in ("layer", "words") else "right", no_wrap=True)
     for i, (ly, lp) in enumerate(zip(net.layers, pl.layers)):
@@ -31,6 +31,13 @@ def network_table(net: ChipNetwork, cfg: CoreConfig) -> Table:
     return t
 
 
+def input_kind(net: ChipNetwork) -> str:
+    """How layer 0 takes its input, in words."""
+    if net.direct:
+        return f"direct input ({net.input_bits}-bit values written once, their current added every step)"
+    return "spike input (a bitmap per step)"
+
+
 def resources(net: ChipNetwork, cfg: CoreConfig) -> str:
     """The weight memory, neuron state and input buffer the network uses, of the core's."""
     pl = place(net, cfg)
@@ -38,18 +45,21 @@ def resources(net: ChipNetwork, cfg: CoreConfig) -> str:
     state = sum(-(-ly.n_out // cfg.update_lanes) * cfg.update_lanes for ly in net.layers)
     return (f"weight memory: {used}/{avail} words per bank ({100 * used / avail:.0f}%, "
             f"{used * cfg.banks * 4 / 1024:.1f} of {cfg.weight_bits / 8192:.0f} KiB); neuron state "
-            f"{state}/{cfg.state_neurons}; input buffer {net.steps * pl.input_words_per_bank}/"
+            f"{state}/{cfg.state_neurons}; input buffer {net.input_frames * pl.input_words_per_bank}/"
             f"{cfg.input_depth} words per bank")
 
 
 def predicted_cycles(net: ChipNetwork, cfg: CoreConfig, inputs=None, what: str | None = None) -> str:
-    """Golden-predicted cycles per inference on ``inputs`` (spikes), or at 20% random density."""
+    """Golden-predicted cycles per inference on ``inputs`` (spikes or direct values), or at 20%
+    random input density (direct: 20% of the values non-zero)."""
     if inputs is None:
-        inputs = np.random.default_rng(0).random((64, net.steps, net.layers[0].n_in)) < 0.2
+        from skyspike.chip.testing import random_inputs
+
+        inputs = random_inputs(np.random.default_rng(0), net, batch=64, density=0.2)
         what = "at 20% random input density"
     g = golden.run(net, inputs, cfg)
     return (f"predicted cycles per inference {what}: mean {g.cycles.mean():.0f} "
             f"(min {g.cycles.min()}, max {g.cycles.max()}); dense scan {golden.dense_cycles(net, cfg)}")
 
 
-__all__ = ["network_table", "resources", "predicted_cycles"]
+__all__ = ["network_table", "input_kind", "resources", "predicted_cycles"]

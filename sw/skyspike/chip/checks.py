@@ -41,7 +41,9 @@ def layer_error(f: dict, cfg: CoreConfig, *, first: bool, last: bool, prev_n_out
     n_in, n_out, n_bias = f["n_in"], f["n_out"], f["n_bias"]
     real_words = _ceil_div(n_in, 32)
     in_words_per_bank = _ceil_div(real_words, cfg.input_banks)
-    if first and (steps == 0 or steps * in_words_per_bank > cfg.input_depth):
+    # The input buffer holds a bitmap per step, or per bit plane of a direct input.
+    frames = (1, 2, 4, 8)[f["in_bits_code"]] if f["in_mode"] == 1 else steps
+    if first and (steps == 0 or frames * in_words_per_bank > cfg.input_depth):
         return RunError.BAD_STEPS
     max_in = cfg.max_inputs if first else cfg.max_neurons
     if n_in == 0 or n_out == 0 or n_in > max_in or n_out > cfg.max_neurons:
@@ -68,6 +70,8 @@ def layer_error(f: dict, cfg: CoreConfig, *, first: bool, last: bool, prev_n_out
         return RunError.BAD_OUTPUTS
     if n_bias > MAX_BIAS_ROWS:
         return RunError.BAD_BIAS
+    if f["in_mode"] > 1 or (not first and f["in_mode"] != 0):
+        return RunError.BAD_INPUT
     return 0
 
 

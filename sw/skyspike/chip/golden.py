@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from skyspike.spec.config import BETA_SHIFT, CoreConfig
-from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipNetwork, LayerPlacement, as_spikes, derive_layer, place
+from skyspike.chip.network import (INT16_MAX, INT16_MIN, ChipNetwork, LayerPlacement, as_inputs, derive_layer,
+                                   input_bitmaps, place)
 
 # Cycle costs of the engine's control states (see docs/semantics.md, "Cycles").
 START_CYCLES = 1        # the start strobe's own cycle
@@ -19,7 +20,8 @@ VERDICT_CYCLES = 3      # after one descriptor check per layer: the last check's
 DONE_CYCLES = 2         # the last neuron update written (flush), raising done
 LAYER_LOAD_CYCLES = 1   # latch one layer's descriptor (per step, per layer)
 CHUNK_OVERHEAD = 6      # per chunk: start, first input word in flight, last event's address, weights read,
-                        # registered, merged
+                        # registered, merged (per bit plane of a direct input at step 0)
+STORED_CHUNK_CYCLES = 1  # per chunk of a direct-input layer 0 after step 0: start (its current is stored)
 
 
 def leak(v: np.ndarray, beta: int) -> np.ndarray:
@@ -64,6 +66,15 @@ def synapse_current(inputs: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (np.asarray(inputs).astype(np.float32) @ np.asarray(weights, np.float32)).astype(np.int64)
 
 
+def direct_current(values: np.ndarray, ly, bits: int) -> np.ndarray:
+    """Layer 0's current for direct input ``values`` int (batch, n_in) of ``bits`` bits, the
+    same at every step: sum_i x_i W[i][n], the bias inputs having the full-scale value
+    2**bits - 1. int64 (batch, n_out); float64 BLAS is exact (every sum is below 2**53)."""
+    x = np.asarray(values, np.float64)
+    full = np.full(x.shape[:-1] + (ly.n_bias,), (1 << bits) - 1, np.float64)
+    return (np.concatenate([x, full], axis=-1) @ ly.weights_with_bias.astype(np.float64)).astype(np.int64)
+
+
 def layer_placement(cfg: CoreConfig, n_in: int, n_out: int, bits: int, slots: int, w_base: int = 0,
                     state_base: int = 0, n_bias: int = 0, fold: int = 1) -> LayerPlacement:
     """The placement of one layer with these descriptor fields on ``cfg`` (what the
@@ -99,14 +110,17 @@ def with_bias(bits: np.ndarray, n_bias: int) -> np.ndarray:
 
 
 def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> GoldenResult:
-    """Run ``inputs`` (bool/0-1 array (batch, steps, n_in), or (steps, n_in)) through ``net``.
+    """Run ``inputs`` through ``net``: spikes, bool/0-1 (batch, steps, n_in) or (steps, n_in);
+    for a direct-input network its values, int (batch, n_in) or (n_in,) (``as_inputs``).
 
     With ``cfg`` the network is also placed on that core and the exact cycle count of each
     inference is predicted.
     """
     net.check(cfg)
-    x = as_spikes(inputs, net)
+    x = as_inputs(inputs, net)
     batch = x.shape[0]
+    # A direct input is layer 0's constant current; spikes are its input at each step.
+    fixed = direct_current(x, net.layers[0], net.input_bits) if net.direct else None
 
     weights = [synapse_weights(ly) for ly in net.layers]
     state = [neuron_init((batch, ly.n_out)) for ly in net.layers]
@@ -115,10 +129,13 @@ def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> 
     layer_inputs = [np.zeros((batch, net.steps, ly.n_in), bool) for ly in net.layers]
 
     for t in range(net.steps):
-        s = x[:, t]
+        s = None if net.direct else x[:, t]
         for i, ly in enumerate(net.layers):
-            layer_inputs[i][:, t] = s
-            current = synapse_current(with_bias(s, ly.n_bias), weights[i])
+            if i == 0 and fixed is not None:
+                current = fixed
+            else:
+                layer_inputs[i][:, t] = s
+                current = synapse_current(with_bias(s, ly.n_bias), weights[i])
             state[i] = neuron_step(*state[i], current, beta=ly.beta, theta_high=ly.theta_high,
                                    theta_low=ly.theta_low, reset_sub=ly.reset_sub, reset_zero=ly.reset_zero)
             v, _, fire = state[i]
@@ -127,6 +144,8 @@ def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> 
             s = fire
 
     counts = spikes[-1].sum(axis=1)
+    if net.direct:   # the scanners read the values' bit planes, once
+        layer_inputs[0] = input_bitmaps(x, net)
     cycles = predict_cycles(net, cfg, layer_inputs) if cfg is not None else None
     return GoldenResult(spikes, membranes, counts, cycles)
 
@@ -167,13 +186,21 @@ def scan_cycles(bits: np.ndarray, slots: int) -> np.ndarray:
 
 def predict_cycles(net: ChipNetwork, cfg: CoreConfig, layer_inputs: list[np.ndarray]) -> np.ndarray:
     """Exact clock cycles from the start strobe to done (see docs/semantics.md, "Cycles").
-    ``layer_inputs``: per layer, its real inputs bool (batch, steps, n_in); the bias inputs
-    are added here (the scanners see them as spikes)."""
+    ``layer_inputs``: per layer, its real inputs bool (batch, steps, n_in) -- for a direct
+    input, layer 0's bit planes (batch, input_bits, n_in) instead; the bias inputs are added
+    here (the scanners see them as spikes)."""
     pl = place(net, cfg)
     batch = layer_inputs[0].shape[0]
     cycles = np.full(batch, START_CYCLES + len(net.layers) + VERDICT_CYCLES + DONE_CYCLES, np.int64)
     for i, (ly, lp) in enumerate(zip(net.layers, pl.layers)):
         update = -(-ly.n_out // cfg.update_lanes)
+        if i == 0 and net.direct:
+            # Step 0 scans every bit plane per chunk; later steps add the stored current.
+            planes = sum(scan_cycles(with_bias(layer_inputs[0][:, f], ly.n_bias), lp.slots)
+                         for f in range(net.input_bits))
+            cycles += LAYER_LOAD_CYCLES + lp.chunks * (CHUNK_OVERHEAD * net.input_bits + planes) + update
+            cycles += (net.steps - 1) * (LAYER_LOAD_CYCLES + lp.chunks * STORED_CHUNK_CYCLES + update)
+            continue
         for t in range(net.steps):
             scan = scan_cycles(with_bias(layer_inputs[i][:, t], ly.n_bias), lp.slots)
             cycles += LAYER_LOAD_CYCLES + lp.chunks * (CHUNK_OVERHEAD + scan) + update
@@ -184,4 +211,6 @@ def dense_cycles(net: ChipNetwork, cfg: CoreConfig) -> int:
     """Cycles the same engine would take if every input spiked at every step (a dense scan;
     the bias inputs spike anyway)."""
     ones = [np.ones((1, net.steps, ly.n_in), bool) for ly in net.layers]
+    if net.direct:
+        ones[0] = np.ones((1, net.input_bits, net.layers[0].n_in), bool)
     return int(predict_cycles(net, cfg, ones)[0])

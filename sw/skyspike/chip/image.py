@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from skyspike.spec import memmap as mm
-from skyspike.spec.config import PRECISIONS, CoreConfig, log2
+from skyspike.spec.config import INPUT_MODES, PRECISIONS, CoreConfig, log2
 from skyspike.spec.layouts import descriptor_words
-from skyspike.chip.network import ChipNetwork, Placement, place
+from skyspike.chip.network import ChipNetwork, Placement, place, value_planes
 
 
 @dataclass
@@ -20,14 +20,23 @@ class ChipImage:
     steps: int
     descriptors: np.ndarray  # uint32 (n_layers, DESC_WORDS)
     weights: np.ndarray      # uint32 (banks, used words)
+    input_mode: str = "spikes"  # layer 0's input (ChipNetwork.input_mode, input_bits)
+    input_bits: int = 1
+
+    @property
+    def input_frames(self) -> int:
+        """Input bitmaps written per inference: steps, or the bit planes of a direct input."""
+        return self.input_bits if self.input_mode == "direct" else self.steps
 
 
-def encode_descriptor(ly, lp) -> list[int]:
-    """The descriptor words of one layer (layout: skyspike.spec.layouts.DESCRIPTOR)."""
+def encode_descriptor(ly, lp, input_mode: str = "spikes", input_bits: int = 1) -> list[int]:
+    """The descriptor words of one layer (layout: skyspike.spec.layouts.DESCRIPTOR); layer 0
+    also gets the network's input mode and value bits."""
     return descriptor_words(
         n_in=ly.n_in, n_out=ly.n_out, bits_code=PRECISIONS.index(ly.bits), slots_log2=log2(lp.slots),
-        fold_log2=log2(getattr(lp, "fold", 1)), reset_zero=int(ly.reset_zero), n_bias=ly.n_bias, w_base=lp.w_base, state_base=lp.state_base,
-        beta=ly.beta, theta_high=ly.theta_high, theta_low=ly.theta_low, reset_sub=ly.reset_sub)
+        fold_log2=log2(getattr(lp, "fold", 1)), reset_zero=int(ly.reset_zero), n_bias=ly.n_bias, w_base=lp.w_base,
+        state_base=lp.state_base, beta=ly.beta, theta_high=ly.theta_high, theta_low=ly.theta_low,
+        reset_sub=ly.reset_sub, in_mode=INPUT_MODES.index(input_mode), in_bits_code=PRECISIONS.index(input_bits))
 
 
 def weight_fields(ly, lp):
@@ -77,17 +86,20 @@ def unpack_weights(ly, lp, banks: np.ndarray) -> np.ndarray:
 def build_image(net: ChipNetwork, cfg: CoreConfig) -> ChipImage:
     net.check()
     pl = place(net, cfg)
-    desc = np.array([encode_descriptor(ly, lp) for ly, lp in zip(net.layers, pl.layers)], np.uint32)
+    desc = np.array([encode_descriptor(ly, lp, *((net.input_mode, net.input_bits) if i == 0 else ()))
+                     for i, (ly, lp) in enumerate(zip(net.layers, pl.layers))], np.uint32)
     banks = np.zeros((cfg.banks, cfg.bank_depth), np.uint32)
     for ly, lp in zip(net.layers, pl.layers):
         pack_weights(ly, lp, cfg, banks)
-    return ChipImage(cfg, pl, len(net.layers), net.steps, desc, banks[:, : pl.weight_words].copy())
+    return ChipImage(cfg, pl, len(net.layers), net.steps, desc, banks[:, : pl.weight_words].copy(),
+                     net.input_mode, net.input_bits)
 
 
 def pack_inputs(spikes: np.ndarray, cfg: CoreConfig, pl: Placement) -> np.ndarray:
-    """One inference's input spikes (steps, n_in) -> input buffer words (input_banks, depth).
+    """One inference's input bitmaps (frames, n_in) -> input buffer words (input_banks, depth):
+    the spikes of each step, or the bit planes of a direct input (most significant first).
 
-    Word w of step t's bitmap (bit j = input 32w + j) lives in bank w mod input_banks at
+    Word w of frame t's bitmap (bit j = input 32w + j) lives in bank w mod input_banks at
     address t * input_words_per_bank + w // input_banks. Only the real inputs: the bias
     rows' always-on inputs are never sent (the scanners make them).
     """
@@ -116,10 +128,12 @@ def image_writes(image: ChipImage) -> list[tuple[int, int]]:
     return writes
 
 
-def input_writes(spikes: np.ndarray, image: ChipImage) -> list[tuple[int, int]]:
-    """(byte address, word) bus writes that load one inference's input spikes (steps, n_in)."""
+def input_writes(sample: np.ndarray, image: ChipImage) -> list[tuple[int, int]]:
+    """(byte address, word) bus writes that load one inference's input: spikes (steps, n_in),
+    or for a direct input its values (n_in,) (one sample of ``network.as_inputs``)."""
     cfg, pl = image.cfg, image.placement
-    words = pack_inputs(spikes, cfg, pl)
-    used = image.steps * pl.input_words_per_bank
+    bitmaps = value_planes(sample, image.input_bits) if image.input_mode == "direct" else sample
+    words = pack_inputs(bitmaps, cfg, pl)
+    used = image.input_frames * pl.input_words_per_bank
     return [(mm.INPUT_BASE + 4 * (bank * cfg.input_depth + a), int(words[bank, a]))
             for bank in range(cfg.input_banks) for a in range(used)]

@@ -1,7 +1,8 @@
 """A chip network on disk: one .npz holding a JSON manifest (format name and version, steps,
 every layer's parameters) and each layer's integer weights and bias rows. No pickles:
 ``allow_pickle=False``. Version 2 added the bias rows (``bias_<i>``, only for layers that
-have them); version 1 files are still read.
+have them); version 1 files are still read. ``input_mode`` and ``input_bits`` are written only
+for a direct-input network (files of spike-input networks stay readable by older readers).
 
 Reading is defensive: a file is checked for size and structure before anything is
 decompressed, and every way it can be damaged (truncation, flipped bits, another format, a
@@ -43,6 +44,7 @@ def save_network(path: Path | str, net: ChipNetwork, *, meta: dict | None = None
     """Write ``net``; ``meta`` (JSON-able) goes into the manifest, ``arrays`` beside the weights."""
     net.check()
     manifest = {"format": FORMAT, "version": VERSION, "steps": int(net.steps),
+                **({"input_mode": net.input_mode, "input_bits": int(net.input_bits)} if net.direct else {}),
                 "layers": [{name: _plain(getattr(ly, name)) for name in _PARAMS
                             if name != "folds" or ly.folds is not None} for ly in net.layers]}
     if meta is not None:
@@ -141,7 +143,8 @@ def _network(manifest: dict, arrays: dict[str, np.ndarray], path) -> ChipNetwork
         layers = [ChipLayer(arrays[f"weights_{i}"].astype(np.int64), **params,
                             bias=arrays[f"bias_{i}"].astype(np.int64) if f"bias_{i}" in arrays else None)
                   for i, params in enumerate(manifest["layers"])]
-        net = ChipNetwork(layers, steps=manifest.get("steps"))
+        net = ChipNetwork(layers, steps=manifest.get("steps"), input_mode=manifest.get("input_mode", "spikes"),
+                          input_bits=manifest.get("input_bits", 1))
         net.check()
     except NetworkError as e:
         raise NetworkFileError(f"{path}: {e}") from e

@@ -13,8 +13,8 @@ import numpy as np
 
 from skyspike.errors import InputError, NetworkError
 
-from skyspike.spec.config import (BETA_SHIFT, check_precision, MAX_BIAS_ROWS, MEMBRANE_BITS, CoreConfig, lanes_per_bank,
-                     log2, subwords)
+from skyspike.spec.config import (BETA_SHIFT, check_precision, INPUT_MODES, MAX_BIAS_ROWS, MEMBRANE_BITS, CoreConfig,
+                                  lanes_per_bank, log2, subwords)
 
 INT16_MIN, INT16_MAX = -(1 << (MEMBRANE_BITS - 1)), (1 << (MEMBRANE_BITS - 1)) - 1
 
@@ -88,8 +88,27 @@ class ChipLayer:
 
 @dataclass
 class ChipNetwork:
+    """Layers of Schmitt neurons run for ``steps`` time steps.
+
+    input_mode: how layer 0 gets its input (docs/semantics.md, "Inputs"): ``"spikes"``, a
+    bitmap per step (``input_bits`` 1); ``"direct"``, one unsigned ``input_bits``-bit value per
+    input and inference (1, 2, 4 or 8 bits), whose weighted sum is layer 0's current at every step.
+    """
+
     layers: list[ChipLayer]
     steps: int
+    input_mode: str = "spikes"
+    input_bits: int = 1
+
+    @property
+    def direct(self) -> bool:
+        return self.input_mode == "direct"
+
+    @property
+    def input_frames(self) -> int:
+        """Bitmaps of layer 0's inputs the host writes per inference: one per step (spikes),
+        or one per bit plane of the values (direct)."""
+        return self.input_bits if self.direct else self.steps
 
     def check(self, cfg: CoreConfig | None = None) -> None:
         """Raise NetworkError naming the layer and the limit for anything the chip cannot take:
@@ -99,6 +118,12 @@ class ChipNetwork:
             raise NetworkError("network has no layers")
         if not _is_int(self.steps) or not 1 <= self.steps <= 255:
             raise NetworkError(f"steps={self.steps!r} must be an integer in 1..255")
+        if self.input_mode not in INPUT_MODES:
+            raise NetworkError(f"input_mode={self.input_mode!r} must be one of {', '.join(map(repr, INPUT_MODES))}")
+        if self.direct:
+            check_precision(self.input_bits, "direct input", NetworkError)
+        elif self.input_bits != 1:
+            raise NetworkError(f"input_bits={self.input_bits!r}: spike inputs are 1 bit (input_mode='direct' for values)")
         for i, ly in enumerate(self.layers):
             if not isinstance(ly, ChipLayer):
                 raise NetworkError(f"layer {i}: expected a ChipLayer, got {type(ly).__name__}")
@@ -285,28 +310,65 @@ def place(net: ChipNetwork, cfg: CoreConfig) -> Placement:
     # The host writes the real inputs only: the bias rows' spikes are made by the scanners.
     pl.input_words = -(-net.layers[0].n_in // 32)
     pl.input_words_per_bank = -(-pl.input_words // cfg.input_banks)
-    if net.steps * pl.input_words_per_bank > cfg.input_depth:
-        raise NetworkError(f"{net.steps} steps x {pl.input_words_per_bank} words per input bank exceed the input "
-                           f"buffer depth {cfg.input_depth} (at most "
-                           f"{cfg.input_depth // pl.input_words_per_bank} steps for {net.layers[0].n_in} inputs)")
+    if net.input_frames * pl.input_words_per_bank > cfg.input_depth:
+        unit = "bit planes of direct input" if net.direct else "steps"
+        raise NetworkError(f"{net.input_frames} {unit} x {pl.input_words_per_bank} words per input bank exceed the "
+                           f"input buffer depth {cfg.input_depth} (at most "
+                           f"{cfg.input_depth // pl.input_words_per_bank} {unit} for {net.layers[0].n_in} inputs)")
     return pl
+
+
+def as_inputs(inputs, net: ChipNetwork) -> np.ndarray:
+    """``inputs`` checked for ``net``'s input mode: bool spikes (batch, steps, n_in) (see
+    :func:`as_spikes`), or for a direct input its values int64 (batch, n_in), each an integer
+    in 0 .. 2**input_bits - 1 (a 1-D array is one sample). InputError otherwise."""
+    if not net.direct:
+        return as_spikes(inputs, net)
+    top = (1 << net.input_bits) - 1
+    x = _input_batch(inputs, (net.layers[0].n_in,), "direct input values", "integers")
+    if x.dtype == bool or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise InputError(f"direct input values must be integers 0..{top}, got dtype {x.dtype}")
+    if not np.all(np.isfinite(x)) or np.any(x != np.round(x)) or x.min() < 0 or x.max() > top:
+        raise InputError(f"direct input values must be integers 0..{top} ({net.input_bits}-bit); "
+                         f"quantize images with skyspike.compiler.encode.values")
+    return x.astype(np.int64)
+
+
+def _input_batch(inputs, shape: tuple[int, ...], what: str, kind: str) -> np.ndarray:
+    """``inputs`` as an array (batch, *shape) (one sample without the batch axis), or InputError."""
+    try:
+        x = np.asarray(inputs)
+    except Exception as e:  # ragged lists and the like
+        raise InputError(f"{what} must be an array of {kind}: {e}") from None
+    if x.ndim == len(shape):
+        x = x[None]
+    if x.ndim != len(shape) + 1 or x.shape[1:] != shape:
+        raise InputError(f"{what} must have shape (batch, {', '.join(map(str, shape))}), got {x.shape}")
+    if x.shape[0] == 0:
+        raise InputError(f"no {what}: the batch is empty")
+    return x
+
+
+def input_bitmaps(x: np.ndarray, net: ChipNetwork) -> np.ndarray:
+    """What the host writes to the input buffer for checked inputs ``x`` (:func:`as_inputs`):
+    bool (batch, input_frames, n_in). Spikes as they are; direct values as their bit planes,
+    most significant first (frame f = bit input_bits - 1 - f)."""
+    return value_planes(x, net.input_bits) if net.direct else x
+
+
+def value_planes(values: np.ndarray, bits: int) -> np.ndarray:
+    """Unsigned ``bits``-bit values int (..., n) as their bit planes bool (..., bits, n), the
+    most significant first (plane f holds bit bits - 1 - f)."""
+    values = np.asarray(values, np.int64)
+    shifts = np.arange(bits - 1, -1, -1)[:, None]
+    return ((values[..., None, :] >> shifts) & 1).astype(bool)
 
 
 def as_spikes(inputs, net: ChipNetwork) -> np.ndarray:
     """``inputs`` as bool spikes (batch, steps, n_in) for ``net``; a 2-D array is one sample.
     InputError for anything that is not a non-empty array of 0/1 (or bool) of that shape:
     spikes are never made from other values (0.5, 2, -1, NaN, strings)."""
-    try:
-        x = np.asarray(inputs)
-    except Exception as e:  # ragged lists and the like
-        raise InputError(f"input spikes must be an array of 0/1: {e}") from None
-    if x.ndim == 2:
-        x = x[None]
-    want = (net.steps, net.layers[0].n_in)
-    if x.ndim != 3 or x.shape[1:] != want:
-        raise InputError(f"input spikes must have shape (batch, {want[0]}, {want[1]}), got {x.shape}")
-    if x.shape[0] == 0:
-        raise InputError("no input spikes: the batch is empty")
+    x = _input_batch(inputs, (net.steps, net.layers[0].n_in), "input spikes", "0/1")
     if x.dtype != bool:
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
             raise InputError(f"input spikes must be bool or 0/1 numbers, got dtype {x.dtype}")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from skyspike.spec import memmap as mm
-from skyspike.spec.config import PRECISIONS, CoreConfig
+from skyspike.spec.config import INPUT_MODES, PRECISIONS, CoreConfig
 from skyspike.spec.layouts import DESC_WORDS, STATE_ENTRY, descriptor_fields
 from skyspike.chip.image import unpack_weights
 from skyspike.chip.network import ChipLayer, ChipNetwork, NetworkError, Placement, derive_layer, place
@@ -49,7 +49,12 @@ def read_network(read: Reader, cfg: CoreConfig, *, strict: bool = True) -> tuple
         raise NetworkError(f"NET register holds {n_layers} layers (1..{cfg.max_layers})")
     desc = np.array(read(mm.DESC_BASE, n_layers * DESC_WORDS), np.int64).reshape(n_layers, DESC_WORDS)
     fields = [decode_descriptor(d) for d in desc]
-    net = ChipNetwork([_skeleton(f) for f in fields], steps)
+    mode = fields[0]["in_mode"]
+    if mode >= len(INPUT_MODES):
+        raise NetworkError(f"layer 0: input mode {mode} is none of {', '.join(INPUT_MODES)}")
+    direct = INPUT_MODES[mode] == "direct"
+    net = ChipNetwork([_skeleton(f) for f in fields], steps, input_mode=INPUT_MODES[mode],
+                      input_bits=PRECISIONS[fields[0]["in_bits_code"]] if direct else 1)
     pl = place(net, cfg) if strict else _own_placement(net, fields, cfg)
     for i, (f, lp) in enumerate(zip(fields, pl.layers)):
         if (f["w_base"], f["state_base"]) != (lp.w_base, lp.state_base):
@@ -83,16 +88,22 @@ def _own_placement(net: ChipNetwork, fields: list[dict], cfg: CoreConfig) -> Pla
 
 
 def read_inputs(read: Reader, net: ChipNetwork, pl: Placement, cfg: CoreConfig) -> np.ndarray:
-    """One inference's input spikes (steps, n_in) from the input buffer."""
-    per_bank = net.steps * pl.input_words_per_bank
+    """One inference's input from the input buffer: spikes (steps, n_in), or the values
+    (n_in,) of a direct input (from their bit planes, most significant first)."""
+    frames = net.input_frames
+    per_bank = frames * pl.input_words_per_bank
     banks = [read(mm.INPUT_BASE + 4 * b * cfg.input_depth, per_bank) for b in range(cfg.input_banks)]
     w = np.arange(pl.input_words)
-    out = np.zeros((net.steps, pl.input_words * 32), bool)
-    for t in range(net.steps):
+    out = np.zeros((frames, pl.input_words * 32), bool)
+    for t in range(frames):
         words = np.array([banks[k % cfg.input_banks][t * pl.input_words_per_bank + k // cfg.input_banks]
                           for k in w], np.uint64)
         out[t] = ((words[:, None] >> np.arange(32, dtype=np.uint64)) & 1).astype(bool).reshape(-1)
-    return out[:, :net.layers[0].n_in]
+    out = out[:, :net.layers[0].n_in]
+    if net.direct:
+        weights = 1 << np.arange(frames - 1, -1, -1, dtype=np.int64)
+        return (out.astype(np.int64) * weights[:, None]).sum(axis=0)
+    return out
 
 
 __all__ = ["decode_descriptor", "state_membranes", "read_network", "read_inputs"]

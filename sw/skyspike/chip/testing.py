@@ -88,6 +88,8 @@ def random_network(rng: np.random.Generator, cfg: CoreConfig, max_layers: int | 
             sizes.append(int(rng.integers(1, min(cap, limit, 16) + 1)) if narrow else random_size(rng, min(cap, limit)))
         layers = [random_layer(rng, cfg, sizes[i], sizes[i + 1], flavour) for i in range(n_layers)]
         net = ChipNetwork(layers, steps=int(rng.integers(1, max_steps + 1)))
+        if rng.random() < 0.3:
+            make_direct(net, int(rng.choice(PRECISIONS)), rng)
         try:
             net.check(cfg)
         except NetworkError:
@@ -96,11 +98,27 @@ def random_network(rng: np.random.Generator, cfg: CoreConfig, max_layers: int | 
     raise RuntimeError("could not draw a network that fits the configuration")
 
 
+def make_direct(net: ChipNetwork, bits: int, rng: np.random.Generator) -> None:
+    """Turn ``net`` into a direct-input network of ``bits``-bit values, layer 0's thresholds
+    scaled by a typical value so that it still spikes (saturating ones stay at the rails)."""
+    net.input_mode, net.input_bits = "direct", bits
+    ly = net.layers[0]
+    gain = max(1, int(rng.integers(1, (1 << bits) // 2 + 2)))
+    for name in ("theta_high", "theta_low", "reset_sub"):
+        setattr(ly, name, int(np.clip(getattr(ly, name) * gain, INT16_MIN, INT16_MAX)))
+
+
 def random_inputs(rng: np.random.Generator, net: ChipNetwork, batch: int = 1, density: float | None = None):
-    """Input spikes (batch, steps, n_in) at a random (or given) density in 0..1."""
+    """Input spikes (batch, steps, n_in) at a random (or given) density in 0..1; for a
+    direct-input network its values (batch, n_in): that fraction non-zero (all full-scale at 1)."""
     if density is None:
         density = float(rng.choice([0.0, 1.0, rng.uniform(0, 1), rng.uniform(0, 0.2)], p=[0.05, 0.1, 0.6, 0.25]))
-    return rng.random((batch, net.steps, net.layers[0].n_in)) < density
+    n_in = net.layers[0].n_in
+    if net.direct:
+        top = (1 << net.input_bits) - 1
+        values = np.full((batch, n_in), top) if density == 1.0 else rng.integers(1, top + 1, size=(batch, n_in))
+        return np.where(rng.random((batch, n_in)) < density, values, 0)
+    return rng.random((batch, net.steps, n_in)) < density
 
 
 def closure_networks(rng: np.random.Generator, cfg: CoreConfig) -> list[tuple[ChipNetwork, np.ndarray]]:

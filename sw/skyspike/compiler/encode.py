@@ -1,4 +1,5 @@
-"""Spike encoders: pixel intensities (0..1) -> input spikes, bool (batch, steps, n_in).
+"""Spike encoders: pixel intensities (0..1) -> input spikes, bool (batch, steps, n_in); and
+:func:`values`, the graded input of a direct-input network (int (batch, n_in), sent once).
 
 The same encoded array feeds every backend (the float snnTorch model, the golden model, the
 RTL simulation, the chip), so that their results can be compared sample by sample.
@@ -18,7 +19,7 @@ from skyspike.errors import InputError
 #: and the most spikes one call returns (bytes of its bool array).
 MAX_STEPS = 65535
 MAX_SPIKES = 1 << 32
-METHODS = ("rate", "direct")
+METHODS = ("rate", "direct", "values")
 
 
 def _as_batch(x) -> np.ndarray:
@@ -90,13 +91,30 @@ def direct(x: np.ndarray, steps: int, *, threshold: float = 0.5) -> np.ndarray:
     return np.repeat(on[:, None, :], steps, axis=1)
 
 
+def values(x: np.ndarray, bits: int) -> np.ndarray:
+    """Intensities 0..1 as the unsigned ``bits``-bit values of a direct-input network:
+    rint(x * (2**bits - 1)), int64 (batch, n_in). The chip adds sum_i x_i W[i] to layer 0
+    at every step (docs/semantics.md, "Inputs"); the float model sees x rounded to that grid."""
+    from skyspike.spec.config import check_precision
+
+    bits = check_precision(bits, "input values", InputError)
+    x = _as_batch(x)
+    return np.rint(x * ((1 << bits) - 1)).astype(np.int64)
+
+
 def check_encoding(enc) -> dict:
-    """A stored encoding (``{"method": "rate", "gain": g}`` or ``{"method": "direct",
-    "threshold": t}``) with its parameters validated, or InputError."""
+    """A stored encoding (``{"method": "rate", "gain": g}``, ``{"method": "direct",
+    "threshold": t}`` or, for a direct-input network, ``{"method": "values", "bits": b}``) with
+    its parameters validated, or InputError."""
+    from skyspike.spec.config import check_precision
+
     if not isinstance(enc, dict) or enc.get("method") not in METHODS:
-        raise InputError(f"unknown input encoding {enc!r}; use method 'rate' (gain) or 'direct' (threshold)")
+        raise InputError(f"unknown input encoding {enc!r}; use method 'rate' (gain), 'direct' (threshold) "
+                         f"or 'values' (bits)")
     if enc["method"] == "rate":
         allowed, values = {"method", "gain"}, {"gain": _finite("gain", enc.get("gain", 1.0), 0.0)}
+    elif enc["method"] == "values":
+        allowed, values = {"method", "bits"}, {"bits": check_precision(enc.get("bits"), "values", InputError)}
     else:
         allowed, values = {"method", "threshold"}, {"threshold": _finite("threshold", enc.get("threshold", 0.5))}
     if set(enc) - allowed:
@@ -113,4 +131,4 @@ def encode(x: np.ndarray, steps: int, method: str = "rate", **kwargs) -> np.ndar
     raise InputError(f"unknown encoding {method!r}; use 'rate' or 'direct'")
 
 
-__all__ = ["rate", "direct", "encode", "check_encoding", "check_steps", "MAX_STEPS"]
+__all__ = ["rate", "direct", "values", "encode", "check_encoding", "check_steps", "MAX_STEPS"]

@@ -123,8 +123,10 @@ def _int16(v: float, name: str, where: str, s: float) -> int:
     return int(q)
 
 
-def quantize_layer(ly, bits: int, s: float, where: str):
-    """One FloatLayer -> ChipLayer at ``bits`` with scale ``s`` (rounding: module docstring)."""
+def quantize_layer(ly, bits: int, s: float, where: str, input_scale: int = 1):
+    """One FloatLayer -> ChipLayer at ``bits`` with scale ``s`` (rounding: module docstring).
+    ``input_scale``: the integer that one float input unit becomes (2**b - 1 for layer 0 of a
+    direct input of b bits): the membrane unit is then s / input_scale."""
     from skyspike.chip.network import INT16_MAX
 
     check_precision(bits, where, NetworkError)
@@ -137,6 +139,7 @@ def quantize_layer(ly, bits: int, s: float, where: str):
         wq = np.clip(np.rint(ly.weight / s), lo, hi).astype(np.int64)
     bias, _ = (None, 0) if ly.bias is None else bias_rows(np.rint(ly.bias / s), bits, where)
     beta = int(np.rint(min(max(ly.beta, 0.0), 1.0) * 256))
+    w_scale, s = s, s / input_scale   # weights and bias rows in LSBs of s; membranes in s / input_scale
     if not ly.spiking:   # a readout: never fires (short of saturating at 32767)
         hi_t = lo_t = INT16_MAX
         sub = 0
@@ -151,15 +154,22 @@ def quantize_layer(ly, bits: int, s: float, where: str):
         lo_t = _int16(ly.theta_low, "theta_low", where, s)
         sub = _int16(ly.reset_sub, "reset_sub", where, s)
     return ChipLayer(weights=wq, bits=bits, beta=beta, theta_high=hi_t, theta_low=lo_t, reset_sub=sub,
-                     reset_zero=ly.reset_zero, bias=bias, scale=s)
+                     reset_zero=ly.reset_zero, bias=bias, scale=w_scale)
 
 
 def quantize(model, bits: int | list[int] = 4, steps: int = 16, *, scales: list[float | None] | None = None,
-             rule: str = "mse", align_threshold: bool = False, **nir_options) -> ChipNetwork:
+             rule: str = "mse", align_threshold: bool = False, input_bits: int | None = None,
+             **nir_options) -> ChipNetwork:
     """Quantize a trained network (torch module or list, NIR graph or file, FloatNetwork) to a
     :class:`ChipNetwork`: ``bits`` per network or per layer, ``steps`` time steps per
     inference, per-layer ``scales`` overriding ``rule`` and ``align_threshold`` (see
     :func:`layer_scale`; models fine-tuned by :mod:`skyspike.compiler.qat` need ``align_threshold=True``).
+
+    ``input_bits``: the model's first Linear gets the image itself (intensities 0..1) at every
+    step, as in snnTorch's tutorials (``cur1 = fc1(x)``): the network becomes a direct-input
+    one taking ``input_bits``-bit values (:func:`skyspike.compiler.encode.values`); one float
+    input unit is 2**input_bits - 1 integer units, so layer 0's membranes and thresholds are
+    counted in s / (2**input_bits - 1). None: the model takes spikes.
 
     Raises :class:`NetworkError` (a ValueError) naming the layer for anything the chip cannot
     compute (see :mod:`skyspike.compiler.model`) and for values that do not fit its fields.
@@ -173,14 +183,17 @@ def quantize(model, bits: int | list[int] = 4, steps: int = 16, *, scales: list[
         raise NetworkError(f"bits has {len(per_layer)} entries for {n} layers")
     if scales is not None and len(scales) != n:
         raise NetworkError(f"scales has {len(scales)} entries for {n} layers")
+    if input_bits is not None:
+        check_precision(input_bits, "direct input", NetworkError)
     layers = []
     for i, (ly, b) in enumerate(zip(fnet.layers, per_layer)):
         where = f"layer {i} ({ly.name!r})" if ly.name else f"layer {i}"
         check_precision(b, where, NetworkError)
         s = scales[i] if scales is not None and scales[i] is not None else \
             layer_scale(ly, b, rule, align_threshold=align_threshold)
-        layers.append(quantize_layer(ly, b, s, where))
-    net = ChipNetwork(layers, steps)
+        input_scale = (1 << input_bits) - 1 if i == 0 and input_bits is not None else 1
+        layers.append(quantize_layer(ly, b, s, where, input_scale))
+    net = ChipNetwork(layers, steps, *(("direct", input_bits) if input_bits is not None else ()))
     net.check()
     return net
 
@@ -208,7 +221,8 @@ class QuantReport:
 def quantization_report(model, net: ChipNetwork, spikes: np.ndarray, labels: np.ndarray, *,
                         batch: int = 2000) -> QuantReport:
     """Float model (anything :func:`skyspike.compiler.model.load_model` takes) vs the golden model of
-    its quantized network ``net``, on the same encoded inputs, in batches of ``batch``."""
+    its quantized network ``net``, on the same encoded inputs (a direct input's values: the float
+    model sees them as intensities, :func:`float_inputs`), in batches of ``batch``."""
     import torch
 
     from skyspike.chip import golden
@@ -220,7 +234,7 @@ def quantization_report(model, net: ChipNetwork, spikes: np.ndarray, labels: np.
     with torch.no_grad():
         for i in range(0, len(spikes), batch):
             x = spikes[i:i + batch]
-            fr = fnet.simulate(x, record=False)
+            fr = fnet.simulate(float_inputs(x, net), record=False)
             gr = golden.run(net, x)
             fp.append(fr.prediction)
             gp.append(predict(gr.counts, gr.membranes[-1][:, -1]))
@@ -229,6 +243,15 @@ def quantization_report(model, net: ChipNetwork, spikes: np.ndarray, labels: np.
     labels = np.asarray(labels)
     return QuantReport(float(np.mean(fp == labels)), float(np.mean(gp == labels)), float(np.mean(fp == gp)),
                        mae / len(spikes), fp, gp)
+
+
+def float_inputs(x: np.ndarray, net: ChipNetwork) -> np.ndarray:
+    """What the float model sees of the chip's inputs ``x``: the spikes, or for a direct input
+    its values over 2**input_bits - 1 at every step (batch, steps, n_in)."""
+    if not net.direct:
+        return x
+    v = np.asarray(x, np.float64) / ((1 << net.input_bits) - 1)
+    return np.repeat(v[:, None, :], net.steps, axis=1)
 
 
 def golden_prediction(result) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The training recipe: a spiking MLP trained with surrogate gradients (BPTT through time)
-on rate-coded input, Adam with a cosine-annealed learning rate (per batch; the schedule the
+on rate-coded input, or on the image itself at every step (``input_bits``: a direct-input
+network, the image rounded to the chip's value grid), Adam with a cosine-annealed learning rate (per batch; the schedule the
 QSNN study found good for quantized SNNs).
 
 The model is an ``nn.Sequential`` of ``Linear`` (bias optional) and neuron layers: snnTorch's
@@ -56,9 +57,24 @@ class Recipe:
     dataset: str = "digits"
     qat_bits: int = 0             # > 0: quantization-aware fine-tuning to this precision
     qat_epochs: int = 0
+    input_bits: int = 0           # > 0: direct input, the image rounded to this many bits (else rate coding)
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+        d = asdict(self)
+        if not d["input_bits"]:   # fields added later hash only when set: old cache keys stay valid
+            del d["input_bits"]
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def model_inputs(x: torch.Tensor, recipe: Recipe, gen: torch.Generator | None = None) -> torch.Tensor:
+    """What the model gets for intensities ``x`` (batch, n_in) in 0..1: (batch, steps, n_in)
+    rate-coded spikes (``gen`` draws them), or with ``recipe.input_bits`` the image rounded to
+    that grid (what :func:`skyspike.compiler.encode.values` sends the chip) at every step."""
+    if recipe.input_bits:
+        top = (1 << recipe.input_bits) - 1
+        return (torch.round(x * top) / top)[:, None, :].expand(-1, recipe.steps, -1)
+    p = (x * recipe.gain).clamp(0, 1)[:, None, :]
+    return (torch.rand((x.shape[0], recipe.steps, x.shape[1]), generator=gen, device=x.device) < p).float()
 
 
 def _neuron(recipe: Recipe):
@@ -122,7 +138,7 @@ class TrainLog:
 def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe, *, epochs: int,
         lr: float, device: str | None = None, progress=None, log: TrainLog | None = None) -> TrainLog:
     """BPTT over ``epochs`` epochs: every batch is rate coded afresh (torch generator seeded by
-    recipe.seed), cross-entropy on output spike counts, Adam, cosine-annealed learning rate
+    recipe.seed; or fed directly, :func:`model_inputs`), cross-entropy on output spike counts, Adam, cosine-annealed learning rate
     (per batch). ``progress(epoch, loss, acc)``: optional callback after each epoch."""
     dev = torch.device(device or "cpu")
     model.to(dev)
@@ -143,9 +159,7 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
         total, correct = 0.0, 0
         for b in range(per_epoch):
             idx = perm[b * recipe.batch:(b + 1) * recipe.batch]
-            p = (x_all[idx] * recipe.gain).clamp(0, 1)[:, None, :]
-            spikes = (torch.rand((len(idx), recipe.steps, x_all.shape[1]), generator=gen, device=dev) < p).float()
-            counts = simulate(model, spikes, record=False).counts
+            counts = simulate(model, model_inputs(x_all[idx], recipe, gen), record=False).counts
             loss = loss_fn(counts, y_all[idx])
             opt.zero_grad()
             loss.backward()
@@ -256,5 +270,5 @@ def train_or_load(x_train, y_train, recipe: Recipe, cache_dir: str | Path, *, n_
     return model, log
 
 
-__all__ = ["Recipe", "build_model", "simulate", "fit", "train", "evaluate", "train_or_load", "save", "load", "load_file",
+__all__ = ["Recipe", "model_inputs", "build_model", "simulate", "fit", "train", "evaluate", "train_or_load", "save", "load", "load_file",
            "fine_tune"]

@@ -17,7 +17,7 @@ from skyspike.spec import memmap as mm
 from skyspike.spec.config import CoreConfig, get_config
 from skyspike.chip.golden import run as golden_run
 from skyspike.chip.image import build_image, image_writes, input_writes
-from skyspike.chip.network import ChipNetwork
+from skyspike.chip.network import ChipNetwork, as_inputs
 
 DEFAULT_BUILD = Path(os.environ.get("SKYSPIKE_BUILD", "build")) / "rtlsim"
 
@@ -58,9 +58,7 @@ def run_rtl(net: ChipNetwork, inputs: np.ndarray, config: str | CoreConfig = "ch
     from skyspike.rtlsim.runner import run_cocotb
 
     cfg = get_config(config)
-    x = np.asarray(inputs, bool)
-    if x.ndim == 2:
-        x = x[None]
+    x = as_inputs(inputs, net)
     image = build_image(net, cfg)
     gold_cycles = golden_run(net, x, cfg).cycles  # also validates shapes; bounds the wait
     tag = hashlib.sha256(repr(cfg).encode()).hexdigest()[:10]

@@ -20,6 +20,15 @@ BETA_SHIFT = 8
 #: Most bias rows (always-on inputs) of one layer: they fill at most two words of its input
 #: bitmap, so the scanners need two masks per layer (docs/semantics.md, "Bias rows").
 MAX_BIAS_ROWS = 32
+#: Layer 0's input modes, indexed by their descriptor code (docs/semantics.md, "Inputs"):
+#: spike bitmaps written for every step, or graded values written once (direct input).
+INPUT_MODES = ("spikes", "direct")
+#: The widest direct-input value (bits; the value widths are PRECISIONS).
+MAX_INPUT_BITS = 8
+#: Width of the current the neuron lanes take: the synaptic current saturated to 18 bits
+#: signed. That never changes a membrane: the base it is added to is within +-65535, so any
+#: |I| >= 2**17 - 1 saturates V the same way (docs/semantics.md, "Numbers").
+CURRENT_BITS = 18
 
 
 @dataclass(frozen=True)
@@ -171,10 +180,10 @@ class CoreConfig:
 
     @property
     def acc_bits(self) -> int:
-        """Accumulator width: holds max fan-in x max |weight| (128) without overflow, signed.
-        The fan-in includes up to MAX_BIAS_ROWS bias rows: max_inputs and max_neurons are
-        multiples of 32, so their bit length still covers 32 more."""
-        return max(self.max_inputs, self.max_neurons).bit_length() + 8 + 1
+        """Accumulator width: holds max fan-in x max |weight| (128) x the largest direct-input
+        value (255) without overflow, signed. The fan-in includes up to MAX_BIAS_ROWS bias rows:
+        max_inputs and max_neurons are multiples of 32, so their bit length still covers 32 more."""
+        return max(self.max_inputs, self.max_neurons).bit_length() + 8 + MAX_INPUT_BITS + 1
 
     def as_dict(self) -> dict:
         return asdict(self)

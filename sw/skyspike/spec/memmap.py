@@ -13,7 +13,8 @@ from .config import MAX_BIAS_ROWS, CoreConfig
 from .layouts import DESC_WORDS
 
 CORE_ID = 0x534B5953          # "SKYS"
-CORE_VERSION = 0x0001_0100    # major.minor.patch as 8.8.16; 1.1: bias rows (descriptor word 1 bits 15:8)
+CORE_VERSION = 0x0001_0200    # major.minor.patch as 8.8.16; 1.1: bias rows (descriptor word 1 bits 15:8);
+                              # 1.2: direct (graded) input (descriptor word 1 bits 19:16)
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,13 @@ class RunError(IntEnum):
     STATE_OVERFLOW = 9
     BAD_OUTPUTS = 10
     BAD_BIAS = 11
+    BAD_INPUT = 12
 
 
 ERROR_DOC = {
     RunError.BAD_LAYER_COUNT: "n_layers is 0 or above max_layers",
-    RunError.BAD_STEPS: "steps is 0, or steps x input words per bank exceed the input buffer",
+    RunError.BAD_STEPS: "steps is 0, or the input frames (steps, or the bit planes of a direct input) x input words "
+                        "per bank exceed the input buffer",
     RunError.BAD_SIZE: "n_in or n_out is 0, or above the core's limits (max_inputs for layer 0, max_neurons)",
     RunError.BAD_CHAIN: "n_in differs from the previous layer's n_out",
     RunError.BAD_THRESHOLD: "theta_low > theta_high",
@@ -119,6 +122,7 @@ ERROR_DOC = {
     RunError.STATE_OVERFLOW: "state_base not a multiple of update_lanes, or state_base + n_out above state_neurons",
     RunError.BAD_OUTPUTS: "the last layer has more neurons than max_outputs",
     RunError.BAD_BIAS: f"more than {MAX_BIAS_ROWS} bias rows (MAX_BIAS_ROWS)",
+    RunError.BAD_INPUT: "an input mode other than spikes (0) or direct (1), or a hidden layer with an input mode",
 }
 ERRORS = {int(e): (e.name, ERROR_DOC[e]) for e in RunError}
 ERROR_CODE = {e.name: int(e) for e in RunError}

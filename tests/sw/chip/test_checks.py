@@ -63,6 +63,9 @@ def cases(img):
         (net, (2, {"n_out": CFG.max_outputs + 1}), RunError.BAD_OUTPUTS, 2),
         (NET.pack(n_layers=2, steps=img.steps), None, RunError.BAD_OUTPUTS, 1),
         (net, (1, {"n_bias": 33}), RunError.BAD_BIAS, 1),
+        (net, (0, {"in_mode": 2}), RunError.BAD_INPUT, 0),
+        (net, (1, {"in_mode": 1}), RunError.BAD_INPUT, 1),
+        (net, (0, {"in_mode": 1, "in_bits_code": 3}), 0, 0),   # direct 8-bit input: valid
     ]
 
 
@@ -73,8 +76,9 @@ def test_each_error_code_and_layer():
         table = table_with(img, change[0], **change[1]) if change else img.descriptors
         check = run_check(net_word, table, CFG)
         assert (check.code, check.layer) == (code, layer), (code, change, check)
-        assert check.cycles == (3 if code == RunError.BAD_LAYER_COUNT else layer + 6)
-        seen.add(code)
+        if code:
+            assert check.cycles == (3 if code == RunError.BAD_LAYER_COUNT else layer + 6)
+            seen.add(code)
     assert seen == set(RunError)
 
 

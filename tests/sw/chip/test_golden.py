@@ -13,18 +13,20 @@ SEED = int(os.environ.get("SEED", "20261122"))
 
 
 def scalar_run(net: ChipNetwork, x: np.ndarray):
-    """One sample, neuron by neuron, straight from docs/semantics.md."""
+    """One sample, neuron by neuron, straight from docs/semantics.md ("Inputs": a direct
+    input's values weight layer 0's rows, its bias inputs are worth 2**bits - 1)."""
     state = [[(0, True, False) for _ in range(ly.n_out)] for ly in net.layers]
     spikes = [np.zeros((net.steps, ly.n_out), bool) for ly in net.layers]
     mems = [np.zeros((net.steps, ly.n_out), int) for ly in net.layers]
     for t in range(net.steps):
-        s = list(x[t])
+        s = [int(v) for v in x] if net.direct else list(x[t])
         for i, ly in enumerate(net.layers):
             out = []
+            on = (1 << net.input_bits) - 1 if i == 0 and net.direct else 1
             for n in range(ly.n_out):
                 v, armed, fired = state[i][n]
-                current = sum(int(ly.weights[j, n]) for j in range(ly.n_in) if s[j])
-                current += sum(int(ly.bias[j, n]) for j in range(ly.n_bias))  # always-on inputs
+                current = sum(int(ly.weights[j, n]) * int(s[j]) for j in range(ly.n_in))
+                current += sum(int(ly.bias[j, n]) * on for j in range(ly.n_bias))  # always-on inputs
                 lk = (v * ly.beta + 128) // 256
                 base = (0 if ly.reset_zero else lk - ly.reset_sub) if fired else lk
                 v = min(32767, max(-32768, base + current))
@@ -40,7 +42,7 @@ def scalar_run(net: ChipNetwork, x: np.ndarray):
 
 def test_golden_matches_scalar_reference():
     cfg = CONFIGS["small"]
-    with_bias = 0
+    with_bias = direct = 0
     for case in range(25):
         rng = np.random.default_rng([SEED, case])
         net = random_network(rng, cfg, max_width=40)
@@ -53,7 +55,9 @@ def test_golden_matches_scalar_reference():
                 assert np.array_equal(g.membranes[ly][b], mems[ly]), f"seed {SEED} case {case} layer {ly}"
         assert np.array_equal(g.counts, g.spikes[-1].sum(axis=1))
         with_bias += any(ly.n_bias for ly in net.layers)
+        direct += net.direct
     assert with_bias >= 5, "random_network hardly drew bias rows"
+    assert direct >= 3, "random_network hardly drew direct inputs"
 
 
 def test_leak_rounding():

@@ -53,6 +53,7 @@ def test_readback_inverts_the_image():
             read = lambda a, n, mem=mem: [mem[a + 4 * i] for i in range(n)]  # noqa: E731
             back, pl = read_network(read, cfg)
             assert back.steps == net.steps and mem[mm.REG["NET"]] & 0xFF == len(net.layers)
+            assert (back.input_mode, back.input_bits) == (net.input_mode, net.input_bits)
             for a, b in zip(net.layers, back.layers):
                 np.testing.assert_array_equal(a.weights_with_bias, b.weights_with_bias)
                 assert (a.bits, a.beta, a.theta_high, a.theta_low, a.reset_sub, a.reset_zero) == \

@@ -30,6 +30,8 @@ def train(
     lr: Annotated[float, typer.Option(help="learning rate, > 0")] = 1e-2,
     batch: Annotated[int, typer.Option(min=1)] = 128,
     bits: Annotated[int, typer.Option(help="quantization-aware fine-tuning at 1, 2, 4 or 8 bits (0: none)")] = 0,
+    input_bits: Annotated[int, typer.Option(help="direct input: the image itself at every step, rounded to 1, 2, "
+                                                 "4 or 8 bits per pixel (0: rate-coded spikes)")] = 0,
     qat_epochs: Annotated[int, typer.Option(min=0)] = 3,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     device: Annotated[str | None, typer.Option(help="torch device, e.g. cuda")] = None,
@@ -37,22 +39,23 @@ def train(
     config: Config = "chip",
 ):
     """Train a spiking MLP (surrogate gradients, cosine LR) and save it."""
-    from skyspike.compiler import encode
     from skyspike.compiler import train as T
 
     finite("hysteresis", hysteresis, 0.0, 0.99)
     finite("beta", beta, 0.0, 1.0)
     if not finite("lr", lr, 0.0) > 0:
         fail("--lr must be > 0")
-    if bits and bits not in PRECISIONS:
-        fail(f"--bits {bits} is not 0 or one of {', '.join(map(str, PRECISIONS))}")
+    for name, value in (("--bits", bits), ("--input-bits", input_bits)):
+        if value and value not in PRECISIONS:
+            fail(f"{name} {value} is not 0 or one of {', '.join(map(str, PRECISIONS))}")
     output_path(output)
     if compile_to is not None:
         output_path(compile_to)
     d = load_data(dataset, data, download)
     recipe = T.Recipe(hidden=hidden, hidden2=hidden2, steps=steps, epochs=epochs, neuron=neuron,
                       hysteresis=hysteresis if neuron == "schmitt" else 0.0, bias=bias, beta=beta, lr=lr,
-                      batch=batch, seed=seed, dataset=dataset, qat_bits=bits, qat_epochs=qat_epochs if bits else 0)
+                      batch=batch, seed=seed, dataset=dataset, qat_bits=bits, qat_epochs=qat_epochs if bits else 0,
+                      input_bits=input_bits)
     total = recipe.epochs + recipe.qat_epochs
     with progress_bar() as prog:
         task = prog.add_task(f"training {d.n_in}-{hidden}{f'-{hidden2}' if hidden2 else ''}-10 on {dataset}",
@@ -64,13 +67,15 @@ def train(
 
         model, log = T.train(d.x_train, d.y_train, recipe, device=device, progress=progress, threads=None)
     T.save(model, output, recipe)
-    x = encode.rate(d.x_test, recipe.steps, gain=recipe.gain, rng=1)
+    import torch
+
+    x = T.model_inputs(torch.as_tensor(d.x_test, dtype=torch.float32), recipe, torch.Generator().manual_seed(1))
     acc = T.evaluate(model, x, d.y_test)
     console.print(f"float test accuracy {100 * acc:.2f}% ({len(d.y_test)} images), {log.seconds:.0f} s; "
                   f"wrote {output}")
     if compile_to:
-        compile_model(output, compile_to, bits=bits or 4, config=config, encoding={"method": "rate",
-                      "gain": recipe.gain}, dataset=dataset, data=data)
+        enc = {"method": "values", "bits": input_bits} if input_bits else {"method": "rate", "gain": recipe.gain}
+        compile_model(output, compile_to, bits=bits or 4, config=config, encoding=enc, dataset=dataset, data=data)
 
 
 # -- compile --------------------------------------------------------------------------------
@@ -103,9 +108,13 @@ def compile(
         help="put thresholds exactly on the grid (default: on for quantization-aware models)")] = None,
     nir_reset: NirReset = "zero",
     nir_dt: NirDt = 1e-4,
-    encoding: Annotated[Literal["rate", "direct"], typer.Option(help="input encoding")] = "rate",
+    encoding: Annotated[Literal["rate", "direct", "values"], typer.Option(
+        help="input encoding: rate / direct (threshold) spikes, or values: the model's first Linear gets the image "
+             "itself at every step (snnTorch's cur1 = fc1(x)), sent once as --input-bits values")] = "rate",
     gain: Annotated[float, typer.Option(help="rate encoding: spike probability = gain x intensity")] = 1.0,
     threshold: Annotated[float, typer.Option(help="direct encoding: spike where intensity >= this")] = 0.5,
+    input_bits: Annotated[int | None, typer.Option(help="values encoding: bits per input value, 1, 2, 4 or 8 "
+                                                        "(default: the model's recipe, else 4)")] = None,
     dataset: Annotated[str | None, typer.Option(help="validate on this data set's test images")] = None,
     data: DataDir = None,
     validate: Annotated[int, typer.Option(min=0, help="test images for the float-vs-chip report")] = 1000,
@@ -113,7 +122,8 @@ def compile(
     """Quantize a trained model into a chip network file, with a resource summary."""
     finite("gain", gain, 0.0)
     finite("threshold", threshold)
-    enc = {"method": "rate", "gain": gain} if encoding == "rate" else {"method": "direct", "threshold": threshold}
+    enc = {"rate": {"method": "rate", "gain": gain}, "direct": {"method": "direct", "threshold": threshold},
+           "values": {"method": "values", "bits": input_bits}}[encoding]
     compile_model(model, output, bits=parse_bits(bits), steps=steps, config=config, rule=rule,
                   align_threshold=align_threshold, nir_reset=nir_reset, nir_dt=nir_dt, encoding=enc,
                   dataset=dataset, data=data, validate=validate)
@@ -129,12 +139,15 @@ def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dic
     from skyspike.spec.config import get_config
 
     output_path(output)
+    fnet, torch_model, recipe = load_source(model, nir_reset, nir_dt)
+    if encoding.get("method") == "values" and encoding.get("bits") is None:
+        encoding = {**encoding, "bits": (recipe.input_bits if recipe and recipe.input_bits else 4)}
     encoding = encode.check_encoding(encoding)
     cfg = get_config(config)
-    fnet, torch_model, recipe = load_source(model, nir_reset, nir_dt)
     steps = steps or (recipe.steps if recipe else 16)
     align = align_threshold if align_threshold is not None else bool(recipe and recipe.qat_bits)
-    net = Q.quantize(fnet, bits, steps, rule=rule, align_threshold=align)
+    input_bits = encoding["bits"] if encoding["method"] == "values" else None
+    net = Q.quantize(fnet, bits, steps, rule=rule, align_threshold=align, input_bits=input_bits)
     net.check(cfg)
     ds = dataset or (recipe.dataset if recipe else None)
     meta = {"config": config, "encoding": encoding, "source": str(model), "scales": [ly.scale for ly in net.layers],
