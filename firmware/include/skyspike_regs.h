@@ -48,6 +48,7 @@
 #define SKYSPIKE_REG_NET                     0x28  /* the network: layer count and time steps: n_layers[7:0] steps[15:8] */
 #define SKYSPIKE_REG_CYCLES                  0x2c  /* clock cycles of the last inference, start strobe to done */
 #define SKYSPIKE_REG_BUS_ADDR                0x30  /* byte address of the access that last set the bus-error or write-refused flag */
+#define SKYSPIKE_REG_SEED                    0x34  /* rate-coded input: the seed of the random generators, taken at every start (docs/semantics.md, Inputs) */
 #define SKYSPIKE_CAPS0_BANKS_SHIFT           0
 #define SKYSPIKE_CAPS0_BANKS_MASK            0xff
 #define SKYSPIKE_CAPS0_MAX_SLOTS_SHIFT       8
@@ -77,7 +78,7 @@
 #define SKYSPIKE_STATUS_BUSY                 0x1  /* an inference is running */
 #define SKYSPIKE_STATUS_DONE                 0x2  /* the last inference finished (= irq when enabled) */
 #define SKYSPIKE_STATUS_BUS_ERROR            0x4  /* sticky: unmapped address, or a write to a read-only location */
-#define SKYSPIKE_STATUS_WRITE_REFUSED        0x8  /* sticky: weights, inputs, descriptors or NET written while busy */
+#define SKYSPIKE_STATUS_WRITE_REFUSED        0x8  /* sticky: weights, inputs, descriptors, NET or SEED written while busy */
 #define SKYSPIKE_STATUS_ERROR_SHIFT          8  /* run error code, 0 = none (below) */
 #define SKYSPIKE_STATUS_ERROR_MASK           0xff
 #define SKYSPIKE_STATUS_ERROR_LAYER_SHIFT    16  /* layer of the run error */
@@ -97,7 +98,7 @@
 #define SKYSPIKE_INPUT_BASE                  0x10000
 #define SKYSPIKE_WEIGHT_BASE                 0x20000
 #define SKYSPIKE_ERR_BAD_LAYER_COUNT         1  /* n_layers is 0 or above max_layers */
-#define SKYSPIKE_ERR_BAD_STEPS               2  /* steps is 0, or the input frames (steps, or the bit planes of a direct input) x input words per bank exceed the input buffer */
+#define SKYSPIKE_ERR_BAD_STEPS               2  /* steps is 0, or the input frames (steps, or the bit planes of graded input) x input words per bank exceed the input buffer */
 #define SKYSPIKE_ERR_BAD_SIZE                3  /* n_in or n_out is 0, or above the core's limits (max_inputs for layer 0, max_neurons) */
 #define SKYSPIKE_ERR_BAD_CHAIN               4  /* n_in differs from the previous layer's n_out */
 #define SKYSPIKE_ERR_BAD_THRESHOLD           5  /* theta_low > theta_high */
@@ -107,7 +108,7 @@
 #define SKYSPIKE_ERR_STATE_OVERFLOW          9  /* state_base not a multiple of update_lanes, or state_base + n_out above state_neurons */
 #define SKYSPIKE_ERR_BAD_OUTPUTS             10  /* the last layer has more neurons than max_outputs */
 #define SKYSPIKE_ERR_BAD_BIAS                11  /* more than 32 bias rows (MAX_BIAS_ROWS) */
-#define SKYSPIKE_ERR_BAD_INPUT               12  /* an input mode other than spikes (0) or direct (1), or a hidden layer with an input mode */
+#define SKYSPIKE_ERR_BAD_INPUT               12  /* input mode 3 (none), or a hidden layer with an input mode */
 
 /* ---- host link protocol (docs/protocol.md) ---- */
 #define PROTO_VERSION                        1

@@ -114,12 +114,12 @@ class SNNCore(wiring.Component):
         m.d.comb += [getattr(self, name).eq(getattr(eng, name)) for name in DEBUG_PORTS]
         bus = _Request(self.wb, self.cfg, eng.busy)
         w_rd, in_rd = self._memories(m, eng, bus)
-        clear_flags, irq_en, net = self._control(m, eng, bus)
+        clear_flags, irq_en, net, seed = self._control(m, eng, bus)
         bus_error, write_refused, bus_addr = self._bus_errors(m, eng, bus, clear_flags)
         status = _packed(m, mm.STATUS, "status", busy=eng.busy, done=eng.done, bus_error=bus_error,
                          write_refused=write_refused, error=eng.error, error_layer=eng.error_layer)
         reg_value = self._register_value(m, bus, {
-            "STATUS": status, "BUS_ADDR": bus_addr, "NET": net, "CYCLES": eng.cycles,
+            "STATUS": status, "BUS_ADDR": bus_addr, "NET": net, "SEED": seed, "CYCLES": eng.cycles,
             "CTRL": _packed(m, mm.CTRL, "ctrl_r", irq_en=irq_en)})
         desc_value = self._descriptors(m, eng, bus)
         self._read_data(m, eng, bus, reg_value, desc_value, w_rd, in_rd)
@@ -156,15 +156,16 @@ class SNNCore(wiring.Component):
                 bank_set("ibank", cfg.input_banks, cfg.input_depth, eng.inp, "inputs"))
 
     def _control(self, m, eng, bus):
-        """CTRL (start and abort strobes, irq_en) and NET. Returns ``clear_flags`` (a CTRL write
-        clears the sticky flags this cycle), ``irq_en`` and ``net`` (a view of mm.NET)."""
+        """CTRL (start and abort strobes, irq_en), NET and SEED. Returns ``clear_flags`` (a CTRL
+        write clears the sticky flags this cycle), ``irq_en``, ``net`` (a view of mm.NET) and ``seed``."""
         wb = self.wb
         irq_en = Signal()
         net = Signal(data_layout(mm.NET), name="net")
+        seed = Signal(32, name="seed")
         start = Signal()
         abort = Signal()
         clear_flags = Signal()
-        m.d.comb += [eng.n_layers.eq(net.n_layers), eng.steps.eq(net.steps),
+        m.d.comb += [eng.n_layers.eq(net.n_layers), eng.steps.eq(net.steps), eng.seed.eq(seed),
                      eng.start.eq(start), eng.abort.eq(abort), self.irq.eq(eng.done & irq_en)]
         m.d.sync += [start.eq(0), abort.eq(0)]
         ctrl = data.View(data_layout(mm.CTRL), wb.dat_w)
@@ -179,7 +180,10 @@ class SNNCore(wiring.Component):
                 with m.Case(_reg_word("NET")):
                     with m.If(~eng.busy):  # only the fields are stored: the rest reads 0
                         m.d.sync += [net[f.name].eq(new_net[f.name]) for f in mm.NET]
-        return clear_flags, irq_en, net
+                with m.Case(_reg_word("SEED")):
+                    with m.If(~eng.busy):
+                        m.d.sync += seed.eq(bus.masked(seed))
+        return clear_flags, irq_en, net, seed
 
     def _bus_errors(self, m, eng, bus, clear_flags):
         """Every access is acked; the ones that cannot be honoured are reported, never
@@ -199,7 +203,7 @@ class SNNCore(wiring.Component):
         mapped = Cat(sel[name] for name in sel if name != "regs").any() | (sel["regs"] & reg_known)
         read_only = sel["counts"] | sel["state"] | (sel["regs"] & ~reg_writable)
         frozen = (sel["weights"] | sel["inputs"] | sel["descriptors"]
-                  | (sel["regs"] & (regs == _reg_word("NET"))))
+                  | (sel["regs"] & ((regs == _reg_word("NET")) | (regs == _reg_word("SEED")))))
         bad = bus.req & (~mapped | (we & read_only))
         refused = bus.req & we & frozen & eng.busy
         with m.If(clear_flags):

@@ -64,7 +64,7 @@ class DescriptorDecode(wiring.Component):
         The previous layer's n_out (checked against n_in unless ``first``).
     steps : In(8)
         Time steps of the run (checked against the input buffer for layer 0, unless its input
-        is direct: then its bit planes are).
+        is graded: then its bit planes are).
     derived : Out(derived_layout(cfg))
         The layer's placement and bias-word masks (see :func:`derived_layout`).
     error : Out(8)
@@ -138,8 +138,8 @@ class DescriptorDecode(wiring.Component):
         max_in = Mux(self.first, cfg.max_inputs, cfg.max_neurons)
         lane_mask = cfg.update_lanes - 1
         # The two checks with a product keep their operands; the others are plain conditions.
-        # The input buffer holds a bitmap per step, or per bit plane of a direct input.
-        frames = Mux(d.in_mode == 1, Const(1, 9) << d.in_bits_code, self.steps)
+        # The input buffer holds a bitmap per step, or per bit plane of graded input.
+        frames = Mux((d.in_mode == 1) | (d.in_mode == 2), Const(1, 9) << d.in_bits_code, self.steps)
         operands = {"first": self.first, "steps": self.steps, "frames": frames, "in_words_per_bank": o.in_words_per_bank,
                     "w_base": d.w_base, "words_per_row": (o.chunks + sub_mask) >> o.sub_log2, "rows": o.rows}
         plain = {
@@ -151,7 +151,7 @@ class DescriptorDecode(wiring.Component):
             "STATE_OVERFLOW": ((d.state_base & lane_mask) != 0) | (d.state_base + d.n_out > cfg.state_neurons),
             "BAD_OUTPUTS": self.last & (d.n_out > cfg.max_outputs),
             "BAD_BIAS": d.n_bias > MAX_BIAS_ROWS,
-            "BAD_INPUT": (d.in_mode > 1) | (~self.first & (d.in_mode != 0)),
+            "BAD_INPUT": (d.in_mode == 3) | (~self.first & (d.in_mode != 0)),
         }
         if self.registered_checks:   # one register stage between the decode and the products
             operands = {k: self._register(m, f"check_{k}", v) for k, v in operands.items()}

@@ -16,7 +16,9 @@ Schedule per step, per layer (cycles are predicted by ``skyspike.chip.golden.pre
 A direct input (layer 0, descriptor in_mode 1) runs START and SCAN once per bit plane at
 step 0, most significant first (START doubles the accumulators after the first), and UPDATE
 stores the chunk's currents in :class:`InputCurrents`; at later steps its chunks go from
-START straight to UPDATE, which takes the stored currents.
+START straight to UPDATE, which takes the stored currents. A rate-coded input (in_mode 2)
+goes from LOAD to ENCODE at every step: :class:`RateEncoder` draws the step's spikes into a
+bitmap, which the scanners then read as a hidden layer's.
 
 The datapath is four blocks in a row, each a component of its own: :class:`InputRouter`
 (scanners and their word reads) -> :class:`WeightFetch` (bank addresses, synapse array) ->
@@ -33,6 +35,7 @@ from skyspike.spec.config import LANES_PER_BANK, MEMBRANE_BITS, CoreConfig, log2
 from skyspike.spec.memmap import ERROR_CODE
 
 from .descriptor import DescriptorDecode, derived_layout
+from .encoder import RateEncoder
 from .input_current import InputCurrents
 from .inputs import InputRouter
 from .layouts import DESCRIPTOR, STATE_ENTRY
@@ -60,6 +63,8 @@ class Engine(wiring.Component):
     ----------
     start : In(1)
         Begin an inference (ignored while busy).
+    seed : In(32)
+        The rate encoder's seed (taken at ``start``).
     abort : In(1)
         Soft reset: stop a run at once (back to idle, done and error cleared).
     n_layers, steps : In(8)
@@ -97,7 +102,7 @@ class Engine(wiring.Component):
         self.wa_bits = log2(cfg.bank_depth)
         self.ia_bits = log2(cfg.input_depth)
         super().__init__({
-            "start": In(1), "abort": In(1), "n_layers": In(8), "steps": In(8),
+            "start": In(1), "abort": In(1), "n_layers": In(8), "steps": In(8), "seed": In(32),
             "desc_index": Out(range(max(2, cfg.max_layers))), "desc": In(DESCRIPTOR),
             "busy": Out(1), "done": Out(1), "error": Out(8), "error_layer": Out(8), "cycles": Out(32),
             "w": Out(SRAMReadSignature(self.wa_bits)).array(cfg.banks),
@@ -117,6 +122,7 @@ class Engine(wiring.Component):
         m.submodules.neurons = ns = NeuronState(cfg)
         m.submodules.outputs = out = OutputStage(cfg)
         m.submodules.currents = cur = InputCurrents(cfg)
+        m.submodules.encoder = enc = RateEncoder(cfg)
         r = self._run_state()
         first_layer, last_layer = r.layer == 0, r.layer == self.n_layers - 1
         self._checker(m, r, first_layer, last_layer)
@@ -129,14 +135,17 @@ class Engine(wiring.Component):
             dec.last.eq(last_layer), dec.prev_n_out.eq(r.prev_n_out), dec.steps.eq(self.steps),
             r.neuron0.eq(r.chunk_first + (r.group << log2(cfg.update_lanes))),
             # input routing -> weight fetch -> neuron state -> output stage
-            rt.start.eq(r.scan_start), rt.stop.eq(self.abort), rt.from_inputs.eq(first_layer),
+            rt.start.eq(r.scan_start), rt.stop.eq(self.abort), rt.from_inputs.eq(first_layer & ~r.rate),
             rt.slots_log2.eq(r.desc.slots_log2), rt.derived.eq(r.derived),
             rt.in_base.eq(Mux(r.direct, r.plane_base, r.in_base)),
-            rt.hidden.eq(out.hidden), r.scanning.eq(rt.active | r.drain),
+            rt.hidden.eq(Mux(r.rate, enc.bitmap, out.hidden)), r.scanning.eq(rt.active | r.drain),
             wf.event.eq(rt.event), wf.event_row.eq(rt.event_row), wf.chunk_base.eq(r.chunk_base),
             wf.slots_log2.eq(r.desc.slots_log2), wf.fold_log2.eq(r.desc.fold_log2), wf.bits_code.eq(r.desc.bits_code), wf.subword.eq(r.subword),
             wf.clear.eq(r.scan_start & (r.plane == 0)), wf.shift.eq(r.scan_start & (r.plane != 0)),
             wf.read_index.eq(r.group),
+            # a rate-coded input's spikes: drawn at each step
+            enc.reseed.eq(r.run_start), enc.seed.eq(self.seed), enc.start.eq(r.encode_start),
+            enc.bits_code.eq(r.desc.in_bits_code), enc.rows.eq(r.in_words_per_bank), r.encoder_busy.eq(enc.busy),
             # a direct input's currents: stored at step 0, taken from the store after
             cur.index.eq(r.neuron0 >> log2(cfg.update_lanes)), cur.current.eq(wf.current),
             cur.store.eq(r.update & r.direct & (r.step == 0)), cur.use_stored.eq(r.stored),
@@ -160,8 +169,12 @@ class Engine(wiring.Component):
             m.d.sync += reg.eq(active)
             trail.append(active := reg)
         m.d.comb += [r.drain.eq(Cat(trail).any()), r.stored.eq(r.direct & (r.step != 0))]
-        for outer, inner in [*zip(self.w, wf.w), *zip(self.inp, rt.inp)]:
+        for outer, inner in zip(self.w, wf.w):
             wiring.connect(m, wiring.flipped(outer), inner)
+        # The input buffer: the scanners' reads, or the encoder's (never both at once).
+        for outer, scan, encode in zip(self.inp, rt.inp, enc.inp):
+            m.d.comb += [outer.en.eq(scan.en | encode.en), outer.addr.eq(Mux(encode.en, encode.addr, scan.addr)),
+                         scan.data.eq(outer.data), encode.data.eq(outer.data)]
         with m.If(self.busy):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         self._fsm(m, r, dec)
@@ -195,6 +208,7 @@ class Engine(wiring.Component):
             # layer 0 with a direct input (latched in LOAD); the bit plane being scanned (step 0)
             # and its input-buffer address; stored: a later step, the currents are stored
             direct=Signal(), plane=Signal(3), plane_base=Signal(self.ia_bits + 8), stored=Signal(),
+            rate=Signal(), encode_start=Signal(), encoder_busy=Signal(),   # layer 0 rate coded (latched in LOAD)
             chunk_base=Signal(16),     # weight word of this chunk's rows (same in every bank)
             subword=Signal(2),
             chunk_first=Signal(16),    # layer-local index of the chunk's first neuron
@@ -247,10 +261,22 @@ class Engine(wiring.Component):
                     or_abort()
             with m.State("LOAD"):
                 m.d.sync += [r.desc.eq(dec.desc), r.derived.eq(dec.derived),
-                             r.direct.eq((r.layer == 0) & (dec.desc.in_mode == 1))]
+                             r.direct.eq((r.layer == 0) & (dec.desc.in_mode == 1)),
+                             r.rate.eq((r.layer == 0) & (dec.desc.in_mode == 2))]
                 m.d.sync += [r.chunk.eq(0), r.chunk_base.eq(dec.desc.w_base), r.subword.eq(0), r.chunk_first.eq(0),
                              r.plane.eq(0), r.plane_base.eq(0)]
-                m.next = "START"
+                with m.If((r.layer == 0) & (dec.desc.in_mode == 2)):
+                    m.next = "ENCODE"
+                with m.Else():
+                    m.next = "START"
+                or_abort()
+            with m.State("ENCODE"):
+                m.d.comb += r.encode_start.eq(1)
+                m.next = "ENCODE_WAIT"
+                or_abort()
+            with m.State("ENCODE_WAIT"):
+                with m.If(~r.encoder_busy):
+                    m.next = "START"
                 or_abort()
             with m.State("START"):
                 m.d.sync += [r.group.eq(0), r.groups.eq((this_chunk + U - 1) >> log2(U)),

@@ -44,8 +44,9 @@ class InputRouter(wiring.Component):
         The layer's decoded placement (``in_words`` and the bias-word masks are used).
     in_base : In(input address bits + 8)
         Input-buffer address of this step's word 0 in every bank.
-    hidden : In(max_neurons)
-        The previous layer's spike bitmap (bit n = neuron n spiked at this step).
+    hidden : In(max(max_neurons, max_inputs))
+        The previous layer's spike bitmap (bit n = neuron n spiked at this step), or a
+        rate-coded layer 0's (the encoder's).
     inp : Out(SRAMReadSignature(input address bits)).array(input_banks)
         The read ports of the input buffer banks.
     event : Out(max_slots)
@@ -63,7 +64,8 @@ class InputRouter(wiring.Component):
         self.ia_bits = log2(cfg.input_depth)
         super().__init__({
             "start": In(1), "stop": In(1), "from_inputs": In(1), "slots_log2": In(2),
-            "derived": In(derived_layout(cfg)), "in_base": In(self.ia_bits + 8), "hidden": In(cfg.max_neurons),
+            "derived": In(derived_layout(cfg)), "in_base": In(self.ia_bits + 8),
+            "hidden": In(max(cfg.max_neurons, cfg.max_inputs)),
             "inp": Out(SRAMReadSignature(self.ia_bits)).array(cfg.input_banks),
             "event": Out(cfg.max_slots), "event_row": Out(data.ArrayLayout(ROW_BITS, cfg.max_slots)),
             "active": Out(1),
@@ -79,7 +81,7 @@ class InputRouter(wiring.Component):
             scanners.append(sc)
         # A layer reads the bitmap past n_in when it has bias rows (up to index n_words, past
         # the Array): the scanners use only the real bits there, so what it reads is harmless.
-        hidden_words = Array([self.hidden[32 * w: 32 * (w + 1)] for w in range(cfg.max_neurons // 32)])
+        hidden_words = Array([self.hidden[32 * w: 32 * (w + 1)] for w in range(len(self.hidden) // 32)])
         in_sel = Array([port.data for port in self.inp])
         der = self.derived
         # The data source, registered: it fans out to every slot's 32 data bits, and the

@@ -18,7 +18,7 @@ from skyspike.chip import golden
 from skyspike.chip.image import encode_descriptor
 from skyspike.chip.network import INT16_MAX, INT16_MIN, ChipLayer, ChipNetwork, place
 from skyspike.chip.testing import random_network
-from skyspike.spec.config import CONFIGS, MAX_BIAS_ROWS, PRECISIONS, CoreConfig, log2
+from skyspike.spec.config import CONFIGS, INPUT_MODES, MAX_BIAS_ROWS, PRECISIONS, CoreConfig, log2
 from skyspike.spec.layouts import STORED_WORDS, descriptor_fields, descriptor_words
 from skyspike.spec.memmap import ERROR_CODE, ERRORS
 from skyspike_hw.descriptor import DescriptorDecode
@@ -44,7 +44,7 @@ class Desc:
     steps: int
     n_bias: int = 0
     fold: int = 1
-    in_mode: int = 0      # raw descriptor code (0 spikes, 1 direct; 2, 3 invalid)
+    in_mode: int = 0      # raw descriptor code (0 spikes, 1 direct, 2 rate; 3 invalid)
     in_bits: int = 1      # direct input: bits per value
 
     def words(self) -> list[int]:
@@ -67,7 +67,8 @@ def network_descs(net: ChipNetwork, cfg: CoreConfig) -> list[tuple[Desc, object]
         out.append((Desc(ly.n_in, ly.n_out, ly.bits, lp.slots, ly.reset_zero, lp.w_base, lp.state_base,
                          ly.beta, ly.theta_high, ly.theta_low, ly.reset_sub, first=i == 0,
                          last=i == len(net.layers) - 1, prev_n_out=net.layers[i - 1].n_out if i else 0,
-                         steps=net.steps, n_bias=ly.n_bias, fold=lp.fold, in_mode=int(i == 0 and net.direct),
+                         steps=net.steps, n_bias=ly.n_bias, fold=lp.fold,
+                         in_mode=INPUT_MODES.index(net.input_mode) if i == 0 else 0,
                          in_bits=net.input_bits if i == 0 else 1), lp))
     return out
 
@@ -77,7 +78,7 @@ def broken_rules(cfg: CoreConfig, d: Desc) -> list[int]:
     ERRORS texts with the limits of network.place() and the sizes of network.golden.layer_placement()."""
     codes = []
     in_words = -(-d.n_in // 32)   # the input buffer holds the real inputs only
-    frames = d.in_bits if d.in_mode == 1 else d.steps   # steps, or a direct input's bit planes
+    frames = d.in_bits if d.in_mode in (1, 2) else d.steps   # steps, or graded input's bit planes
     if d.first and (d.steps == 0 or frames * -(-in_words // cfg.input_banks) > cfg.input_depth):
         codes.append(ERROR_CODE["BAD_STEPS"])
     max_in = cfg.max_inputs if d.first else cfg.max_neurons
@@ -101,7 +102,7 @@ def broken_rules(cfg: CoreConfig, d: Desc) -> list[int]:
         codes.append(ERROR_CODE["BAD_OUTPUTS"])
     if d.n_bias > MAX_BIAS_ROWS:
         codes.append(ERROR_CODE["BAD_BIAS"])
-    if d.in_mode > 1 or (not d.first and d.in_mode):
+    if d.in_mode > 2 or (not d.first and d.in_mode):
         codes.append(ERROR_CODE["BAD_INPUT"])
     return codes
 
@@ -269,7 +270,8 @@ def single_rule_cases(cfg: CoreConfig) -> list[tuple[str, Desc, int]]:
          c["WEIGHT_OVERFLOW"]),
         ("direct input, 8 bits", replace(d0, in_mode=1, in_bits=8), 0),
         ("direct input, 255 steps: its 8 planes fit", replace(d0, in_mode=1, in_bits=8, steps=255), 0),
-        ("input mode 2", replace(d0, in_mode=2), c["BAD_INPUT"]),
+        ("rate-coded input, 2 bits", replace(d0, in_mode=2, in_bits=2), 0),
+        ("rate-coded input on a hidden layer", replace(d1, in_mode=2), c["BAD_INPUT"]),
         ("input mode 3", replace(d0, in_mode=3, in_bits=4), c["BAD_INPUT"]),
         ("direct input on a hidden layer", replace(d1, in_mode=1, in_bits=2), c["BAD_INPUT"]),
     ]

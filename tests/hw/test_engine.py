@@ -50,6 +50,7 @@ async def run_engine(ctx, dut, image, inputs, rng, max_cycles: int):
     desc += [0] * (cfg.max_layers - len(desc))
     ctx.set(dut.n_layers, image.n_layers)
     ctx.set(dut.steps, image.steps)
+    ctx.set(dut.seed, image.seed)
     ctx.set(dut.start, 1)
     banks = image_banks(image)
     trace = {}
@@ -103,6 +104,11 @@ def test_engine_vs_golden():
     x = random_inputs(rng, net, density=0.5)
     cases.append((net, x, build_image(net, cfg), golden.run(net, x, cfg)))
     assert cases[-1][2].placement.layers[0].chunks > 1
+    # Rate-coded input for sure: 2-bit values, a seed of 0 (its generators start from the mix alone).
+    net = ChipNetwork([ChipLayer(w(100, 12, 2), bits=2, theta_high=3, theta_low=1),
+                       ChipLayer(w(12, 5, 4), bits=4, theta_high=6)], steps=3, input_mode="rate", input_bits=2, seed=0)
+    x = random_inputs(rng, net, density=0.7)
+    cases.append((net, x, build_image(net, cfg), golden.run(net, x, cfg)))
     dut = Engine(cfg)
     errors = []
 

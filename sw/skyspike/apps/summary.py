@@ -35,6 +35,8 @@ def input_kind(net: ChipNetwork) -> str:
     """How layer 0 takes its input, in words."""
     if net.direct:
         return f"direct input ({net.input_bits}-bit values written once, their current added every step)"
+    if net.graded:
+        return f"rate-coded input ({net.input_bits}-bit values written once, spikes drawn on the chip, seed {net.seed})"
     return "spike input (a bitmap per step)"
 
 

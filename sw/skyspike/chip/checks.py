@@ -42,7 +42,7 @@ def layer_error(f: dict, cfg: CoreConfig, *, first: bool, last: bool, prev_n_out
     real_words = _ceil_div(n_in, 32)
     in_words_per_bank = _ceil_div(real_words, cfg.input_banks)
     # The input buffer holds a bitmap per step, or per bit plane of a direct input.
-    frames = (1, 2, 4, 8)[f["in_bits_code"]] if f["in_mode"] == 1 else steps
+    frames = (1, 2, 4, 8)[f["in_bits_code"]] if f["in_mode"] in (1, 2) else steps
     if first and (steps == 0 or frames * in_words_per_bank > cfg.input_depth):
         return RunError.BAD_STEPS
     max_in = cfg.max_inputs if first else cfg.max_neurons
@@ -70,7 +70,7 @@ def layer_error(f: dict, cfg: CoreConfig, *, first: bool, last: bool, prev_n_out
         return RunError.BAD_OUTPUTS
     if n_bias > MAX_BIAS_ROWS:
         return RunError.BAD_BIAS
-    if f["in_mode"] > 1 or (not first and f["in_mode"] != 0):
+    if f["in_mode"] > 2 or (not first and f["in_mode"] != 0):
         return RunError.BAD_INPUT
     return 0
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skyspike.spec.config import BETA_SHIFT, CoreConfig
+from skyspike.spec.config import BETA_SHIFT, RATE_GENERATORS, CoreConfig
 from skyspike.chip.network import (INT16_MAX, INT16_MIN, ChipNetwork, LayerPlacement, as_inputs, derive_layer,
                                    input_bitmaps, place)
 
@@ -22,6 +22,10 @@ LAYER_LOAD_CYCLES = 1   # latch one layer's descriptor (per step, per layer)
 CHUNK_OVERHEAD = 6      # per chunk: start, first input word in flight, last event's address, weights read,
                         # registered, merged (per bit plane of a direct input at step 0)
 STORED_CHUNK_CYCLES = 1  # per chunk of a direct-input layer 0 after step 0: start (its current is stored)
+ENCODE_OVERHEAD = 4     # per step of a rate-coded layer 0, besides one cycle per word row and plane: the
+                        # encoder's start, the reads' two cycles of latency, the last compare
+RATE_SEED_MIX = 0x9E3779B9  # generator k starts from SEED ^ (RATE_SEED_MIX * (k + 1)) mod 2**32 (0 -> 1)
+_U32 = 0xFFFF_FFFF
 
 
 def leak(v: np.ndarray, beta: int) -> np.ndarray:
@@ -75,6 +79,44 @@ def direct_current(values: np.ndarray, ly, bits: int) -> np.ndarray:
     return (np.concatenate([x, full], axis=-1) @ ly.weights_with_bias.astype(np.float64)).astype(np.int64)
 
 
+def xorshift32(state: int) -> int:
+    """One step of the rate encoder's generators: Marsaglia's xorshift32 (13, 17, 5)."""
+    state ^= (state << 13) & _U32
+    state ^= state >> 17
+    return state ^ ((state << 5) & _U32)
+
+
+def rate_seeds(seed: int) -> list[int]:
+    """The generators' states at the start of a run (docs/semantics.md, "Inputs")."""
+    return [(seed ^ (RATE_SEED_MIX * (k + 1))) & _U32 or 1 for k in range(RATE_GENERATORS)]
+
+
+def rate_levels(seed: int, steps: int, n_in: int, bits: int) -> np.ndarray:
+    """The random levels r_i(t) a rate-coded input is compared with: int (steps, n_in), each
+    in 0 .. 2**bits - 1. Generator k serves input words w = 4j + k; at each step, for each
+    word row j and bit plane p (most significant first) every generator steps once, and bit
+    c of its word is bit bits - 1 - p of the level of input 32w + c."""
+    rows = -(-(-(-n_in // 32)) // RATE_GENERATORS)
+    state = rate_seeds(seed)
+    words = np.zeros((steps, rows, bits, RATE_GENERATORS), np.uint64)
+    for t in range(steps):
+        for j in range(rows):
+            for p in range(bits):
+                state = [xorshift32(g) for g in state]
+                words[t, j, p] = state
+    bit = (words[..., None] >> np.arange(32, dtype=np.uint64)) & 1          # (t, j, p, k, c)
+    weight = (1 << np.arange(bits - 1, -1, -1, dtype=np.uint64))[None, None, :, None, None]
+    levels = (bit * weight).sum(axis=2)                                      # (t, j, k, c)
+    return levels.reshape(steps, -1)[:, :n_in].astype(np.int64)
+
+
+def rate_spikes(values: np.ndarray, net: ChipNetwork) -> np.ndarray:
+    """Layer 0's spikes from rate-coded input ``values`` int (batch, n_in): bool (batch, steps,
+    n_in), input i spiking at step t when r_i(t) < x_i (probability x_i / 2**bits)."""
+    levels = rate_levels(net.seed, net.steps, net.layers[0].n_in, net.input_bits)
+    return levels[None] < np.asarray(values, np.int64)[:, None, :]
+
+
 def layer_placement(cfg: CoreConfig, n_in: int, n_out: int, bits: int, slots: int, w_base: int = 0,
                     state_base: int = 0, n_bias: int = 0, fold: int = 1) -> LayerPlacement:
     """The placement of one layer with these descriptor fields on ``cfg`` (what the
@@ -119,8 +161,11 @@ def run(net: ChipNetwork, inputs: np.ndarray, cfg: CoreConfig | None = None) -> 
     net.check(cfg)
     x = as_inputs(inputs, net)
     batch = x.shape[0]
-    # A direct input is layer 0's constant current; spikes are its input at each step.
+    # A direct input is layer 0's constant current; spikes are its input at each step
+    # (rate-coded input: the spikes the chip draws).
     fixed = direct_current(x, net.layers[0], net.input_bits) if net.direct else None
+    if net.input_mode == "rate":
+        x = rate_spikes(x, net)
 
     weights = [synapse_weights(ly) for ly in net.layers]
     state = [neuron_init((batch, ly.n_out)) for ly in net.layers]
@@ -187,13 +232,15 @@ def scan_cycles(bits: np.ndarray, slots: int) -> np.ndarray:
 def predict_cycles(net: ChipNetwork, cfg: CoreConfig, layer_inputs: list[np.ndarray]) -> np.ndarray:
     """Exact clock cycles from the start strobe to done (see docs/semantics.md, "Cycles").
     ``layer_inputs``: per layer, its real inputs bool (batch, steps, n_in) -- for a direct
-    input, layer 0's bit planes (batch, input_bits, n_in) instead; the bias inputs are added
-    here (the scanners see them as spikes)."""
+    input, layer 0's bit planes (batch, input_bits, n_in) instead; for a rate-coded one its
+    spikes; the bias inputs are added here (the scanners see them as spikes)."""
     pl = place(net, cfg)
     batch = layer_inputs[0].shape[0]
     cycles = np.full(batch, START_CYCLES + len(net.layers) + VERDICT_CYCLES + DONE_CYCLES, np.int64)
     for i, (ly, lp) in enumerate(zip(net.layers, pl.layers)):
         update = -(-ly.n_out // cfg.update_lanes)
+        if i == 0 and net.input_mode == "rate":   # every step: encode, then scan the spikes
+            cycles += net.steps * (pl.input_words_per_bank * net.input_bits + ENCODE_OVERHEAD)
         if i == 0 and net.direct:
             # Step 0 scans every bit plane per chunk; later steps add the stored current.
             planes = sum(scan_cycles(with_bias(layer_inputs[0][:, f], ly.n_bias), lp.slots)
@@ -211,6 +258,6 @@ def dense_cycles(net: ChipNetwork, cfg: CoreConfig) -> int:
     """Cycles the same engine would take if every input spiked at every step (a dense scan;
     the bias inputs spike anyway)."""
     ones = [np.ones((1, net.steps, ly.n_in), bool) for ly in net.layers]
-    if net.direct:
+    if net.direct:   # (rate: every input spiking at every step)
         ones[0] = np.ones((1, net.input_bits, net.layers[0].n_in), bool)
     return int(predict_cycles(net, cfg, ones)[0])

@@ -20,13 +20,18 @@ class ChipImage:
     steps: int
     descriptors: np.ndarray  # uint32 (n_layers, DESC_WORDS)
     weights: np.ndarray      # uint32 (banks, used words)
-    input_mode: str = "spikes"  # layer 0's input (ChipNetwork.input_mode, input_bits)
+    input_mode: str = "spikes"  # layer 0's input (ChipNetwork.input_mode, input_bits, seed)
     input_bits: int = 1
+    seed: int = 1
+
+    @property
+    def graded(self) -> bool:
+        return self.input_mode != "spikes"
 
     @property
     def input_frames(self) -> int:
-        """Input bitmaps written per inference: steps, or the bit planes of a direct input."""
-        return self.input_bits if self.input_mode == "direct" else self.steps
+        """Input bitmaps written per inference: steps, or the bit planes of graded input."""
+        return self.input_bits if self.graded else self.steps
 
 
 def encode_descriptor(ly, lp, input_mode: str = "spikes", input_bits: int = 1) -> list[int]:
@@ -92,7 +97,7 @@ def build_image(net: ChipNetwork, cfg: CoreConfig) -> ChipImage:
     for ly, lp in zip(net.layers, pl.layers):
         pack_weights(ly, lp, cfg, banks)
     return ChipImage(cfg, pl, len(net.layers), net.steps, desc, banks[:, : pl.weight_words].copy(),
-                     net.input_mode, net.input_bits)
+                     net.input_mode, net.input_bits, net.seed)
 
 
 def pack_inputs(spikes: np.ndarray, cfg: CoreConfig, pl: Placement) -> np.ndarray:
@@ -117,9 +122,12 @@ def pack_inputs(spikes: np.ndarray, cfg: CoreConfig, pl: Placement) -> np.ndarra
 
 
 def image_writes(image: ChipImage) -> list[tuple[int, int]]:
-    """(byte address, word) bus writes that load ``image``: descriptors, NET, then weights."""
+    """(byte address, word) bus writes that load ``image``: NET (and SEED for rate-coded input),
+    descriptors, then weights."""
     cfg = image.cfg
     writes = [(mm.REG["NET"], image.n_layers | image.steps << 8)]
+    if image.input_mode == "rate":
+        writes.append((mm.REG["SEED"], image.seed))
     for ly, words in enumerate(image.descriptors):
         writes += [(mm.DESC_BASE + 4 * (ly * len(words) + j), int(w)) for j, w in enumerate(words)]
     for bank, words in enumerate(image.weights):
@@ -130,9 +138,9 @@ def image_writes(image: ChipImage) -> list[tuple[int, int]]:
 
 def input_writes(sample: np.ndarray, image: ChipImage) -> list[tuple[int, int]]:
     """(byte address, word) bus writes that load one inference's input: spikes (steps, n_in),
-    or for a direct input its values (n_in,) (one sample of ``network.as_inputs``)."""
+    or for graded input its values (n_in,) (one sample of ``network.as_inputs``)."""
     cfg, pl = image.cfg, image.placement
-    bitmaps = value_planes(sample, image.input_bits) if image.input_mode == "direct" else sample
+    bitmaps = value_planes(sample, image.input_bits) if image.graded else sample
     words = pack_inputs(bitmaps, cfg, pl)
     used = image.input_frames * pl.input_words_per_bank
     return [(mm.INPUT_BASE + 4 * (bank * cfg.input_depth + a), int(words[bank, a]))

@@ -1,8 +1,8 @@
 """A chip network on disk: one .npz holding a JSON manifest (format name and version, steps,
 every layer's parameters) and each layer's integer weights and bias rows. No pickles:
 ``allow_pickle=False``. Version 2 added the bias rows (``bias_<i>``, only for layers that
-have them); version 1 files are still read. ``input_mode`` and ``input_bits`` are written only
-for a direct-input network (files of spike-input networks stay readable by older readers).
+have them); version 1 files are still read. ``input_mode`` and ``input_bits`` (and ``seed``) are written only
+for a graded-input network (files of spike-input networks stay readable by older readers).
 
 Reading is defensive: a file is checked for size and structure before anything is
 decompressed, and every way it can be damaged (truncation, flipped bits, another format, a
@@ -44,7 +44,8 @@ def save_network(path: Path | str, net: ChipNetwork, *, meta: dict | None = None
     """Write ``net``; ``meta`` (JSON-able) goes into the manifest, ``arrays`` beside the weights."""
     net.check()
     manifest = {"format": FORMAT, "version": VERSION, "steps": int(net.steps),
-                **({"input_mode": net.input_mode, "input_bits": int(net.input_bits)} if net.direct else {}),
+                **({"input_mode": net.input_mode, "input_bits": int(net.input_bits)} if net.graded else {}),
+                **({"seed": int(net.seed)} if net.input_mode == "rate" else {}),
                 "layers": [{name: _plain(getattr(ly, name)) for name in _PARAMS
                             if name != "folds" or ly.folds is not None} for ly in net.layers]}
     if meta is not None:
@@ -144,7 +145,7 @@ def _network(manifest: dict, arrays: dict[str, np.ndarray], path) -> ChipNetwork
                             bias=arrays[f"bias_{i}"].astype(np.int64) if f"bias_{i}" in arrays else None)
                   for i, params in enumerate(manifest["layers"])]
         net = ChipNetwork(layers, steps=manifest.get("steps"), input_mode=manifest.get("input_mode", "spikes"),
-                          input_bits=manifest.get("input_bits", 1))
+                          input_bits=manifest.get("input_bits", 1), seed=manifest.get("seed", 1))
         net.check()
     except NetworkError as e:
         raise NetworkFileError(f"{path}: {e}") from e

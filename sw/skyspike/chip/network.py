@@ -91,24 +91,32 @@ class ChipNetwork:
     """Layers of Schmitt neurons run for ``steps`` time steps.
 
     input_mode: how layer 0 gets its input (docs/semantics.md, "Inputs"): ``"spikes"``, a
-    bitmap per step (``input_bits`` 1); ``"direct"``, one unsigned ``input_bits``-bit value per
-    input and inference (1, 2, 4 or 8 bits), whose weighted sum is layer 0's current at every step.
+    bitmap per step (``input_bits`` 1); graded input, one unsigned ``input_bits``-bit value per
+    input and inference (1, 2, 4 or 8 bits): ``"direct"``, their weighted sum is layer 0's
+    current at every step; ``"rate"``, the chip rate codes them (spike probability
+    x / 2**input_bits at each step, from pseudo-random generators seeded with ``seed``).
     """
 
     layers: list[ChipLayer]
     steps: int
     input_mode: str = "spikes"
     input_bits: int = 1
+    seed: int = 1
 
     @property
     def direct(self) -> bool:
         return self.input_mode == "direct"
 
     @property
+    def graded(self) -> bool:
+        """The input is values sent once (direct or rate coded on the chip), not spikes."""
+        return self.input_mode in ("direct", "rate")
+
+    @property
     def input_frames(self) -> int:
         """Bitmaps of layer 0's inputs the host writes per inference: one per step (spikes),
-        or one per bit plane of the values (direct)."""
-        return self.input_bits if self.direct else self.steps
+        or one per bit plane of the values (graded input)."""
+        return self.input_bits if self.graded else self.steps
 
     def check(self, cfg: CoreConfig | None = None) -> None:
         """Raise NetworkError naming the layer and the limit for anything the chip cannot take:
@@ -120,10 +128,13 @@ class ChipNetwork:
             raise NetworkError(f"steps={self.steps!r} must be an integer in 1..255")
         if self.input_mode not in INPUT_MODES:
             raise NetworkError(f"input_mode={self.input_mode!r} must be one of {', '.join(map(repr, INPUT_MODES))}")
-        if self.direct:
-            check_precision(self.input_bits, "direct input", NetworkError)
+        if self.graded:
+            check_precision(self.input_bits, f"{self.input_mode} input", NetworkError)
         elif self.input_bits != 1:
-            raise NetworkError(f"input_bits={self.input_bits!r}: spike inputs are 1 bit (input_mode='direct' for values)")
+            raise NetworkError(f"input_bits={self.input_bits!r}: spike inputs are 1 bit (input_mode='direct' or "
+                               f"'rate' for values)")
+        if not _is_int(self.seed) or not 0 <= self.seed < 1 << 32:
+            raise NetworkError(f"seed={self.seed!r} must be an integer in 0..2**32 - 1")
         for i, ly in enumerate(self.layers):
             if not isinstance(ly, ChipLayer):
                 raise NetworkError(f"layer {i}: expected a ChipLayer, got {type(ly).__name__}")
@@ -311,7 +322,7 @@ def place(net: ChipNetwork, cfg: CoreConfig) -> Placement:
     pl.input_words = -(-net.layers[0].n_in // 32)
     pl.input_words_per_bank = -(-pl.input_words // cfg.input_banks)
     if net.input_frames * pl.input_words_per_bank > cfg.input_depth:
-        unit = "bit planes of direct input" if net.direct else "steps"
+        unit = f"bit planes of {net.input_mode} input" if net.graded else "steps"
         raise NetworkError(f"{net.input_frames} {unit} x {pl.input_words_per_bank} words per input bank exceed the "
                            f"input buffer depth {cfg.input_depth} (at most "
                            f"{cfg.input_depth // pl.input_words_per_bank} {unit} for {net.layers[0].n_in} inputs)")
@@ -320,16 +331,16 @@ def place(net: ChipNetwork, cfg: CoreConfig) -> Placement:
 
 def as_inputs(inputs, net: ChipNetwork) -> np.ndarray:
     """``inputs`` checked for ``net``'s input mode: bool spikes (batch, steps, n_in) (see
-    :func:`as_spikes`), or for a direct input its values int64 (batch, n_in), each an integer
+    :func:`as_spikes`), or for graded input its values int64 (batch, n_in), each an integer
     in 0 .. 2**input_bits - 1 (a 1-D array is one sample). InputError otherwise."""
-    if not net.direct:
+    if not net.graded:
         return as_spikes(inputs, net)
     top = (1 << net.input_bits) - 1
-    x = _input_batch(inputs, (net.layers[0].n_in,), "direct input values", "integers")
+    x = _input_batch(inputs, (net.layers[0].n_in,), f"{net.input_mode} input values", "integers")
     if x.dtype == bool or not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-        raise InputError(f"direct input values must be integers 0..{top}, got dtype {x.dtype}")
+        raise InputError(f"{net.input_mode} input values must be integers 0..{top}, got dtype {x.dtype}")
     if not np.all(np.isfinite(x)) or np.any(x != np.round(x)) or x.min() < 0 or x.max() > top:
-        raise InputError(f"direct input values must be integers 0..{top} ({net.input_bits}-bit); "
+        raise InputError(f"{net.input_mode} input values must be integers 0..{top} ({net.input_bits}-bit); "
                          f"quantize images with skyspike.compiler.encode.values")
     return x.astype(np.int64)
 
@@ -351,9 +362,9 @@ def _input_batch(inputs, shape: tuple[int, ...], what: str, kind: str) -> np.nda
 
 def input_bitmaps(x: np.ndarray, net: ChipNetwork) -> np.ndarray:
     """What the host writes to the input buffer for checked inputs ``x`` (:func:`as_inputs`):
-    bool (batch, input_frames, n_in). Spikes as they are; direct values as their bit planes,
-    most significant first (frame f = bit input_bits - 1 - f)."""
-    return value_planes(x, net.input_bits) if net.direct else x
+    bool (batch, input_frames, n_in). Spikes as they are; values as their bit planes, most
+    significant first (frame f = bit input_bits - 1 - f)."""
+    return value_planes(x, net.input_bits) if net.graded else x
 
 
 def value_planes(values: np.ndarray, bits: int) -> np.ndarray:

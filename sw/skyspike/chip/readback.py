@@ -52,9 +52,10 @@ def read_network(read: Reader, cfg: CoreConfig, *, strict: bool = True) -> tuple
     mode = fields[0]["in_mode"]
     if mode >= len(INPUT_MODES):
         raise NetworkError(f"layer 0: input mode {mode} is none of {', '.join(INPUT_MODES)}")
-    direct = INPUT_MODES[mode] == "direct"
+    graded = INPUT_MODES[mode] != "spikes"
     net = ChipNetwork([_skeleton(f) for f in fields], steps, input_mode=INPUT_MODES[mode],
-                      input_bits=PRECISIONS[fields[0]["in_bits_code"]] if direct else 1)
+                      input_bits=PRECISIONS[fields[0]["in_bits_code"]] if graded else 1,
+                      seed=read(mm.REG["SEED"], 1)[0] if INPUT_MODES[mode] == "rate" else 1)
     pl = place(net, cfg) if strict else _own_placement(net, fields, cfg)
     for i, (f, lp) in enumerate(zip(fields, pl.layers)):
         if (f["w_base"], f["state_base"]) != (lp.w_base, lp.state_base):
@@ -89,7 +90,7 @@ def _own_placement(net: ChipNetwork, fields: list[dict], cfg: CoreConfig) -> Pla
 
 def read_inputs(read: Reader, net: ChipNetwork, pl: Placement, cfg: CoreConfig) -> np.ndarray:
     """One inference's input from the input buffer: spikes (steps, n_in), or the values
-    (n_in,) of a direct input (from their bit planes, most significant first)."""
+    (n_in,) of graded input (from their bit planes, most significant first)."""
     frames = net.input_frames
     per_bank = frames * pl.input_words_per_bank
     banks = [read(mm.INPUT_BASE + 4 * b * cfg.input_depth, per_bank) for b in range(cfg.input_banks)]
@@ -100,7 +101,7 @@ def read_inputs(read: Reader, net: ChipNetwork, pl: Placement, cfg: CoreConfig) 
                           for k in w], np.uint64)
         out[t] = ((words[:, None] >> np.arange(32, dtype=np.uint64)) & 1).astype(bool).reshape(-1)
     out = out[:, :net.layers[0].n_in]
-    if net.direct:
+    if net.graded:
         weights = 1 << np.arange(frames - 1, -1, -1, dtype=np.int64)
         return (out.astype(np.int64) * weights[:, None]).sum(axis=0)
     return out

@@ -88,8 +88,12 @@ def random_network(rng: np.random.Generator, cfg: CoreConfig, max_layers: int | 
             sizes.append(int(rng.integers(1, min(cap, limit, 16) + 1)) if narrow else random_size(rng, min(cap, limit)))
         layers = [random_layer(rng, cfg, sizes[i], sizes[i + 1], flavour) for i in range(n_layers)]
         net = ChipNetwork(layers, steps=int(rng.integers(1, max_steps + 1)))
-        if rng.random() < 0.3:
+        mode = rng.random()
+        if mode < 0.25:
             make_direct(net, int(rng.choice(PRECISIONS)), rng)
+        elif mode < 0.45:
+            net.input_mode, net.input_bits = "rate", int(rng.choice(PRECISIONS))
+            net.seed = int(rng.choice([0, 1, 0xFFFF_FFFF, int(rng.integers(0, 1 << 32))]))
         try:
             net.check(cfg)
         except NetworkError:
@@ -110,11 +114,11 @@ def make_direct(net: ChipNetwork, bits: int, rng: np.random.Generator) -> None:
 
 def random_inputs(rng: np.random.Generator, net: ChipNetwork, batch: int = 1, density: float | None = None):
     """Input spikes (batch, steps, n_in) at a random (or given) density in 0..1; for a
-    direct-input network its values (batch, n_in): that fraction non-zero (all full-scale at 1)."""
+    graded-input network its values (batch, n_in): that fraction non-zero (all full-scale at 1)."""
     if density is None:
         density = float(rng.choice([0.0, 1.0, rng.uniform(0, 1), rng.uniform(0, 0.2)], p=[0.05, 0.1, 0.6, 0.25]))
     n_in = net.layers[0].n_in
-    if net.direct:
+    if net.graded:
         top = (1 << net.input_bits) - 1
         values = np.full((batch, n_in), top) if density == 1.0 else rng.integers(1, top + 1, size=(batch, n_in))
         return np.where(rng.random((batch, n_in)) < density, values, 0)

@@ -19,7 +19,7 @@ from skyspike.errors import InputError
 #: and the most spikes one call returns (bytes of its bool array).
 MAX_STEPS = 65535
 MAX_SPIKES = 1 << 32
-METHODS = ("rate", "direct", "values")
+METHODS = ("rate", "direct", "values", "chip-rate")
 
 
 def _as_batch(x) -> np.ndarray:
@@ -104,16 +104,17 @@ def values(x: np.ndarray, bits: int) -> np.ndarray:
 
 def check_encoding(enc) -> dict:
     """A stored encoding (``{"method": "rate", "gain": g}``, ``{"method": "direct",
-    "threshold": t}`` or, for a direct-input network, ``{"method": "values", "bits": b}``) with
-    its parameters validated, or InputError."""
+    "threshold": t}``; for graded input ``{"method": "values", "bits": b}`` (direct) or
+    ``{"method": "chip-rate", "bits": b}`` (rate coded on the chip)) with its parameters
+    validated, or InputError."""
     from skyspike.spec.config import check_precision
 
     if not isinstance(enc, dict) or enc.get("method") not in METHODS:
-        raise InputError(f"unknown input encoding {enc!r}; use method 'rate' (gain), 'direct' (threshold) "
-                         f"or 'values' (bits)")
+        raise InputError(f"unknown input encoding {enc!r}; use method 'rate' (gain), 'direct' (threshold), "
+                         f"'values' or 'chip-rate' (bits)")
     if enc["method"] == "rate":
         allowed, values = {"method", "gain"}, {"gain": _finite("gain", enc.get("gain", 1.0), 0.0)}
-    elif enc["method"] == "values":
+    elif enc["method"] in ("values", "chip-rate"):
         allowed, values = {"method", "bits"}, {"bits": check_precision(enc.get("bits"), "values", InputError)}
     else:
         allowed, values = {"method", "threshold"}, {"threshold": _finite("threshold", enc.get("threshold", 0.5))}

@@ -70,6 +70,10 @@ class FloatNetwork:
     layers: list[FloatLayer]
     source: str = ""
     notes: list[str] = field(default_factory=list)   # what the import assumed (shown to users)
+    # What the source says of layer 0's input (a NIR graph's "skyspike_input" metadata): graded
+    # values of input_bits bits, "direct" or "rate" coded on the chip; None: it does not say.
+    input_bits: int | None = None
+    input_mode: str = "direct"
 
     def simulate(self, spikes, record: bool = True):
         """Run input spikes (batch, steps, n_in) in float64; returns a

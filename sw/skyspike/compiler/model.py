@@ -168,11 +168,15 @@ def load_model(source, **nir_options) -> FloatNetwork:
 
 
 
-def export_nir(model, n_in: int, path: str | Path | None = None):
+def export_nir(model, n_in: int, path: str | Path | None = None, *, input_bits: int | None = None,
+               input_mode: str = "direct"):
     """snnTorch's ``export_to_nir`` made to work for chains of Linear + ``snn.Leaky``: it fails
     NIR's type inference on scalar beta/threshold (0-d arrays), so this exports a copy whose
     Leaky layers carry per-neuron tensors, with the batch dimension ignored
-    (``ignore_dims=[0]``). Returns the ``nir.NIRGraph``; ``path``: also write it there."""
+    (``ignore_dims=[0]``). Returns the ``nir.NIRGraph``; ``path``: also write it there.
+    ``input_bits``: the model takes graded values (``input_mode`` "direct": the image as layer
+    0's current, or "rate"); written as the graph's ``skyspike_input`` metadata, which the
+    import reads back."""
     import copy
 
     import nir
@@ -194,6 +198,10 @@ def export_nir(model, n_in: int, path: str | Path | None = None):
             m.init_hidden = True
     seq = torch.nn.Sequential(*[m for _, m in mods])
     graph = export_to_nir(seq, torch.zeros(1, n_in), ignore_dims=[0])
+    if input_bits is not None:
+        from skyspike.compiler.nirgraph import INPUT_METADATA
+
+        graph.metadata[INPUT_METADATA] = {"mode": input_mode, "bits": int(input_bits)}
     if path is not None:
         nir.write(str(path), graph)
     return graph

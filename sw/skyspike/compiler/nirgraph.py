@@ -197,7 +197,30 @@ def from_nir(graph, *, dt: float = NIR_DT, reset: str = "zero") -> FloatNetwork:
             raise NetworkError(f"NIR node {ly.name!r}: a non-spiking LI layer can only be the last layer "
                                f"(layer {i} feeds another layer)")
     _check_io_sizes(graph, layers)
-    return FloatNetwork(layers, source=source, notes=notes)
+    bits, mode = _nir_input(graph)
+    if bits is not None:
+        notes.append(f"the graph's metadata says: {mode} input of {bits}-bit values")
+    return FloatNetwork(layers, source=source, notes=notes, input_bits=bits, input_mode=mode)
+
+
+#: The graph metadata key that says the input is graded values (:func:`skyspike.compiler.model.export_nir`
+#: writes it): {"mode": "direct" or "rate", "bits": 1, 2, 4 or 8}.
+INPUT_METADATA = "skyspike_input"
+
+
+def _nir_input(graph) -> tuple[int | None, str]:
+    """(bits, mode) of the graph's INPUT_METADATA, or (None, "direct"); NetworkError if malformed."""
+    from skyspike.spec.config import check_precision
+
+    meta = (getattr(graph, "metadata", None) or {}).get(INPUT_METADATA)
+    if meta is None:
+        return None, "direct"
+    if not isinstance(meta, dict) or meta.get("mode") not in ("direct", "rate"):
+        raise NetworkError(f"NIR graph metadata {INPUT_METADATA}={meta!r}: expected {{'mode': 'direct' or 'rate', "
+                           f"'bits': 1, 2, 4 or 8}}")
+    bits = meta.get("bits")
+    return check_precision(int(bits) if isinstance(bits, (int, np.integer)) else bits,
+                           f"NIR graph metadata {INPUT_METADATA}", NetworkError), meta["mode"]
 
 
 def _io_size(node, key: str) -> int | None:

@@ -159,7 +159,7 @@ def quantize_layer(ly, bits: int, s: float, where: str, input_scale: int = 1):
 
 def quantize(model, bits: int | list[int] = 4, steps: int = 16, *, scales: list[float | None] | None = None,
              rule: str = "mse", align_threshold: bool = False, input_bits: int | None = None,
-             **nir_options) -> ChipNetwork:
+             input_mode: str = "direct", seed: int = 1, **nir_options) -> ChipNetwork:
     """Quantize a trained network (torch module or list, NIR graph or file, FloatNetwork) to a
     :class:`ChipNetwork`: ``bits`` per network or per layer, ``steps`` time steps per
     inference, per-layer ``scales`` overriding ``rule`` and ``align_threshold`` (see
@@ -169,7 +169,9 @@ def quantize(model, bits: int | list[int] = 4, steps: int = 16, *, scales: list[
     step, as in snnTorch's tutorials (``cur1 = fc1(x)``): the network becomes a direct-input
     one taking ``input_bits``-bit values (:func:`skyspike.compiler.encode.values`); one float
     input unit is 2**input_bits - 1 integer units, so layer 0's membranes and thresholds are
-    counted in s / (2**input_bits - 1). None: the model takes spikes.
+    counted in s / (2**input_bits - 1). None: the model takes spikes. ``input_mode="rate"``
+    instead: a model trained on rate-coded spikes takes the same values and the chip rate codes
+    them (with generators seeded by ``seed``); nothing else changes.
 
     Raises :class:`NetworkError` (a ValueError) naming the layer for anything the chip cannot
     compute (see :mod:`skyspike.compiler.model`) and for values that do not fit its fields.
@@ -177,6 +179,8 @@ def quantize(model, bits: int | list[int] = 4, steps: int = 16, *, scales: list[
     from skyspike.compiler.model import load_model
 
     fnet = load_model(model, **nir_options)
+    if input_bits is None and fnet.input_bits is not None:   # the source says its input is graded
+        input_bits, input_mode = fnet.input_bits, fnet.input_mode
     n = len(fnet.layers)
     per_layer = list(bits) if isinstance(bits, (list, tuple)) else [bits] * n
     if len(per_layer) != n:
@@ -184,16 +188,18 @@ def quantize(model, bits: int | list[int] = 4, steps: int = 16, *, scales: list[
     if scales is not None and len(scales) != n:
         raise NetworkError(f"scales has {len(scales)} entries for {n} layers")
     if input_bits is not None:
-        check_precision(input_bits, "direct input", NetworkError)
+        check_precision(input_bits, f"{input_mode} input", NetworkError)
+        if input_mode not in ("direct", "rate"):
+            raise NetworkError(f"input_mode={input_mode!r}: use 'direct' or 'rate' with input_bits")
     layers = []
     for i, (ly, b) in enumerate(zip(fnet.layers, per_layer)):
         where = f"layer {i} ({ly.name!r})" if ly.name else f"layer {i}"
         check_precision(b, where, NetworkError)
         s = scales[i] if scales is not None and scales[i] is not None else \
             layer_scale(ly, b, rule, align_threshold=align_threshold)
-        input_scale = (1 << input_bits) - 1 if i == 0 and input_bits is not None else 1
+        input_scale = (1 << input_bits) - 1 if i == 0 and input_bits is not None and input_mode == "direct" else 1
         layers.append(quantize_layer(ly, b, s, where, input_scale))
-    net = ChipNetwork(layers, steps, *(("direct", input_bits) if input_bits is not None else ()))
+    net = ChipNetwork(layers, steps, *((input_mode, input_bits, seed) if input_bits is not None else ()))
     net.check()
     return net
 
@@ -246,10 +252,15 @@ def quantization_report(model, net: ChipNetwork, spikes: np.ndarray, labels: np.
 
 
 def float_inputs(x: np.ndarray, net: ChipNetwork) -> np.ndarray:
-    """What the float model sees of the chip's inputs ``x``: the spikes, or for a direct input
-    its values over 2**input_bits - 1 at every step (batch, steps, n_in)."""
-    if not net.direct:
+    """What the float model sees of the chip's inputs ``x``: the spikes; for a direct input
+    its values over 2**input_bits - 1 at every step (batch, steps, n_in); for rate-coded input
+    the spikes the chip draws from them."""
+    from skyspike.chip import golden
+
+    if not net.graded:
         return x
+    if net.input_mode == "rate":
+        return golden.rate_spikes(x, net)
     v = np.asarray(x, np.float64) / ((1 << net.input_bits) - 1)
     return np.repeat(v[:, None, :], net.steps, axis=1)
 

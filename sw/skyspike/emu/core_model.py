@@ -38,6 +38,7 @@ class CoreModel:
         self.bus_addr = 0
         self.cycles = 0
         self.net = 0
+        self.seed = 0
         self.irq_en = False
         self.caps = mm.caps_words(self.cfg)     # ID, VERSION, CAPS0..3
         self._reg_names = {r.offset: r.name for r in mm.REGS}
@@ -72,7 +73,7 @@ class CoreModel:
         if name in self.caps:
             return self.caps[name]
         return {"STATUS": self.status | mm.STATUS.pack(bus_error=self.bus_error, write_refused=self.write_refused),
-                "NET": self.net, "CYCLES": self.cycles, "CTRL": mm.CTRL.pack(irq_en=self.irq_en),
+                "NET": self.net, "SEED": self.seed, "CYCLES": self.cycles, "CTRL": mm.CTRL.pack(irq_en=self.irq_en),
                 "BUS_ADDR": self.bus_addr}[name]
 
     def read(self, off: int) -> int:
@@ -95,10 +96,12 @@ class CoreModel:
             self._flag(off)
         elif off == mm.REG["CTRL"]:
             self._write_ctrl(mm.CTRL.unpack(value))
-        elif self.busy:        # NET, descriptors, inputs, weights are frozen while running
+        elif self.busy:        # NET, SEED, descriptors, inputs, weights are frozen while running
             self._flag(off, refused=True)
         elif off == mm.REG["NET"]:
             self.net = mm.NET.pack(**mm.NET.unpack(value))
+        elif off == mm.REG["SEED"]:
+            self.seed = value & 0xFFFF_FFFF
         else:
             self.mem[off] = value & 0xFFFF_FFFF
 

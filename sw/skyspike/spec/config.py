@@ -21,8 +21,11 @@ BETA_SHIFT = 8
 #: bitmap, so the scanners need two masks per layer (docs/semantics.md, "Bias rows").
 MAX_BIAS_ROWS = 32
 #: Layer 0's input modes, indexed by their descriptor code (docs/semantics.md, "Inputs"):
-#: spike bitmaps written for every step, or graded values written once (direct input).
-INPUT_MODES = ("spikes", "direct")
+#: spike bitmaps written for every step; graded values written once, taken as a current
+#: (direct) or rate coded on the chip (rate).
+INPUT_MODES = ("spikes", "direct", "rate")
+#: The rate encoder's pseudo-random generators: generator k serves input words w = k mod 4.
+RATE_GENERATORS = 4
 #: The widest direct-input value (bits; the value widths are PRECISIONS).
 MAX_INPUT_BITS = 8
 #: Width of the current the neuron lanes take: the synaptic current saturated to 18 bits
@@ -114,7 +117,8 @@ class CoreConfig:
     max_outputs : int
         Spike counters for the last layer.
     input_banks : int
-        Input spike buffer macros (power of two, >= max_slots); layer 0 reads them in parallel.
+        Input buffer macros (4: a power of two >= max_slots, one per rate generator); layer 0
+        reads them in parallel.
     input_depth : int
         Words per input buffer macro (256 or 512).
     """
@@ -159,6 +163,9 @@ class CoreConfig:
              f"max_outputs must be 1..max_neurons, not {self.max_outputs}")
         need(_is_pow2(self.input_banks) and self.input_banks >= self.max_slots,
              f"input_banks must be a power of two >= max_slots, not {self.input_banks}")
+        need(self.input_banks == RATE_GENERATORS,
+             f"input_banks must be {RATE_GENERATORS} (one word a cycle for each of the rate encoder's "
+             f"generators, docs/semantics.md), not {self.input_banks}")
 
     # -- derived sizes -------------------------------------------------------------------
     @property

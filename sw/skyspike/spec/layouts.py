@@ -20,8 +20,9 @@ DESCRIPTOR = Layout("descriptor", 32 * DESC_WORDS, [
                  Field("reset_zero", 4, 1, doc="1: reset to 0 on a spike; 0: subtract reset_sub"),
                  Field("fold_log2", 5, 3, doc="log2 of the row folds: the slot group's banks hold F rows side by side"),
                  Field("n_bias", 8, 8, doc="bias rows: always-on inputs n_in .. n_in + n_bias - 1"),
-                 Field("in_mode", 16, 2, doc="layer 0's input: 0 spike bitmaps, 1 direct (graded values); 0 on other layers"),
-                 Field("in_bits_code", 18, 2, doc="direct input: bits per value, 0..3 = 1, 2, 4, 8")),
+                 Field("in_mode", 16, 2, doc="layer 0's input: 0 spike bitmaps, 1 direct values, 2 rate-coded values; "
+                                             "0 on other layers"),
+                 Field("in_bits_code", 18, 2, doc="graded input: bits per value, 0..3 = 1, 2, 4, 8")),
     *word_fields(2, Field("w_base", 0, 16, doc="first weight word of the layer in every bank")),
     *word_fields(3, Field("state_base", 0, 16, doc="first neuron-state entry (multiple of update_lanes)")),
     *word_fields(4, Field("beta", 0, 16, doc="leak numerator over 256 (0..256)")),

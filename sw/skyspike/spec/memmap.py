@@ -14,7 +14,7 @@ from .layouts import DESC_WORDS
 
 CORE_ID = 0x534B5953          # "SKYS"
 CORE_VERSION = 0x0001_0200    # major.minor.patch as 8.8.16; 1.1: bias rows (descriptor word 1 bits 15:8);
-                              # 1.2: direct (graded) input (descriptor word 1 bits 19:16)
+                              # 1.2: graded input, direct or rate coded (descriptor word 1 bits 19:16, SEED)
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ STATUS = _reg_layout(
     Field("busy", 0, 1, doc="an inference is running"),
     Field("done", 1, 1, doc="the last inference finished (= irq when enabled)"),
     Field("bus_error", 2, 1, doc="sticky: unmapped address, or a write to a read-only location"),
-    Field("write_refused", 3, 1, doc="sticky: weights, inputs, descriptors or NET written while busy"),
+    Field("write_refused", 3, 1, doc="sticky: weights, inputs, descriptors, NET or SEED written while busy"),
     Field("error", 8, 8, doc="run error code, 0 = none (below)"),
     Field("error_layer", 16, 8, doc="layer of the run error"))
 NET = _reg_layout("NET", Field("n_layers", 0, 8), Field("steps", 8, 8))
@@ -78,6 +78,8 @@ REGS = [
     Reg("NET", 0x28, "rw", "the network: layer count and time steps", NET),
     Reg("CYCLES", 0x2C, "r", "clock cycles of the last inference, start strobe to done"),
     Reg("BUS_ADDR", 0x30, "r", "byte address of the access that last set the bus-error or write-refused flag"),
+    Reg("SEED", 0x34, "rw", "rate-coded input: the seed of the random generators, taken at every start "
+                            "(docs/semantics.md, Inputs)"),
 ]
 REG = {r.name: r.offset for r in REGS}
 REG_BLOCK = 0x40       # bytes of the register block
@@ -111,7 +113,7 @@ class RunError(IntEnum):
 
 ERROR_DOC = {
     RunError.BAD_LAYER_COUNT: "n_layers is 0 or above max_layers",
-    RunError.BAD_STEPS: "steps is 0, or the input frames (steps, or the bit planes of a direct input) x input words "
+    RunError.BAD_STEPS: "steps is 0, or the input frames (steps, or the bit planes of graded input) x input words "
                         "per bank exceed the input buffer",
     RunError.BAD_SIZE: "n_in or n_out is 0, or above the core's limits (max_inputs for layer 0, max_neurons)",
     RunError.BAD_CHAIN: "n_in differs from the previous layer's n_out",
@@ -122,7 +124,7 @@ ERROR_DOC = {
     RunError.STATE_OVERFLOW: "state_base not a multiple of update_lanes, or state_base + n_out above state_neurons",
     RunError.BAD_OUTPUTS: "the last layer has more neurons than max_outputs",
     RunError.BAD_BIAS: f"more than {MAX_BIAS_ROWS} bias rows (MAX_BIAS_ROWS)",
-    RunError.BAD_INPUT: "an input mode other than spikes (0) or direct (1), or a hidden layer with an input mode",
+    RunError.BAD_INPUT: "input mode 3 (none), or a hidden layer with an input mode",
 }
 ERRORS = {int(e): (e.name, ERROR_DOC[e]) for e in RunError}
 ERROR_CODE = {e.name: int(e) for e in RunError}

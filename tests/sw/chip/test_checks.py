@@ -63,7 +63,8 @@ def cases(img):
         (net, (2, {"n_out": CFG.max_outputs + 1}), RunError.BAD_OUTPUTS, 2),
         (NET.pack(n_layers=2, steps=img.steps), None, RunError.BAD_OUTPUTS, 1),
         (net, (1, {"n_bias": 33}), RunError.BAD_BIAS, 1),
-        (net, (0, {"in_mode": 2}), RunError.BAD_INPUT, 0),
+        (net, (0, {"in_mode": 3}), RunError.BAD_INPUT, 0),
+        (net, (0, {"in_mode": 2, "in_bits_code": 0}), 0, 0),   # rate-coded 1-bit input: valid
         (net, (1, {"in_mode": 1}), RunError.BAD_INPUT, 1),
         (net, (0, {"in_mode": 1, "in_bits_code": 3}), 0, 0),   # direct 8-bit input: valid
     ]

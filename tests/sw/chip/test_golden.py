@@ -18,8 +18,12 @@ def scalar_run(net: ChipNetwork, x: np.ndarray):
     state = [[(0, True, False) for _ in range(ly.n_out)] for ly in net.layers]
     spikes = [np.zeros((net.steps, ly.n_out), bool) for ly in net.layers]
     mems = [np.zeros((net.steps, ly.n_out), int) for ly in net.layers]
+    levels = scalar_rate_levels(net) if net.input_mode == "rate" else None
     for t in range(net.steps):
-        s = [int(v) for v in x] if net.direct else list(x[t])
+        if levels is not None:   # rate coded: spike where the step's random level is below the value
+            s = [int(levels[t][i] < x[i]) for i in range(len(x))]
+        else:
+            s = [int(v) for v in x] if net.direct else list(x[t])
         for i, ly in enumerate(net.layers):
             out = []
             on = (1 << net.input_bits) - 1 if i == 0 and net.direct else 1
@@ -40,9 +44,34 @@ def scalar_run(net: ChipNetwork, x: np.ndarray):
     return spikes, mems
 
 
+def scalar_rate_levels(net: ChipNetwork) -> list[list[int]]:
+    """r_i(t) of docs/semantics.md "Inputs", one generator step at a time."""
+    m32 = 0xFFFF_FFFF
+
+    def xorshift(s):
+        s ^= (s << 13) & m32
+        s ^= s >> 17
+        return s ^ ((s << 5) & m32)
+
+    gens = [(net.seed ^ ((0x9E3779B9 * (k + 1)) & m32)) or 1 for k in range(4)]
+    n_in, b = net.layers[0].n_in, net.input_bits
+    rows = -(-(-(-n_in // 32)) // 4)
+    levels = []
+    for _ in range(net.steps):
+        r = [0] * (rows * 4 * 32)
+        for j in range(rows):
+            for p in range(b):
+                gens = [xorshift(g) for g in gens]
+                for k in range(4):
+                    for c in range(32):
+                        r[32 * (4 * j + k) + c] |= (gens[k] >> c & 1) << (b - 1 - p)
+        levels.append(r[:n_in])
+    return levels
+
+
 def test_golden_matches_scalar_reference():
     cfg = CONFIGS["small"]
-    with_bias = direct = 0
+    with_bias = direct = rate = 0
     for case in range(25):
         rng = np.random.default_rng([SEED, case])
         net = random_network(rng, cfg, max_width=40)
@@ -56,8 +85,9 @@ def test_golden_matches_scalar_reference():
         assert np.array_equal(g.counts, g.spikes[-1].sum(axis=1))
         with_bias += any(ly.n_bias for ly in net.layers)
         direct += net.direct
+        rate += net.input_mode == "rate"
     assert with_bias >= 5, "random_network hardly drew bias rows"
-    assert direct >= 3, "random_network hardly drew direct inputs"
+    assert direct >= 3 and rate >= 3, "random_network hardly drew graded inputs"
 
 
 def test_leak_rounding():

@@ -17,7 +17,10 @@ CFG = CONFIGS["small"]
 
 @pytest.fixture(scope="module")
 def net():
-    return random_network(np.random.default_rng(3), CFG, max_layers=2)
+    """A spike-input network (these tests are about spikes; values: test_direct_input.py)."""
+    net = random_network(np.random.default_rng(3), CFG, max_layers=2)
+    net.input_mode, net.input_bits = "spikes", 1
+    return net
 
 
 def shaped(net, value, dtype=None):

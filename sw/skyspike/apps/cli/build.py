@@ -108,9 +108,10 @@ def compile(
         help="put thresholds exactly on the grid (default: on for quantization-aware models)")] = None,
     nir_reset: NirReset = "zero",
     nir_dt: NirDt = 1e-4,
-    encoding: Annotated[Literal["rate", "direct", "values"], typer.Option(
-        help="input encoding: rate / direct (threshold) spikes, or values: the model's first Linear gets the image "
-             "itself at every step (snnTorch's cur1 = fc1(x)), sent once as --input-bits values")] = "rate",
+    encoding: Annotated[Literal["rate", "direct", "values", "chip-rate"], typer.Option(
+        help="input encoding: rate / direct (threshold) spikes made on the host; values: the model's first Linear "
+             "gets the image itself at every step (snnTorch's cur1 = fc1(x)), sent once as --input-bits values; "
+             "chip-rate: a rate-coded model, its image sent once as --input-bits values and rate coded on the chip")] = "rate",
     gain: Annotated[float, typer.Option(help="rate encoding: spike probability = gain x intensity")] = 1.0,
     threshold: Annotated[float, typer.Option(help="direct encoding: spike where intensity >= this")] = 0.5,
     input_bits: Annotated[int | None, typer.Option(help="values encoding: bits per input value, 1, 2, 4 or 8 "
@@ -123,7 +124,7 @@ def compile(
     finite("gain", gain, 0.0)
     finite("threshold", threshold)
     enc = {"rate": {"method": "rate", "gain": gain}, "direct": {"method": "direct", "threshold": threshold},
-           "values": {"method": "values", "bits": input_bits}}[encoding]
+           "values": {"method": "values", "bits": input_bits}, "chip-rate": {"method": "chip-rate", "bits": input_bits}}[encoding]
     compile_model(model, output, bits=parse_bits(bits), steps=steps, config=config, rule=rule,
                   align_threshold=align_threshold, nir_reset=nir_reset, nir_dt=nir_dt, encoding=enc,
                   dataset=dataset, data=data, validate=validate)
@@ -140,14 +141,15 @@ def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dic
 
     output_path(output)
     fnet, torch_model, recipe = load_source(model, nir_reset, nir_dt)
-    if encoding.get("method") == "values" and encoding.get("bits") is None:
+    if encoding.get("method") in ("values", "chip-rate") and encoding.get("bits") is None:
         encoding = {**encoding, "bits": (recipe.input_bits if recipe and recipe.input_bits else 4)}
     encoding = encode.check_encoding(encoding)
     cfg = get_config(config)
     steps = steps or (recipe.steps if recipe else 16)
     align = align_threshold if align_threshold is not None else bool(recipe and recipe.qat_bits)
-    input_bits = encoding["bits"] if encoding["method"] == "values" else None
-    net = Q.quantize(fnet, bits, steps, rule=rule, align_threshold=align, input_bits=input_bits)
+    input_bits = encoding["bits"] if encoding["method"] in ("values", "chip-rate") else None
+    net = Q.quantize(fnet, bits, steps, rule=rule, align_threshold=align, input_bits=input_bits,
+                     input_mode="rate" if encoding["method"] == "chip-rate" else "direct")
     net.check(cfg)
     ds = dataset or (recipe.dataset if recipe else None)
     meta = {"config": config, "encoding": encoding, "source": str(model), "scales": [ly.scale for ly in net.layers],

@@ -118,7 +118,7 @@ def encode_inputs(x, net, meta: dict, seed: int):
     from skyspike.compiler import encode
 
     enc = encode.check_encoding(meta.get("encoding") or {"method": "rate", "gain": 1.0})
-    if net.direct:
+    if net.graded:
         return encode.values(x, net.input_bits)
     if enc["method"] == "rate":
         return encode.rate(x, net.steps, gain=enc["gain"], rng=seed)
