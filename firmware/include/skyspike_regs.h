@@ -45,7 +45,7 @@
 #define SKYSPIKE_REG_CAPS3                   0x14  /* capabilities: bank_depth[15:0] input_banks[23:16] input_depth[31:24] */
 #define SKYSPIKE_REG_CTRL                    0x20  /* control: start[0] abort[1] irq_en[2] clear_flags[3] */
 #define SKYSPIKE_REG_STATUS                  0x24  /* status: busy[0] done[1] bus_error[2] write_refused[3] error[15:8] error_layer[23:16] */
-#define SKYSPIKE_REG_NET                     0x28  /* the network: layer count and time steps: n_layers[7:0] steps[15:8] */
+#define SKYSPIKE_REG_NET                     0x28  /* the network: layer count, time steps and where its input starts: n_layers[7:0] steps[15:8] input_base[31:16] */
 #define SKYSPIKE_REG_CYCLES                  0x2c  /* clock cycles of the last inference, start strobe to done */
 #define SKYSPIKE_REG_BUS_ADDR                0x30  /* byte address of the access that last set the bus-error or write-refused flag */
 #define SKYSPIKE_REG_SEED                    0x34  /* rate-coded input: the seed of the random generators, taken at every start (docs/semantics.md, Inputs) */
@@ -78,7 +78,7 @@
 #define SKYSPIKE_STATUS_BUSY                 0x1  /* an inference is running */
 #define SKYSPIKE_STATUS_DONE                 0x2  /* the last inference finished (= irq when enabled) */
 #define SKYSPIKE_STATUS_BUS_ERROR            0x4  /* sticky: unmapped address, or a write to a read-only location */
-#define SKYSPIKE_STATUS_WRITE_REFUSED        0x8  /* sticky: weights, inputs, descriptors, NET or SEED written while busy */
+#define SKYSPIKE_STATUS_WRITE_REFUSED        0x8  /* sticky: weights, the running inference's inputs, descriptors, NET or SEED written while busy */
 #define SKYSPIKE_STATUS_ERROR_SHIFT          8  /* run error code, 0 = none (below) */
 #define SKYSPIKE_STATUS_ERROR_MASK           0xff
 #define SKYSPIKE_STATUS_ERROR_LAYER_SHIFT    16  /* layer of the run error */
@@ -87,6 +87,8 @@
 #define SKYSPIKE_NET_N_LAYERS_MASK           0xff
 #define SKYSPIKE_NET_STEPS_SHIFT             8
 #define SKYSPIKE_NET_STEPS_MASK              0xff
+#define SKYSPIKE_NET_INPUT_BASE_SHIFT        16  /* input-buffer word (in every bank) where this run's frames start: the next inference's input can be written elsewhere meanwhile */
+#define SKYSPIKE_NET_INPUT_BASE_MASK         0xffff
 #define SKYSPIKE_STATE_V_SHIFT               0  /* membrane potential */
 #define SKYSPIKE_STATE_V_MASK                0xffff
 #define SKYSPIKE_STATE_ARMED                 0x10000  /* the Schmitt trigger is armed (V fell below theta_low since the last spike) */
@@ -98,7 +100,7 @@
 #define SKYSPIKE_INPUT_BASE                  0x10000
 #define SKYSPIKE_WEIGHT_BASE                 0x20000
 #define SKYSPIKE_ERR_BAD_LAYER_COUNT         1  /* n_layers is 0 or above max_layers */
-#define SKYSPIKE_ERR_BAD_STEPS               2  /* steps is 0, or the input frames (steps, or the bit planes of graded input) x input words per bank exceed the input buffer */
+#define SKYSPIKE_ERR_BAD_STEPS               2  /* steps is 0, or input_base + the input frames (steps, or the bit planes of graded input) x input words per bank exceed the input buffer */
 #define SKYSPIKE_ERR_BAD_SIZE                3  /* n_in or n_out is 0, or above the core's limits (max_inputs for layer 0, max_neurons) */
 #define SKYSPIKE_ERR_BAD_CHAIN               4  /* n_in differs from the previous layer's n_out */
 #define SKYSPIKE_ERR_BAD_THRESHOLD           5  /* theta_low > theta_high */

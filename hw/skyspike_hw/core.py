@@ -113,6 +113,7 @@ class SNNCore(wiring.Component):
         m.submodules.engine = eng = Engine(self.cfg)
         m.d.comb += [getattr(self, name).eq(getattr(eng, name)) for name in DEBUG_PORTS]
         bus = _Request(self.wb, self.cfg, eng.busy)
+        self._input_lock(m, eng, bus)
         w_rd, in_rd = self._memories(m, eng, bus)
         clear_flags, irq_en, net, seed = self._control(m, eng, bus)
         bus_error, write_refused, bus_addr = self._bus_errors(m, eng, bus, clear_flags)
@@ -130,14 +131,14 @@ class SNNCore(wiring.Component):
         data of the weight banks and of the input banks (Arrays indexed by bank)."""
         cfg, wb = self.cfg, self.wb
 
-        def bank_set(prefix, count, depth, ports, region):
+        def bank_set(prefix, count, depth, ports, region, locked):
             rdata = []
             for j in range(count):
                 bank = SRAMMacro(depth, sim_model=self.sim_model)
                 m.submodules[f"{prefix}{j}"] = bank
                 hit = bus.sel[region] & (bus.offset[region] >> log2(depth) == j)
                 m.d.comb += [
-                    bank.p0.en.eq(bus.req & hit & (~wb.we | ~eng.busy)), bank.p0.we.eq(wb.we),
+                    bank.p0.en.eq(bus.req & hit & (~wb.we | ~locked)), bank.p0.we.eq(wb.we),
                     bank.p0.wmask.eq(wb.sel), bank.p0.addr.eq(bus.offset[region][:log2(depth)]),
                     bank.p0.wdata.eq(wb.dat_w),
                     # port 1: the engine's read port of this bank
@@ -152,8 +153,19 @@ class SNNCore(wiring.Component):
                 rdata.append(p0_q)
             return Array(rdata)
 
-        return (bank_set("wbank", cfg.banks, cfg.bank_depth, eng.w, "weights"),
-                bank_set("ibank", cfg.input_banks, cfg.input_depth, eng.inp, "inputs"))
+        return (bank_set("wbank", cfg.banks, cfg.bank_depth, eng.w, "weights", eng.busy),
+                bank_set("ibank", cfg.input_banks, cfg.input_depth, eng.inp, "inputs", bus.input_locked))
+
+    def _input_lock(self, m, eng, bus):
+        """``bus.input_locked``: the addressed input-buffer word may not be written now. The
+        running inference's frames are locked; the rest of the buffer is free for the next
+        inference (double buffering). Until the run knows its span, all of it is locked."""
+        word = Signal(16)
+        m.d.comb += word.eq(bus.offset["inputs"] & (self.cfg.input_depth - 1))
+        bus.input_locked = Signal()
+        running_input = (~eng.input_span_known
+                         | ((word >= eng.input_base) & (word - eng.input_base < eng.input_span)))
+        m.d.comb += bus.input_locked.eq(eng.busy & running_input)
 
     def _control(self, m, eng, bus):
         """CTRL (start and abort strobes, irq_en), NET and SEED. Returns ``clear_flags`` (a CTRL
@@ -166,6 +178,7 @@ class SNNCore(wiring.Component):
         abort = Signal()
         clear_flags = Signal()
         m.d.comb += [eng.n_layers.eq(net.n_layers), eng.steps.eq(net.steps), eng.seed.eq(seed),
+                     eng.input_base.eq(net.input_base),
                      eng.start.eq(start), eng.abort.eq(abort), self.irq.eq(eng.done & irq_en)]
         m.d.sync += [start.eq(0), abort.eq(0)]
         ctrl = data.View(data_layout(mm.CTRL), wb.dat_w)
@@ -202,10 +215,10 @@ class SNNCore(wiring.Component):
                     m.d.comb += [reg_known.eq(1), reg_writable.eq(r.writable)]
         mapped = Cat(sel[name] for name in sel if name != "regs").any() | (sel["regs"] & reg_known)
         read_only = sel["counts"] | sel["state"] | (sel["regs"] & ~reg_writable)
-        frozen = (sel["weights"] | sel["inputs"] | sel["descriptors"]
+        frozen = (sel["weights"] | sel["descriptors"]
                   | (sel["regs"] & ((regs == _reg_word("NET")) | (regs == _reg_word("SEED")))))
         bad = bus.req & (~mapped | (we & read_only))
-        refused = bus.req & we & frozen & eng.busy
+        refused = bus.req & we & ((frozen & eng.busy) | (sel["inputs"] & bus.input_locked))
         with m.If(clear_flags):
             m.d.sync += [bus_error.eq(0), write_refused.eq(0)]
         with m.If(bad | refused):

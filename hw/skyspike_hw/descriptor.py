@@ -65,6 +65,8 @@ class DescriptorDecode(wiring.Component):
     steps : In(8)
         Time steps of the run (checked against the input buffer for layer 0, unless its input
         is graded: then its bit planes are).
+    input_base : In(16)
+        Where the run's input frames start in the input buffer (NET.input_base).
     derived : Out(derived_layout(cfg))
         The layer's placement and bias-word masks (see :func:`derived_layout`).
     error : Out(8)
@@ -80,7 +82,7 @@ class DescriptorDecode(wiring.Component):
         self.registered_checks = bool(registered_checks)
         super().__init__({
             "desc": In(DESCRIPTOR), "first": In(1), "last": In(1), "prev_n_out": In(16), "steps": In(8),
-            "derived": Out(derived_layout(cfg)), "error": Out(8),
+            "input_base": In(16), "derived": Out(derived_layout(cfg)), "error": Out(8),
         })
 
     def elaborate(self, platform):
@@ -141,6 +143,7 @@ class DescriptorDecode(wiring.Component):
         # The input buffer holds a bitmap per step, or per bit plane of graded input.
         frames = Mux((d.in_mode == 1) | (d.in_mode == 2), Const(1, 9) << d.in_bits_code, self.steps)
         operands = {"first": self.first, "steps": self.steps, "frames": frames, "in_words_per_bank": o.in_words_per_bank,
+                    "input_base": self.input_base,
                     "w_base": d.w_base, "words_per_row": (o.chunks + sub_mask) >> o.sub_log2, "rows": o.rows}
         plain = {
             "BAD_SIZE": (d.n_in == 0) | (d.n_out == 0) | (d.n_in > max_in) | (d.n_out > cfg.max_neurons),
@@ -161,7 +164,7 @@ class DescriptorDecode(wiring.Component):
         m.d.comb += [input_words.eq(op["frames"] * op["in_words_per_bank"]),
                      bank_words.eq(op["words_per_row"] * op["rows"])]
         checks = [  # (failing condition, code), first match wins
-            (op["first"] & ((op["steps"] == 0) | (input_words > cfg.input_depth)), "BAD_STEPS"),
+            (op["first"] & ((op["steps"] == 0) | (op["input_base"] + input_words > cfg.input_depth)), "BAD_STEPS"),
             *((plain[name], name) for name in ("BAD_SIZE", "BAD_CHAIN", "BAD_THRESHOLD", "BAD_BETA", "BAD_SLOTS")),
             (op["w_base"] + bank_words > cfg.bank_depth, "WEIGHT_OVERFLOW"),
             *((plain[name], name) for name in ("STATE_OVERFLOW", "BAD_OUTPUTS", "BAD_BIAS", "BAD_INPUT")),

@@ -48,6 +48,8 @@ class RateEncoder(wiring.Component):
         Bits per value: 0..3 = 1, 2, 4, 8 planes.
     rows : In(WORD_BITS)
         Words per input bank of one plane (the layer's ``in_words_per_bank``).
+    base : In(16)
+        Input-buffer word of frame 0 (NET.input_base).
     inp : Out(SRAMReadSignature(input address bits)).array(input_banks)
         Read ports of the input buffer banks (data two cycles after a read).
     busy : Out(1)
@@ -62,7 +64,7 @@ class RateEncoder(wiring.Component):
         self.cfg = cfg
         self.ia_bits = log2(cfg.input_depth)
         super().__init__({
-            "reseed": In(1), "seed": In(32), "start": In(1), "bits_code": In(2), "rows": In(WORD_BITS),
+            "reseed": In(1), "seed": In(32), "start": In(1), "bits_code": In(2), "rows": In(WORD_BITS), "base": In(16),
             "inp": Out(SRAMReadSignature(self.ia_bits)).array(cfg.input_banks),
             "busy": Out(1), "bitmap": Out(cfg.max_inputs),
         })
@@ -71,7 +73,7 @@ class RateEncoder(wiring.Component):
         m = Module()
         cfg = self.cfg
         K = RATE_GENERATORS
-        running, row, plane, addr = Signal(), Signal(WORD_BITS), Signal(3), Signal(self.ia_bits + 4)
+        running, row, plane, addr = Signal(), Signal(WORD_BITS), Signal(3), Signal(17)
         last_plane = plane == (Const(1, 4) << self.bits_code) - 1
         # The read tags, as late as the data: (valid, first plane, last plane, row).
         tag = [(Signal(name=f"valid_d{d}"), Signal(name=f"first_d{d}"), Signal(name=f"last_d{d}"),
@@ -84,13 +86,13 @@ class RateEncoder(wiring.Component):
             m.d.comb += [port.en.eq(running), port.addr.eq(addr)]
 
         with m.If(self.start & ~self.busy):
-            m.d.sync += [running.eq(1), row.eq(0), plane.eq(0), addr.eq(0)]
+            m.d.sync += [running.eq(1), row.eq(0), plane.eq(0), addr.eq(self.base)]
         with m.Elif(running):
             # next plane of this row (address + rows), or plane 0 of the next row
             with m.If(~last_plane):
                 m.d.sync += [plane.eq(plane + 1), addr.eq(addr + self.rows)]
             with m.Else():
-                m.d.sync += [plane.eq(0), row.eq(row + 1), addr.eq(row + 1)]
+                m.d.sync += [plane.eq(0), row.eq(row + 1), addr.eq(self.base + row + 1)]
                 with m.If(row == self.rows - 1):
                     m.d.sync += running.eq(0)
 

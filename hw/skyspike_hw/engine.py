@@ -65,6 +65,11 @@ class Engine(wiring.Component):
         Begin an inference (ignored while busy).
     seed : In(32)
         The rate encoder's seed (taken at ``start``).
+    input_base : In(16)
+        Input-buffer word (in every bank) where the run's frames start (held while busy).
+    input_span : Out(16) ; input_span_known : Out(1)
+        Words per bank of the run's frames from ``input_base`` (known from the third cycle of
+        a run on): the part of the input buffer the run reads, which the bus must not change.
     abort : In(1)
         Soft reset: stop a run at once (back to idle, done and error cleared).
     n_layers, steps : In(8)
@@ -103,6 +108,7 @@ class Engine(wiring.Component):
         self.ia_bits = log2(cfg.input_depth)
         super().__init__({
             "start": In(1), "abort": In(1), "n_layers": In(8), "steps": In(8), "seed": In(32),
+            "input_base": In(16), "input_span": Out(16), "input_span_known": Out(1),
             "desc_index": Out(range(max(2, cfg.max_layers))), "desc": In(DESCRIPTOR),
             "busy": Out(1), "done": Out(1), "error": Out(8), "error_layer": Out(8), "cycles": Out(32),
             "w": Out(SRAMReadSignature(self.wa_bits)).array(cfg.banks),
@@ -133,6 +139,7 @@ class Engine(wiring.Component):
         m.d.comb += [
             dec.desc.eq(self.desc), self.desc_index.eq(r.layer), dec.first.eq(first_layer),
             dec.last.eq(last_layer), dec.prev_n_out.eq(r.prev_n_out), dec.steps.eq(self.steps),
+            dec.input_base.eq(self.input_base),
             r.neuron0.eq(r.chunk_first + (r.group << log2(cfg.update_lanes))),
             # input routing -> weight fetch -> neuron state -> output stage
             rt.start.eq(r.scan_start), rt.stop.eq(self.abort), rt.from_inputs.eq(first_layer & ~r.rate),
@@ -146,6 +153,7 @@ class Engine(wiring.Component):
             # a rate-coded input's spikes: drawn at each step
             enc.reseed.eq(r.run_start), enc.seed.eq(self.seed), enc.start.eq(r.encode_start),
             enc.bits_code.eq(r.desc.in_bits_code), enc.rows.eq(r.in_words_per_bank), r.encoder_busy.eq(enc.busy),
+            enc.base.eq(self.input_base),
             # a direct input's currents: stored at step 0, taken from the store after
             cur.index.eq(r.neuron0 >> log2(cfg.update_lanes)), cur.current.eq(wf.current),
             cur.store.eq(r.update & r.direct & (r.step == 0)), cur.use_stored.eq(r.stored),
@@ -169,6 +177,10 @@ class Engine(wiring.Component):
             m.d.sync += reg.eq(active)
             trail.append(active := reg)
         m.d.comb += [r.drain.eq(Cat(trail).any()), r.stored.eq(r.direct & (r.step != 0))]
+        # The span of the run's input, from registers (no path from the descriptor table to the bus).
+        m.d.sync += self.input_span.eq(r.in_frames * r.in_words_per_bank)
+        with m.If(r.span_due):
+            m.d.sync += self.input_span_known.eq(1)
         for outer, inner in zip(self.w, wf.w):
             wiring.connect(m, wiring.flipped(outer), inner)
         # The input buffer: the scanners' reads, or the encoder's (never both at once).
@@ -209,6 +221,8 @@ class Engine(wiring.Component):
             # and its input-buffer address; stored: a later step, the currents are stored
             direct=Signal(), plane=Signal(3), plane_base=Signal(self.ia_bits + 8), stored=Signal(),
             rate=Signal(), encode_start=Signal(), encoder_busy=Signal(),   # layer 0 rate coded (latched in LOAD)
+            # the run's input frames (layer 0's VALIDATE), and their span two cycles later
+            in_frames=Signal(9), span_due=Signal(),
             chunk_base=Signal(16),     # weight word of this chunk's rows (same in every bank)
             subword=Signal(2),
             chunk_first=Signal(16),    # layer-local index of the chunk's first neuron
@@ -242,7 +256,8 @@ class Engine(wiring.Component):
                 with m.If(self.start):
                     m.d.comb += r.run_start.eq(1)
                     m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0), self.error_layer.eq(0),
-                                 self.cycles.eq(1), r.layer.eq(0), r.step.eq(0), r.in_base.eq(0)]
+                                 self.cycles.eq(1), r.layer.eq(0), r.step.eq(0), r.in_base.eq(self.input_base),
+                                 self.input_span_known.eq(0), r.span_due.eq(0)]
                     m.next = "VALIDATE"
             with m.State("VALIDATE"):
                 self._validate(m, r, dec)
@@ -264,7 +279,7 @@ class Engine(wiring.Component):
                              r.direct.eq((r.layer == 0) & (dec.desc.in_mode == 1)),
                              r.rate.eq((r.layer == 0) & (dec.desc.in_mode == 2))]
                 m.d.sync += [r.chunk.eq(0), r.chunk_base.eq(dec.desc.w_base), r.subword.eq(0), r.chunk_first.eq(0),
-                             r.plane.eq(0), r.plane_base.eq(0)]
+                             r.plane.eq(0), r.plane_base.eq(self.input_base)]
                 with m.If((r.layer == 0) & (dec.desc.in_mode == 2)):
                     m.next = "ENCODE"
                 with m.Else():
@@ -323,8 +338,10 @@ class Engine(wiring.Component):
             self._stop_with_verdict(m, r)
         with m.Else():
             m.d.sync += r.prev_n_out.eq(dec.desc.n_out)
-            with m.If(r.layer == 0):
-                m.d.sync += r.in_words_per_bank.eq(dec.derived.in_words_per_bank)
+            with m.If(r.layer == 0):   # layer 0's input frames: steps, or graded input's bit planes
+                graded = (dec.desc.in_mode == 1) | (dec.desc.in_mode == 2)
+                m.d.sync += [r.in_words_per_bank.eq(dec.derived.in_words_per_bank), r.span_due.eq(1),
+                             r.in_frames.eq(Mux(graded, Const(1, 9) << dec.desc.in_bits_code, self.steps))]
             with m.If(r.layer == self.n_layers - 1):
                 m.next = "VERDICT0"
             with m.Else():
@@ -362,7 +379,7 @@ class Engine(wiring.Component):
         """After a chunk's last update group: the next chunk, layer, step, or DONE."""
         last_sub = r.subword == (Const(1, 4) << r.derived.sub_log2) - 1
         m.d.sync += [r.chunk.eq(r.chunk + 1), r.chunk_first.eq(r.chunk_first + chunk_size),
-                     r.plane.eq(0), r.plane_base.eq(0),
+                     r.plane.eq(0), r.plane_base.eq(self.input_base),
                      r.subword.eq(Mux(last_sub, 0, r.subword + 1)),
                      r.chunk_base.eq(Mux(last_sub, r.chunk_base + r.derived.rows, r.chunk_base))]
         with m.If(r.chunk + 1 < r.derived.chunks):

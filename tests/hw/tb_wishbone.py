@@ -12,7 +12,7 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from skyspike.spec import memmap as mm
 from skyspike.spec.config import get_config
 from skyspike.chip.golden import run as golden_run
-from skyspike.chip.image import build_image, input_writes
+from skyspike.chip.image import build_image, input_page, input_writes
 from skyspike.chip.network import ChipLayer, ChipNetwork
 from skyspike.rtlsim.bus import (WishboneMaster, load_image, read_results, run_inference, start_and_wait,
                                  start_clock, write_all)
@@ -149,6 +149,41 @@ async def refused_while_busy_and_soft_reset(dut):
     counts, _ = await read_results(bus, [ly.n_out for ly in net.layers],
                                    [lp.state_base for lp in image.placement.layers])
     assert np.array_equal(counts, gold.counts[1])
+
+
+@cocotb.test()
+async def double_buffered_inputs(dut):
+    """NET.input_base: while one inference runs from page 0 of the input buffer, the next one's
+    input is written to page 1 (accepted: only the running frames are locked), then run from
+    there; both equal the golden model. A write into the running frames is refused."""
+    bus, cfg, rng = await setup(dut)
+    net = long_network(cfg, rng, steps=6)
+    image = build_image(net, cfg)
+    x = rng.random((2, net.steps, net.layers[0].n_in)) < 0.5
+    gold = golden_run(net, x, cfg)
+    page = input_page(image)
+    assert 2 * page <= cfg.input_depth
+    await load_image(bus, image)
+    await write_all(bus, input_writes(x[0], image))
+    await bus.write(mm.REG["CTRL"], 1)
+    await ClockCycles(dut.clk, 5)           # the run knows its span from its third cycle
+    assert await bus.read(mm.REG["STATUS"]) & BUSY
+    await write_all(bus, input_writes(x[1], image, base=page))
+    await expect_flags(bus, 0)
+    await bus.write(mm.INPUT_BASE + 4 * (page - 1), 0xDEADBEEF)   # the running page's last word
+    await expect_flags(bus, REFUSED, mm.INPUT_BASE + 4 * (page - 1))
+    for b, base in enumerate((0, page)):
+        if b:   # the second inference, from page 1
+            await bus.write(mm.REG["NET"], mm.NET.pack(n_layers=len(net.layers), steps=net.steps, input_base=base))
+            status, cycles = await start_and_wait(bus, 2 * int(gold.cycles[b]) + 100)
+        else:   # the first one, still running
+            while not (status := await bus.read(mm.REG["STATUS"])) & DONE:
+                pass
+            cycles = await bus.read(mm.REG["CYCLES"])
+        assert status & 0xFF0F == DONE and cycles == gold.cycles[b], (b, status, cycles)
+        counts, _ = await read_results(bus, [ly.n_out for ly in net.layers],
+                                       [lp.state_base for lp in image.placement.layers])
+        assert np.array_equal(counts, gold.counts[b]), b
 
 
 @cocotb.test()

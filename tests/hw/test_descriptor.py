@@ -46,6 +46,7 @@ class Desc:
     fold: int = 1
     in_mode: int = 0      # raw descriptor code (0 spikes, 1 direct, 2 rate; 3 invalid)
     in_bits: int = 1      # direct input: bits per value
+    input_base: int = 0   # NET.input_base
 
     def words(self) -> list[int]:
         """Descriptor words 0..6, packed by the spec's own skyspike.chip.image.encode_descriptor
@@ -79,7 +80,7 @@ def broken_rules(cfg: CoreConfig, d: Desc) -> list[int]:
     codes = []
     in_words = -(-d.n_in // 32)   # the input buffer holds the real inputs only
     frames = d.in_bits if d.in_mode in (1, 2) else d.steps   # steps, or graded input's bit planes
-    if d.first and (d.steps == 0 or frames * -(-in_words // cfg.input_banks) > cfg.input_depth):
+    if d.first and (d.steps == 0 or d.input_base + frames * -(-in_words // cfg.input_banks) > cfg.input_depth):
         codes.append(ERROR_CODE["BAD_STEPS"])
     max_in = cfg.max_inputs if d.first else cfg.max_neurons
     if d.n_in == 0 or d.n_out == 0 or d.n_in > max_in or d.n_out > cfg.max_neurons:
@@ -125,6 +126,7 @@ def run_decode(cfg: CoreConfig, descs: list[Desc]) -> list[dict]:
             ctx.set(dut.last, d.last)
             ctx.set(dut.prev_n_out, d.prev_n_out)
             ctx.set(dut.steps, d.steps)
+            ctx.set(dut.input_base, d.input_base)
             out.append({**{name: ctx.get(dut.desc[name]) for name in DECODE_RAW},
                         **{name: ctx.get(dut.derived[name]) for name in DECODE_DERIVED},
                         "error": ctx.get(dut.error)})
@@ -273,6 +275,12 @@ def single_rule_cases(cfg: CoreConfig) -> list[tuple[str, Desc, int]]:
         ("rate-coded input, 2 bits", replace(d0, in_mode=2, in_bits=2), 0),
         ("rate-coded input on a hidden layer", replace(d1, in_mode=2), c["BAD_INPUT"]),
         ("input mode 3", replace(d0, in_mode=3, in_bits=4), c["BAD_INPUT"]),
+        ("frames end at the input buffer's end",
+         replace(d0, input_base=cfg.input_depth - d0.steps * ceil_div(ceil_div(d0.n_in, 32), cfg.input_banks)), 0),
+        ("frames one word past it",
+         replace(d0, input_base=cfg.input_depth - d0.steps * ceil_div(ceil_div(d0.n_in, 32), cfg.input_banks) + 1),
+         c["BAD_STEPS"]),
+        ("input_base ignored on a hidden layer", replace(d1, input_base=0xFFFF), 0),
         ("direct input on a hidden layer", replace(d1, in_mode=1, in_bits=2), c["BAD_INPUT"]),
     ]
     # steps x input words per bank above the input buffer: only reachable with a legal n_in
@@ -331,6 +339,7 @@ def mutate(rng: np.random.Generator, cfg: CoreConfig, d: Desc) -> Desc:
         "n_bias": [0, 1, 31, 32, 33, 63, 255],
         "in_mode": [0, 1, 1, 2, 3],
         "in_bits": list(PRECISIONS),
+        "input_base": [0, 1, cfg.input_depth // 2, cfg.input_depth - 1, cfg.input_depth, 0xFFFF],
     }
     fields = rng.choice(list(choices), size=int(rng.integers(1, 4)), replace=False)
     return replace(d, **{f: type(getattr(d, f))(rng.choice(choices[f])) for f in fields})

@@ -13,7 +13,7 @@ import pytest
 
 from blocksim import pick_seed, simulate
 from skyspike.chip import golden
-from skyspike.chip.image import build_image, pack_inputs
+from skyspike.chip.image import build_image, input_page, pack_inputs
 from skyspike.chip.network import ChipLayer, ChipNetwork, input_bitmaps
 from skyspike.chip.testing import random_inputs, random_network, random_weights
 from skyspike.spec.config import CONFIGS
@@ -43,14 +43,16 @@ def present(ctx, ports, reads, rng):
         ctx.set(port.data, word)
 
 
-async def run_engine(ctx, dut, image, inputs, rng, max_cycles: int):
-    """One inference: the update trace {(step, layer, neuron): (spike, v)} and the cycles."""
+async def run_engine(ctx, dut, image, inputs, rng, max_cycles: int, input_base: int = 0):
+    """One inference (its frames at ``input_base`` of ``inputs``): the update trace
+    {(step, layer, neuron): (spike, v)} and the cycles."""
     cfg = image.cfg
     desc = [sum(int(w) << (32 * j) for j, w in enumerate(words)) for words in image.descriptors]
     desc += [0] * (cfg.max_layers - len(desc))
     ctx.set(dut.n_layers, image.n_layers)
     ctx.set(dut.steps, image.steps)
     ctx.set(dut.seed, image.seed)
+    ctx.set(dut.input_base, input_base)
     ctx.set(dut.start, 1)
     banks = image_banks(image)
     trace = {}
@@ -114,8 +116,12 @@ def test_engine_vs_golden():
 
     async def bench(ctx):
         for k, (net, x, image, gold) in enumerate(cases):
-            inputs = pack_inputs(input_bitmaps(x, net)[0], cfg, image.placement)
-            trace, cycles = await run_engine(ctx, dut, image, inputs, rng, 2 * int(gold.cycles[0]) + 50)
+            # the frames somewhere in the input buffer (NET.input_base), garbage around them
+            packed = pack_inputs(input_bitmaps(x, net)[0], cfg, image.placement)
+            base = int(rng.integers(0, cfg.input_depth - input_page(image) + 1)) if k % 2 else 0
+            inputs = rng.integers(0, 1 << 32, packed.shape, dtype=np.uint64).astype(np.uint32)
+            inputs[:, base:base + input_page(image)] = packed[:, :input_page(image)]
+            trace, cycles = await run_engine(ctx, dut, image, inputs, rng, 2 * int(gold.cycles[0]) + 50, base)
             label = f"case {k} ({[ly.n_out for ly in net.layers]}, {net.steps} steps, {net.input_mode} input)"
             if ctx.get(dut.error):
                 errors.append(f"{label}: error {ctx.get(dut.error)}")

@@ -35,15 +35,13 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def layer_error(f: dict, cfg: CoreConfig, *, first: bool, last: bool, prev_n_out: int, steps: int) -> int:
+def layer_error(f: dict, cfg: CoreConfig, *, first: bool, last: bool, prev_n_out: int, steps: int,
+                input_base: int = 0) -> int:
     """The first failing check of one layer's descriptor fields ``f`` (raw, as
-    :func:`skyspike.spec.layouts.descriptor_fields` returns them), or 0."""
+    :func:`skyspike.spec.layouts.descriptor_fields` returns them), or 0. ``input_base``: NET's."""
     n_in, n_out, n_bias = f["n_in"], f["n_out"], f["n_bias"]
-    real_words = _ceil_div(n_in, 32)
-    in_words_per_bank = _ceil_div(real_words, cfg.input_banks)
-    # The input buffer holds a bitmap per step, or per bit plane of a direct input.
-    frames = (1, 2, 4, 8)[f["in_bits_code"]] if f["in_mode"] in (1, 2) else steps
-    if first and (steps == 0 or frames * in_words_per_bank > cfg.input_depth):
+    # The input buffer holds a bitmap per step, or per bit plane of graded input.
+    if first and (steps == 0 or input_base + input_span(f, steps, cfg) > cfg.input_depth):
         return RunError.BAD_STEPS
     max_in = cfg.max_inputs if first else cfg.max_neurons
     if n_in == 0 or n_out == 0 or n_in > max_in or n_out > cfg.max_neurons:
@@ -75,6 +73,14 @@ def layer_error(f: dict, cfg: CoreConfig, *, first: bool, last: bool, prev_n_out
     return 0
 
 
+def input_span(f: dict, steps: int, cfg: CoreConfig) -> int:
+    """Input-buffer words per bank a run reads from NET.input_base, for layer 0's descriptor
+    fields ``f``: its frames (steps, or graded input's bit planes) x its words per bank (what
+    the core locks against writes while it runs)."""
+    frames = (1, 2, 4, 8)[f["in_bits_code"]] if f["in_mode"] in (1, 2) else steps
+    return frames * _ceil_div(_ceil_div(f["n_in"], 32), cfg.input_banks)
+
+
 def run_check(net_word: int, table, cfg: CoreConfig) -> RunCheck:
     """The checks of a run started with NET = ``net_word`` and descriptor table ``table``
     (per layer entry, its words; entries past the table read 0). Cycles: the start strobe,
@@ -89,11 +95,12 @@ def run_check(net_word: int, table, cfg: CoreConfig) -> RunCheck:
     for layer in range(n_layers):
         words = list(table[layer]) if layer < len(table) else []
         f = descriptor_fields(words + [0] * (8 - len(words)))
-        code = layer_error(f, cfg, first=layer == 0, last=layer == n_layers - 1, prev_n_out=prev_n_out, steps=steps)
+        code = layer_error(f, cfg, first=layer == 0, last=layer == n_layers - 1, prev_n_out=prev_n_out, steps=steps,
+                           input_base=net["input_base"])
         if code:
             return RunCheck(int(code), layer, layer + 6)
         prev_n_out = f["n_out"]
     return RunCheck(0, 0, 0)
 
 
-__all__ = ["RunCheck", "run_check", "layer_error"]
+__all__ = ["RunCheck", "run_check", "layer_error", "input_span"]

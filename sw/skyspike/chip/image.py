@@ -136,12 +136,20 @@ def image_writes(image: ChipImage) -> list[tuple[int, int]]:
     return writes
 
 
-def input_writes(sample: np.ndarray, image: ChipImage) -> list[tuple[int, int]]:
+def input_page(image: ChipImage) -> int:
+    """Input-buffer words per bank that one inference's frames take (a page of the buffer)."""
+    return image.input_frames * image.placement.input_words_per_bank
+
+
+def input_writes(sample: np.ndarray, image: ChipImage, base: int = 0) -> list[tuple[int, int]]:
     """(byte address, word) bus writes that load one inference's input: spikes (steps, n_in),
-    or for graded input its values (n_in,) (one sample of ``network.as_inputs``)."""
+    or for graded input its values (n_in,) (one sample of ``network.as_inputs``), at input-buffer
+    word ``base`` of every bank (a run with NET.input_base = base reads them there)."""
     cfg, pl = image.cfg, image.placement
+    if not 0 <= base <= cfg.input_depth - input_page(image):
+        raise ValueError(f"input base {base}: {input_page(image)} words from there do not fit the input buffer "
+                         f"({cfg.input_depth} words per bank)")
     bitmaps = value_planes(sample, image.input_bits) if image.graded else sample
     words = pack_inputs(bitmaps, cfg, pl)
-    used = image.input_frames * pl.input_words_per_bank
-    return [(mm.INPUT_BASE + 4 * (bank * cfg.input_depth + a), int(words[bank, a]))
-            for bank in range(cfg.input_banks) for a in range(used)]
+    return [(mm.INPUT_BASE + 4 * (bank * cfg.input_depth + base + a), int(words[bank, a]))
+            for bank in range(cfg.input_banks) for a in range(input_page(image))]

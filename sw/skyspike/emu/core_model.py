@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from skyspike.spec import memmap as mm
 from skyspike.spec.config import CONFIGS, CoreConfig
-from skyspike.chip.checks import run_check
-from skyspike.spec.layouts import DESC_WORDS, STATE_ENTRY, STORED_WORDS
+from skyspike.chip.checks import input_span, run_check
+from skyspike.spec.layouts import DESC_WORDS, STATE_ENTRY, STORED_WORDS, descriptor_fields
 
 _BUSY = mm.STATUS.mask("busy")
 _DONE = mm.STATUS.mask("done")
@@ -96,14 +96,21 @@ class CoreModel:
             self._flag(off)
         elif off == mm.REG["CTRL"]:
             self._write_ctrl(mm.CTRL.unpack(value))
-        elif self.busy:        # NET, SEED, descriptors, inputs, weights are frozen while running
-            self._flag(off, refused=True)
+        elif self.busy and (region != "inputs" or self._running_input(off)):
+            self._flag(off, refused=True)   # NET, SEED, descriptors, weights, the run's inputs: frozen
         elif off == mm.REG["NET"]:
             self.net = mm.NET.pack(**mm.NET.unpack(value))
         elif off == mm.REG["SEED"]:
             self.seed = value & 0xFFFF_FFFF
         else:
             self.mem[off] = value & 0xFFFF_FFFF
+
+    def _running_input(self, off: int) -> bool:
+        """The input-buffer word at ``off`` is one the run reads (input_base + its frames)."""
+        word = ((off - mm.INPUT_BASE) >> 2) % self.cfg.input_depth
+        net = mm.NET.unpack(self.net)
+        span = input_span(descriptor_fields(self.table()[0]), net["steps"], self.cfg)
+        return net["input_base"] <= word < net["input_base"] + span
 
     def _write_ctrl(self, ctrl: dict[str, int]) -> None:
         self.irq_en = bool(ctrl["irq_en"])

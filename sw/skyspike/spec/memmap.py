@@ -64,10 +64,13 @@ STATUS = _reg_layout(
     Field("busy", 0, 1, doc="an inference is running"),
     Field("done", 1, 1, doc="the last inference finished (= irq when enabled)"),
     Field("bus_error", 2, 1, doc="sticky: unmapped address, or a write to a read-only location"),
-    Field("write_refused", 3, 1, doc="sticky: weights, inputs, descriptors, NET or SEED written while busy"),
+    Field("write_refused", 3, 1, doc="sticky: weights, the running inference's inputs, descriptors, NET or SEED "
+                                     "written while busy"),
     Field("error", 8, 8, doc="run error code, 0 = none (below)"),
     Field("error_layer", 16, 8, doc="layer of the run error"))
-NET = _reg_layout("NET", Field("n_layers", 0, 8), Field("steps", 8, 8))
+NET = _reg_layout("NET", Field("n_layers", 0, 8), Field("steps", 8, 8),
+                  Field("input_base", 16, 16, doc="input-buffer word (in every bank) where this run's frames start: "
+                                                  "the next inference's input can be written elsewhere meanwhile"))
 
 REGS = [
     Reg("ID", 0x00, "r", "constant 0x534B5953 ('SKYS')"),
@@ -75,7 +78,7 @@ REGS = [
     *[Reg(name, 0x08 + 4 * i, "r", "capabilities", layout) for i, (name, layout) in enumerate(CAPS.items())],
     Reg("CTRL", 0x20, "rw", "control", CTRL),
     Reg("STATUS", 0x24, "r", "status", STATUS),
-    Reg("NET", 0x28, "rw", "the network: layer count and time steps", NET),
+    Reg("NET", 0x28, "rw", "the network: layer count, time steps and where its input starts", NET),
     Reg("CYCLES", 0x2C, "r", "clock cycles of the last inference, start strobe to done"),
     Reg("BUS_ADDR", 0x30, "r", "byte address of the access that last set the bus-error or write-refused flag"),
     Reg("SEED", 0x34, "rw", "rate-coded input: the seed of the random generators, taken at every start "
@@ -113,8 +116,8 @@ class RunError(IntEnum):
 
 ERROR_DOC = {
     RunError.BAD_LAYER_COUNT: "n_layers is 0 or above max_layers",
-    RunError.BAD_STEPS: "steps is 0, or the input frames (steps, or the bit planes of graded input) x input words "
-                        "per bank exceed the input buffer",
+    RunError.BAD_STEPS: "steps is 0, or input_base + the input frames (steps, or the bit planes of graded input) x "
+                        "input words per bank exceed the input buffer",
     RunError.BAD_SIZE: "n_in or n_out is 0, or above the core's limits (max_inputs for layer 0, max_neurons)",
     RunError.BAD_CHAIN: "n_in differs from the previous layer's n_out",
     RunError.BAD_THRESHOLD: "theta_low > theta_high",

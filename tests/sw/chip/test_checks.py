@@ -40,6 +40,10 @@ def test_valid_images_pass(seed):
     assert check.ok, check
 
 
+def input_span(img) -> int:
+    return img.steps * img.placement.input_words_per_bank
+
+
 def cases(img):
     net = NET.pack(n_layers=3, steps=img.steps)
     pl = img.placement.layers
@@ -64,6 +68,10 @@ def cases(img):
         (NET.pack(n_layers=2, steps=img.steps), None, RunError.BAD_OUTPUTS, 1),
         (net, (1, {"n_bias": 33}), RunError.BAD_BIAS, 1),
         (net, (0, {"in_mode": 3}), RunError.BAD_INPUT, 0),
+        # the frames from NET.input_base past the input buffer's end; at its end: valid
+        (NET.pack(n_layers=3, steps=img.steps, input_base=CFG.input_depth - input_span(img) + 1), None,
+         RunError.BAD_STEPS, 0),
+        (NET.pack(n_layers=3, steps=img.steps, input_base=CFG.input_depth - input_span(img)), None, 0, 0),
         (net, (0, {"in_mode": 2, "in_bits_code": 0}), 0, 0),   # rate-coded 1-bit input: valid
         (net, (1, {"in_mode": 1}), RunError.BAD_INPUT, 1),
         (net, (0, {"in_mode": 1, "in_bits_code": 3}), 0, 0),   # direct 8-bit input: valid

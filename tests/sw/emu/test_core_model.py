@@ -2,6 +2,7 @@
 fields, the sticky flags, writes refused while busy, and the stand-in run."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from skyspike.spec import memmap as mm
@@ -21,7 +22,7 @@ def test_identification_is_the_spec(name):
 def test_registers_and_flags():
     core = CoreModel(CONFIGS["small"])
     core.write(mm.REG["NET"], 0xFFFF_FFFF)              # only NET's fields are kept
-    assert core.read(mm.REG["NET"]) == mm.NET.pack(n_layers=0xFF, steps=0xFF)
+    assert core.read(mm.REG["NET"]) == mm.NET.pack(n_layers=0xFF, steps=0xFF, input_base=0xFFFF)
     core.write(mm.REG["CTRL"], mm.CTRL.pack(irq_en=1))
     assert core.read(mm.REG["CTRL"]) == mm.CTRL.mask("irq_en")
     core.write(mm.REG["CAPS0"], 1)                      # read-only: bus error, address kept
@@ -29,6 +30,26 @@ def test_registers_and_flags():
     assert core.read(mm.REG["BUS_ADDR"]) == mm.REG["CAPS0"]
     core.write(mm.REG["CTRL"], mm.CTRL.pack(clear_flags=1))
     assert core.read(mm.REG["STATUS"]) == 0
+
+
+def test_busy_locks_only_the_running_input():
+    """While a run is on, the input buffer outside its frames (NET.input_base + span) takes
+    writes: the next inference's input (double buffering)."""
+    from skyspike.chip.image import build_image, image_writes, input_page
+    from skyspike.chip.testing import random_network
+
+    cfg = CONFIGS["small"]
+    image = build_image(random_network(np.random.default_rng(4), cfg), cfg)
+    core = CoreModel(cfg)
+    for addr, word in image_writes(image):
+        core.write(addr, word)
+    core.hang = True
+    core.write(mm.REG["CTRL"], mm.CTRL.pack(start=1))
+    page = input_page(image)
+    core.write(mm.INPUT_BASE + 4 * page, 7)                 # the next page: taken
+    assert core.read(mm.INPUT_BASE + 4 * page) == 7 and not core.write_refused
+    core.write(mm.INPUT_BASE + 4 * (page - 1), 7)           # the running page: refused
+    assert core.write_refused and core.read(mm.INPUT_BASE + 4 * (page - 1)) == 0
 
 
 def test_busy_refuses_writes_until_aborted():
