@@ -373,7 +373,7 @@ class Engine(wiring.Component):
         tag = self._delayed(m, self.VERDICT_CYCLES - 1, layer=r.layer, due=r.checking)
         m.d.sync += [r.verdict_layer.eq(tag.layer), r.verdict_due.eq(tag.due)]
         m.d.comb += [chk.desc.eq(desc_q), chk.first.eq(first_q), chk.last.eq(last_q), chk.prev_n_out.eq(prev_q),
-                     chk.steps.eq(self.steps)]
+                     chk.steps.eq(self.steps), chk.input_base.eq(self.input_base)]
 
     def _next_chunk(self, m: Module, r: SimpleNamespace, chunk_size: Signal) -> None:
         """After a chunk's last update group: the next chunk, layer, step, or DONE."""

@@ -1,8 +1,7 @@
 """The neuron lanes' current: the synapse array's, saturated, or layer 0's stored direct-input
 current (docs/semantics.md, "Inputs")."""
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from skyspike.spec.config import CURRENT_BITS, CoreConfig
@@ -60,11 +59,13 @@ class InputCurrents(wiring.Component):
         m = Module()
         U = self.cfg.update_lanes
         layout = data.ArrayLayout(signed(CURRENT_BITS), U)
-        m.submodules.mem = mem = Memory(shape=layout, depth=self.groups, init=[])
-        rd, wr = mem.read_port(domain="comb"), mem.write_port()
+        # Registers with a reset, not a memory: nothing reads as X in a gate-level simulation
+        # (a stored entry is read only after step 0 wrote it, but the read mux sees them all).
+        stored = Array(Signal(layout, name=f"stored{g}") for g in range(self.groups))
         fresh = Signal(layout)
         for u in range(U):
             m.d.comb += fresh[u].eq(saturate(m, self.current[u], CURRENT_BITS))
-        m.d.comb += [rd.addr.eq(self.index), wr.addr.eq(self.index), wr.en.eq(self.store), wr.data.eq(fresh),
-                     self.out.eq(Mux(self.use_stored, rd.data, fresh))]
+        with m.If(self.store):
+            m.d.sync += stored[self.index].eq(fresh)
+        m.d.comb += self.out.eq(Mux(self.use_stored, stored[self.index], fresh))
         return m

@@ -94,6 +94,10 @@ def error_cases(cfg, image):
         ("n_layers 2: layer 1 becomes last, 24 > max_outputs", [(net_reg, 2 | steps << 8)], E["BAD_OUTPUTS"], 1),
         ("layer 1: 33 bias rows", [(desc_addr(1, 1), d[1][1] & ~0xFF00 | 33 << 8)], E["BAD_BIAS"], 1),
         ("layer 2 (last): 40 bias rows", [(desc_addr(2, 1), d[2][1] | 40 << 8)], E["BAD_BIAS"], 2),
+        ("layer 0: input mode 3", [(desc_addr(0, 1), d[0][1] | 3 << 16)], E["BAD_INPUT"], 0),
+        ("layer 1: an input mode on a hidden layer", [(desc_addr(1, 1), d[1][1] | 1 << 16)], E["BAD_INPUT"], 1),
+        ("input_base: the frames past the input buffer", [(net_reg, n | steps << 8 | cfg.input_depth << 16)],
+         E["BAD_STEPS"], 0),
         ("two bad layers: the first one is reported",
          [(desc_addr(0, 4), 300), (desc_addr(2, 0), 23 | 10 << 16)], E["BAD_BETA"], 0),
     ]
@@ -194,6 +198,9 @@ def broken_table(rng: np.random.Generator, image, cfg) -> tuple[int, list[list[i
         if rng.random() < 0.15:
             key = str(rng.choice(["n_layers", "steps"]))
             net[key] = int(rng.choice([0, 1, cfg.max_layers, cfg.max_layers + 1, rng.integers(0, 256)]))
+            continue
+        if rng.random() < 0.05:
+            net["input_base"] = int(rng.choice([1, cfg.input_depth - 1, cfg.input_depth, rng.integers(0, 1 << 16)]))
             continue
         layer = int(rng.integers(0, cfg.max_layers))
         name = str(rng.choice([f.name for f in DESCRIPTOR]))

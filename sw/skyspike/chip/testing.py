@@ -128,7 +128,8 @@ def random_inputs(rng: np.random.Generator, net: ChipNetwork, batch: int = 1, de
 def closure_networks(rng: np.random.Generator, cfg: CoreConfig) -> list[tuple[ChipNetwork, np.ndarray]]:
     """Directed cases that hit every functional-coverage bin of :mod:`skyspike.chip.coverage`
     that random networks may miss: every layer configuration (precision x slots x reset x
-    hysteresis x bias rows, four per network), both membrane rails, input density 0 and 1.
+    hysteresis x bias rows, four per network), both membrane rails, input density 0 and 1, direct
+    and rate-coded input of every width.
     Returns (network, inputs (batch, steps, n_in)) pairs."""
     from skyspike.chip.coverage import slot_counts
 
@@ -150,6 +151,16 @@ def closure_networks(rng: np.random.Generator, cfg: CoreConfig) -> list[tuple[Ch
         x = np.stack([np.zeros((6, layers[0].n_in), bool), np.ones((6, layers[0].n_in), bool),
                       rng.random((6, layers[0].n_in)) < 0.3])
         cases.append((net, x))
+    for mode in ("direct", "rate"):   # graded input of every width: values, sent once
+        for bits in PRECISIONS:
+            top = (1 << bits) - 1
+            gain = top if mode == "direct" else 1
+            layers = [ChipLayer(random_weights(rng, 40, 12, 4), bits=4, theta_high=6 * gain, theta_low=2 * gain,
+                                bias=random_weights(rng, 2, 12, 4)),
+                      ChipLayer(random_weights(rng, 12, width, 2), bits=2, theta_high=2)]
+            net = ChipNetwork(layers, steps=4, input_mode=mode, input_bits=bits, seed=int(rng.integers(0, 1 << 32)))
+            x = np.stack([rng.integers(0, top + 1, 40), np.full(40, top), np.zeros(40, int)])
+            cases.append((net, x))
     for sign in (1, -1):   # one layer driven into each rail: full-scale weights, no leak, every input on
         n_in = min(cfg.max_inputs, 64)
         w = np.full((n_in, width), 127 * sign if sign > 0 else -128)
