@@ -4,15 +4,12 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from skyspike.spec.config import RATE_GENERATORS, CoreConfig, log2
+from skyspike.spec.config import RATE_GENERATORS, RATE_SEED_MIX, CoreConfig, log2
 
 from .descriptor import WORD_BITS
 from .ports import SRAMReadSignature
 
-__all__ = ["RateEncoder", "xorshift32", "SEED_MIX"]
-
-#: Generator k starts from SEED ^ (SEED_MIX * (k + 1)) mod 2**32 (skyspike.chip.golden.RATE_SEED_MIX).
-SEED_MIX = 0x9E3779B9
+__all__ = ["RateEncoder", "xorshift32"]
 
 
 def xorshift32(x):
@@ -101,7 +98,7 @@ class RateEncoder(wiring.Component):
             state = Signal(32, name=f"gen{k}")
             less, equal = Signal(32, name=f"less{k}"), Signal(32, name=f"equal{k}")
             init = Signal(32, name=f"seed{k}")
-            m.d.comb += init.eq(self.seed ^ ((SEED_MIX * (k + 1)) & 0xFFFF_FFFF))
+            m.d.comb += init.eq(self.seed ^ ((RATE_SEED_MIX * (k + 1)) & 0xFFFF_FFFF))
             with m.If(self.reseed):
                 m.d.sync += state.eq(Mux(init == 0, 1, init))
             level = xorshift32(state)          # this plane's random bits (the generator's next state)

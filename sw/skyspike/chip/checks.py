@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from skyspike.spec.config import MAX_BIAS_ROWS, CoreConfig, lanes_per_bank, log2
+from skyspike.spec.config import INPUT_MODES, MAX_BIAS_ROWS, PRECISIONS, CoreConfig, lanes_per_bank, log2
 from skyspike.spec.layouts import descriptor_fields
 from skyspike.spec.memmap import NET, RunError
 
@@ -55,7 +55,7 @@ def layer_error(f: dict, cfg: CoreConfig, *, first: bool, last: bool, prev_n_out
     if f["slots_log2"] > log2(cfg.max_slots) or f["slots_log2"] + f["fold_log2"] > log2(cfg.banks):
         return RunError.BAD_SLOTS
     # The layer's words per bank, as the placement derives them (docs/semantics.md).
-    bits = (1, 2, 4, 8)[f["bits_code"]]
+    bits = PRECISIONS[f["bits_code"]]
     slots, fold = 1 << f["slots_log2"], 1 << f["fold_log2"]
     chunk = (cfg.banks // slots // fold) * lanes_per_bank(bits)
     subwords = 32 // (bits * lanes_per_bank(bits))
@@ -77,7 +77,8 @@ def input_span(f: dict, steps: int, cfg: CoreConfig) -> int:
     """Input-buffer words per bank a run reads from NET.input_base, for layer 0's descriptor
     fields ``f``: its frames (steps, or graded input's bit planes) x its words per bank (what
     the core locks against writes while it runs)."""
-    frames = (1, 2, 4, 8)[f["in_bits_code"]] if f["in_mode"] in (1, 2) else steps
+    graded = INPUT_MODES[f["in_mode"]] != "spikes" if f["in_mode"] < len(INPUT_MODES) else False
+    frames = PRECISIONS[f["in_bits_code"]] if graded else steps
     return frames * _ceil_div(_ceil_div(f["n_in"], 32), cfg.input_banks)
 
 

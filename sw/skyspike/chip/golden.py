@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from skyspike.spec.config import BETA_SHIFT, RATE_GENERATORS, CoreConfig
+from skyspike.spec.config import BETA_SHIFT, RATE_GENERATORS, RATE_SEED_MIX, CoreConfig
 from skyspike.chip.network import (INT16_MAX, INT16_MIN, ChipNetwork, LayerPlacement, as_inputs, derive_layer,
                                    input_bitmaps, place)
 
@@ -24,7 +24,6 @@ CHUNK_OVERHEAD = 6      # per chunk: start, first input word in flight, last eve
 STORED_CHUNK_CYCLES = 1  # per chunk of a direct-input layer 0 after step 0: start (its current is stored)
 ENCODE_OVERHEAD = 4     # per step of a rate-coded layer 0, besides one cycle per word row and plane: the
                         # encoder's start, the reads' two cycles of latency, the last compare
-RATE_SEED_MIX = 0x9E3779B9  # generator k starts from SEED ^ (RATE_SEED_MIX * (k + 1)) mod 2**32 (0 -> 1)
 _U32 = 0xFFFF_FFFF
 
 

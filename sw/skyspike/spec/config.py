@@ -24,8 +24,10 @@ MAX_BIAS_ROWS = 32
 #: spike bitmaps written for every step; graded values written once, taken as a current
 #: (direct) or rate coded on the chip (rate).
 INPUT_MODES = ("spikes", "direct", "rate")
-#: The rate encoder's pseudo-random generators: generator k serves input words w = k mod 4.
+#: The rate encoder's pseudo-random generators: generator k serves input words w = k mod 4, and
+#: starts a run from SEED ^ (RATE_SEED_MIX * (k + 1)) mod 2**32 (1 where that is 0).
 RATE_GENERATORS = 4
+RATE_SEED_MIX = 0x9E3779B9
 #: The widest direct-input value (bits; the value widths are PRECISIONS).
 MAX_INPUT_BITS = 8
 #: Width of the current the neuron lanes take: the synaptic current saturated to 18 bits
