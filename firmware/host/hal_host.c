@@ -67,7 +67,7 @@ int hal_uart_rx(void)
     }
     return inbuf[in_pos++];
 }
-void hal_uart_errors(void) {}
+int hal_uart_errors(void) { return 0; }
 int hal_uart_tx_ready(void) { return out_len < sizeof outbuf; }
 void hal_uart_tx(uint8_t byte) { outbuf[out_len++] = byte; }
 void hal_uart_flush(void)
@@ -160,11 +160,13 @@ static void start(void)
         cycles = 2;
         return;
     }
-    /* The model's stand-in inference: deterministic counts and state (CoreModel._start). */
+    /* The model's stand-in inference: deterministic counts and state (CoreModel._start), salted
+     * with the input word at the run's input_base in bank 0 (streams check their pages). */
+    uint32_t base = net >> 16, salt = base < n_inputs ? inputs[base] : 0;
     for (uint32_t i = 0; i < n_counts; i++)
-        counts[i] = (i * 3 + layers + steps) & 0xFF;
+        counts[i] = (i * 3 + layers + steps + salt) & 0xFF;
     for (uint32_t e = 0; e < n_state; e++)
-        state[e] = ((e * 37 + steps) & 0xFFFF) | (e & 1) << 16;
+        state[e] = ((e * 37 + steps + salt) & 0xFFFF) | (e & 1) << 16;
     cycles = 100 * layers * (steps ? steps : 1);
     status = SKYSPIKE_STATUS_DONE;
 }
@@ -197,7 +199,7 @@ void core_wr(uint32_t off, uint32_t value)
     } else if (busy) {
         flag(off, 1);                          /* frozen while running */
     } else if (off == SKYSPIKE_REG_NET) {
-        net = value & 0xFFFF;
+        net = value;
     } else {
         *p = value;
     }

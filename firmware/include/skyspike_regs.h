@@ -114,7 +114,7 @@
 
 /* ---- host link protocol (docs/protocol.md) ---- */
 #define PROTO_VERSION                        1
-#define PROTO_FIRMWARE_VERSION               0x10000  /* 8.8.16 major.minor.patch */
+#define PROTO_FIRMWARE_VERSION               0x10100  /* 8.8.16 major.minor.patch */
 #define PROTO_SYNC0                          0xa5
 #define PROTO_SYNC1                          0x5a
 #define PROTO_HEADER_SIZE                    7  /* sync(2) ver cmd seq len(2) */
@@ -127,6 +127,10 @@
 #define PROTO_REPLY_FLAG                     0x80
 #define PROTO_RUN_FLAG_IRQ                   0x1
 #define PROTO_STATUS_FLAG_CLEAR              0x1
+#define PROTO_STREAM_FLAG_COUNTS             0x1
+#define PROTO_STREAM_FLAG_MEMBRANES          0x2
+#define PROTO_STREAM_FAILED                  0xff  /* class byte of a failed run */
+#define PROTO_STREAM_MAX_ANSWER              64  /* bytes of one answer */
 #define PROTO_DEFAULT_RUN_TIMEOUT            50000000  /* CPU cycles */
 #define PROTO_CMD_IDENTIFY                   0x1
 #define PROTO_CMD_READ_MEM                   0x2
@@ -135,6 +139,7 @@
 #define PROTO_CMD_RUN                        0x5
 #define PROTO_CMD_READ_RESULTS               0x6
 #define PROTO_CMD_STATUS                     0x7
+#define PROTO_CMD_STREAM                     0x8
 #define PROTO_ST_OK                          0  /* done */
 #define PROTO_ST_BAD_CRC                     1  /* the frame's CRC did not match (nothing was executed) */
 #define PROTO_ST_BAD_LENGTH                  2  /* the length field exceeds 256 (the frame was dropped) */
@@ -145,6 +150,7 @@
 #define PROTO_ST_BUSY                        7  /* the core is running: RUN and writes outside the register block are refused */
 #define PROTO_ST_TIMEOUT                     8  /* RUN: the core did not finish in time and was aborted (STATUS, CYCLES, waited follow) */
 #define PROTO_ST_BUS_ERROR                   9  /* an access hit an unmapped address or wrote a read-only one (the address follows) */
+#define PROTO_ST_OVERRUN                     10  /* STREAM: the UART receiver overflowed, the firmware could not keep up with the link (the answers are void: use a lower baud rate or a smaller window) */
 #define PROTO_CNT_RX_FRAMES                  0  /* frames received with a good CRC */
 #define PROTO_CNT_BAD_CRC                    1  /* frames rejected for their CRC */
 #define PROTO_CNT_BAD_LENGTH                 2  /* headers whose length field exceeds MAX_PAYLOAD */

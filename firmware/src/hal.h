@@ -15,8 +15,9 @@ uint32_t hal_tx_timeout(void);
 
 /* UART: a received byte or -1 (never blocks long). One bus read on the SoC. */
 int hal_uart_rx(void);
-/* Counts and clears the UART's sticky overrun / framing errors (called when the line is quiet). */
-void hal_uart_errors(void);
+/* Counts and clears the UART's sticky overrun / framing errors (called when the line is quiet,
+ * and after every image of a stream); returns nonzero if the receiver overflowed. */
+int hal_uart_errors(void);
 /* The inter-byte timeout fired (a hook for the host build's tests; nothing on the SoC). */
 void hal_rx_timeout(void);
 int hal_uart_tx_ready(void);

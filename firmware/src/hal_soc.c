@@ -48,7 +48,7 @@ int hal_uart_rx(void)
     return (d & SOC_UART_DATA_RX_EMPTY) ? -1 : (int)(d & 0xFF);
 }
 
-void hal_uart_errors(void)
+int hal_uart_errors(void)
 {
     uint32_t st = UART(STATUS);
     if (st & SOC_UART_ST_RX_OVERRUN)
@@ -57,6 +57,7 @@ void hal_uart_errors(void)
         fw_counters[PROTO_CNT_UART_FRAMING]++;
     if (st & (SOC_UART_ST_RX_OVERRUN | SOC_UART_ST_FRAMING))
         UART(STATUS) = 0;                    /* any write clears the sticky bits */
+    return (st & SOC_UART_ST_RX_OVERRUN) != 0;
 }
 
 void hal_rx_timeout(void) {}

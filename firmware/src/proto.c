@@ -278,6 +278,221 @@ static uint8_t cmd_status(const uint8_t *p, uint32_t n, uint32_t *len)
     return PROTO_ST_OK;
 }
 
+/* ---- STREAM: images in as raw bytes, answers out as raw bytes (docs/protocol.md) -------- */
+/* The input buffer holds two pages: the firmware writes image k+1 into one while the core runs
+ * image k from the other (NET.input_base says which), so the run hides behind the link. */
+struct stream {
+    uint32_t frames, frame_bytes, stride, n_out, out_state, flags, timeout;
+    uint32_t page;                    /* the second page's base; 0: one page (no overlap) */
+    uint32_t banks, bank_bytes, net;  /* input banks, bytes between banks, NET without input_base */
+    uint32_t pending, t_run;          /* a run is on (started at t_run) */
+    uint32_t answered, failed, first_status, cycles;
+};
+
+_Static_assert(STASH_SIZE >= PROTO_STREAM_MAX_ANSWER, "an answer's worth of bytes must fit the stash");
+
+static uint32_t answer_bytes(uint32_t flags, uint32_t n_out)
+{
+    return 1 + (flags & PROTO_STREAM_FLAG_COUNTS ? n_out : 0) + (flags & PROTO_STREAM_FLAG_MEMBRANES ? 2 * n_out : 0);
+}
+
+static int32_t membrane(const struct stream *s, uint32_t i)
+{
+    return (int16_t)core_rd(SKYSPIKE_STATE_BASE + 4 * (s->out_state + i));   /* V[15:0], signed */
+}
+
+/* The readout rule (skyspike.chip.readout.predict): most spikes, then the higher final
+ * membrane, then the lower index. */
+static uint32_t classify(const struct stream *s)
+{
+    uint32_t best = 0, top = core_rd(SKYSPIKE_COUNT_BASE);
+    for (uint32_t i = 1; i < s->n_out; i++) {
+        uint32_t c = core_rd(SKYSPIKE_COUNT_BASE + 4 * i);
+        if (c > top || (c == top && membrane(s, i) > membrane(s, best))) {
+            best = i;
+            top = c;
+        }
+    }
+    return best;
+}
+
+/* Send an image's answer: its class (and counts, membranes on request), or the failure
+ * marker and zeros for a run that failed with core STATUS `st`. */
+static void send_answer(struct stream *s, int ok, uint32_t st)
+{
+    uint32_t n = answer_bytes(s->flags, s->n_out);
+    for (uint32_t i = 0; i < n; i++)
+        tx[i] = 0;
+    if (!ok) {
+        if (!s->failed++)
+            s->first_status = st;
+        tx[0] = PROTO_STREAM_FAILED;
+    } else {
+        s->cycles += core_rd(SKYSPIKE_REG_CYCLES);
+        tx[0] = (uint8_t)classify(s);
+        uint8_t *d = tx + 1;
+        for (uint32_t i = 0; (s->flags & PROTO_STREAM_FLAG_COUNTS) && i < s->n_out; i++) {
+            uint32_t c = core_rd(SKYSPIKE_COUNT_BASE + 4 * i);
+            *d++ = (uint8_t)(c > 255 ? 255 : c);
+        }
+        for (uint32_t i = 0; (s->flags & PROTO_STREAM_FLAG_MEMBRANES) && i < s->n_out; i++, d += 2)
+            put16(d, (uint32_t)membrane(s, i));
+    }
+    s->answered++;
+    send(n);
+}
+
+/* Wait for the pending run (bounded: a hung run is aborted), then answer it. */
+static void answer(struct stream *s)
+{
+    uint32_t st;
+    int done;
+    while (!(done = ((st = core_status()) & (SKYSPIKE_STATUS_BUSY | SKYSPIKE_STATUS_DONE)) == SKYSPIKE_STATUS_DONE)) {
+        if (hal_cycles() - s->t_run > s->timeout) {
+            CNT(RUN_TIMEOUT)++;
+            core_wr(SKYSPIKE_REG_CTRL, SKYSPIKE_CTRL_ABORT);
+            break;
+        }
+    }
+    s->pending = 0;
+    send_answer(s, done && !((st >> SKYSPIKE_STATUS_ERROR_SHIFT) & SKYSPIKE_STATUS_ERROR_MASK), st);
+}
+
+/* The next byte of the stream; meanwhile a finished run is answered. -1 when the host went
+ * quiet for longer than the inter-byte timeout with no run pending. */
+static int stream_byte(struct stream *s)
+{
+    int c = next_byte();
+    if (c >= 0)
+        return c;
+    uint32_t t0 = hal_cycles();
+    for (;;) {
+        if (s->pending && (core_status() & (SKYSPIKE_STATUS_BUSY | SKYSPIKE_STATUS_DONE)) == SKYSPIKE_STATUS_DONE) {
+            answer(s);
+            t0 = hal_cycles();
+        }
+        if ((c = next_byte()) >= 0)
+            return c;
+        if (s->pending && hal_cycles() - s->t_run > s->timeout)
+            answer(s);                   /* times the run out */
+        else if (!s->pending && hal_cycles() - t0 > hal_interbyte_timeout()) {
+            hal_rx_timeout();
+            return -1;
+        }
+    }
+}
+
+/* One image's bytes into the page at input-buffer word `base` (frame by frame, bytes little
+ * endian into words, word w of a frame in bank w mod banks); 0 if the host stopped sending. */
+static int receive_image(struct stream *s, uint32_t base)
+{
+    if (!s->page && s->pending)
+        answer(s);                   /* one page: the run must end before its input changes */
+    for (uint32_t f = 0; f < s->frames; f++, base += s->stride) {
+        uint32_t row = SKYSPIKE_INPUT_BASE + 4 * base, addr = row, bank = 0, word = 0, shift = 0;
+        for (uint32_t j = 0; j < s->frame_bytes; j++) {
+            int c = stream_byte(s);
+            if (c < 0)
+                return 0;
+            word |= (uint32_t)c << shift;
+            shift += 8;
+            if (shift == 32 || j + 1 == s->frame_bytes) {
+                core_wr(addr, word);
+                word = shift = 0;
+                addr += s->bank_bytes;
+                if (++bank == s->banks) {
+                    bank = 0;
+                    row += 4;
+                    addr = row;
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+/* Drop whatever the host still sends until it goes quiet (after an overrun the stream's
+ * framing is lost). */
+static void drain(void)
+{
+    uint32_t t0 = hal_cycles();
+    while (hal_cycles() - t0 <= hal_interbyte_timeout())
+        if (next_byte() >= 0)
+            t0 = hal_cycles();
+    (void)hal_uart_errors();
+}
+
+static uint8_t cmd_stream(uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n, uint32_t *len)
+{
+    if (n != 16)
+        return bad_arg();
+    static struct stream s;          /* static: no memset call in the freestanding LTO build */
+    s.pending = s.answered = s.failed = s.first_status = s.cycles = 0;
+    uint32_t images = get16(p);
+    s.flags = p[2];
+    s.frames = p[3];
+    s.frame_bytes = get16(p + 4);
+    s.stride = get16(p + 6);
+    s.n_out = get16(p + 8);
+    s.out_state = get16(p + 10);
+    s.timeout = get32(p + 12);
+    if (s.timeout == 0)
+        s.timeout = PROTO_DEFAULT_RUN_TIMEOUT;
+    uint32_t caps2 = core_rd(SKYSPIKE_REG_CAPS2), caps3 = core_rd(SKYSPIKE_REG_CAPS3);
+    s.banks = (caps3 >> 16) & 0xFF;
+    uint32_t depth = ((caps3 >> 24) & 0xFF) * 256, page = s.frames * s.stride;
+    s.bank_bytes = 4 * depth;
+    if (images == 0 || s.frames == 0 || s.frame_bytes == 0 || s.n_out == 0 || s.n_out > 255 || s.banks == 0 ||
+        (s.flags & ~(uint32_t)(PROTO_STREAM_FLAG_COUNTS | PROTO_STREAM_FLAG_MEMBRANES)) ||
+        s.frame_bytes > 4 * s.banks * s.stride || page > depth ||
+        s.n_out > (caps2 >> 16) || s.out_state + s.n_out > (caps2 & 0xFFFF) ||
+        answer_bytes(s.flags, s.n_out) > PROTO_STREAM_MAX_ANSWER)
+        return bad_arg();
+    if (core_busy())
+        return PROTO_ST_BUSY;
+    s.net = core_rd(SKYSPIKE_REG_NET) & 0xFFFF;
+    s.page = 2 * page <= depth ? page : 0;
+    reply(cmd, seq, PROTO_ST_OK, 0);                 /* go ahead: send the images */
+    (void)hal_uart_errors();
+    uint32_t t0 = hal_cycles(), k = 0;
+    uint8_t st = PROTO_ST_OK;
+    for (; k < images; k++) {
+        uint32_t base = (k & 1) ? s.page : 0;
+        if (!receive_image(&s, base)) {
+            st = PROTO_ST_TRUNCATED;
+            CNT(TRUNCATED)++;
+            break;
+        }
+        if (hal_uart_errors()) {
+            st = PROTO_ST_OVERRUN;
+            break;
+        }
+        uint32_t refused = core_status() & CORE_FLAGS;   /* the core did not take the image */
+        if (s.pending)
+            answer(&s);
+        if (refused) {
+            flags_clear();
+            send_answer(&s, 0, refused);
+            continue;
+        }
+        core_wr(SKYSPIKE_REG_NET, s.net | base << 16);
+        core_wr(SKYSPIKE_REG_CTRL, SKYSPIKE_CTRL_START | SKYSPIKE_CTRL_CLEAR_FLAGS);
+        s.pending = 1;
+        s.t_run = hal_cycles();
+    }
+    if (s.pending)
+        answer(&s);
+    if (st == PROTO_ST_OVERRUN)
+        drain();
+    put16(TX_DATA, s.answered);
+    put16(TX_DATA + 2, s.failed);
+    put32(TX_DATA + 4, s.first_status);
+    put32(TX_DATA + 8, s.cycles);
+    put32(TX_DATA + 12, hal_cycles() - t0);
+    *len = 16;
+    return st;
+}
+
 static void execute(uint8_t ver, uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n)
 {
     uint32_t len = 0;
@@ -296,11 +511,13 @@ static void execute(uint8_t ver, uint8_t cmd, uint8_t seq, const uint8_t *p, uin
     case PROTO_CMD_RUN:          st = cmd_run(p, n, &len); break;
     case PROTO_CMD_READ_RESULTS: st = cmd_read_results(p, n, &len); break;
     case PROTO_CMD_STATUS:       st = cmd_status(p, n, &len); break;
+    case PROTO_CMD_STREAM:       st = cmd_stream(cmd, seq, p, n, &len); break;
     default:
         CNT(UNKNOWN_COMMAND)++;
         st = PROTO_ST_UNKNOWN_COMMAND;
     }
-    if (st != PROTO_ST_OK && st != PROTO_ST_TIMEOUT && st != PROTO_ST_BUS_ERROR)
+    if (st != PROTO_ST_OK && st != PROTO_ST_TIMEOUT && st != PROTO_ST_BUS_ERROR &&
+        !(cmd == PROTO_CMD_STREAM && len))
         len = 0;
     reply(cmd, seq, st, len);
 }

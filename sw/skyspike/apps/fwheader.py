@@ -130,6 +130,10 @@ def header() -> str:
             _define("PROTO_REPLY_FLAG", proto.REPLY_FLAG, hexa=True),
             _define("PROTO_RUN_FLAG_IRQ", proto.RUN_FLAG_IRQ, hexa=True),
             _define("PROTO_STATUS_FLAG_CLEAR", proto.STATUS_FLAG_CLEAR, hexa=True),
+            _define("PROTO_STREAM_FLAG_COUNTS", proto.STREAM_FLAG_COUNTS, hexa=True),
+            _define("PROTO_STREAM_FLAG_MEMBRANES", proto.STREAM_FLAG_MEMBRANES, hexa=True),
+            _define("PROTO_STREAM_FAILED", proto.STREAM_FAILED, "class byte of a failed run", hexa=True),
+            _define("PROTO_STREAM_MAX_ANSWER", proto.STREAM_MAX_ANSWER, "bytes of one answer"),
             _define("PROTO_DEFAULT_RUN_TIMEOUT", proto.DEFAULT_RUN_TIMEOUT_CYCLES, "CPU cycles")]
     out += [_define(f"PROTO_CMD_{c.name}", c.value, hexa=True) for c in proto.Cmd]
     out += [_define(f"PROTO_ST_{s.name}", s.value, proto.STATUS_DOC[s]) for s in proto.Status]

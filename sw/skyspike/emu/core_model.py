@@ -145,18 +145,20 @@ class CoreModel:
             return
         if self.on_run:
             self.cycles = self.on_run(self)
-        else:  # a deterministic stand-in for an inference (firmware/host/hal_host.c does the same)
-            self.counts = [(i * 3 + n_layers + steps) & 0xFF for i in range(self.cfg.max_outputs)]
-            self.state = [_stand_in_state(e, steps) for e in range(self.cfg.state_neurons)]
+        else:  # a deterministic stand-in for an inference (firmware/host/hal_host.c does the same),
+            # salted with the input word at the run's input_base in bank 0 (streams check their pages)
+            salt = self.mem.get(mm.INPUT_BASE + 4 * net["input_base"], 0)
+            self.counts = [(i * 3 + n_layers + steps + salt) & 0xFF for i in range(self.cfg.max_outputs)]
+            self.state = [_stand_in_state(e, steps + salt) for e in range(self.cfg.state_neurons)]
             self.cycles = 100 * n_layers * max(1, steps)
         self.status = _DONE
 
 
-def _stand_in_state(entry: int, steps: int) -> int:
-    """State entry ``entry`` after the stand-in run: V = entry * 37 + steps wrapped to V's
-    width, armed = the entry's parity (hal_host.c computes the same words)."""
+def _stand_in_state(entry: int, offset: int) -> int:
+    """State entry ``entry`` after the stand-in run: V = entry * 37 + offset (steps + salt)
+    wrapped to V's width, armed = the entry's parity (hal_host.c computes the same words)."""
     v = STATE_ENTRY["v"]
-    return STATE_ENTRY.pack(v=v.get(entry * 37 + steps), armed=entry & 1)
+    return STATE_ENTRY.pack(v=v.get(entry * 37 + offset), armed=entry & 1)
 
 
 __all__ = ["CoreModel"]

@@ -14,6 +14,7 @@ from skyspike.link.commands import (DEFAULT_RUN_TIMEOUT_CYCLES, FIRMWARE_VERSION
                                     RUN_FLAG_IRQ, STATUS_FLAG_CLEAR, Cmd, Status)
 from skyspike.link.frames import Frame, FrameError, FrameParser, ParserStats, encode_frame
 from skyspike.emu.core_model import CoreModel
+from skyspike.emu.stream_model import StreamModel
 
 #: The core's sticky flags in STATUS, which the firmware checks around every command's accesses.
 _CORE_FLAGS = mm.STATUS.pack(bus_error=1, write_refused=1)
@@ -32,13 +33,33 @@ class FirmwareModel:
         self.out = bytearray()
         self.silent = False        # stop answering (host timeout tests)
         self.irq_seen = False      # firmware's core_irq_seen
+        self.stream: StreamModel | None = None   # a STREAM command is taking raw image bytes
 
     # -- transport --------------------------------------------------------------------------
     def receive(self, data: bytes) -> None:
-        self._handle_events(self.parser.feed_events(data))
+        data = bytes(data)
+        while data:
+            if self.stream is not None:
+                data = self.stream.feed(data)
+                if self.stream.finished:
+                    self._close_stream()
+                continue
+            # byte by byte, so that the bytes after a STREAM request go to the stream (the
+            # parser decides the same however the bytes are chunked)
+            for i in range(len(data)):
+                self._handle_events(self.parser.feed_events(data[i:i + 1]))
+                if self.stream is not None:
+                    data = data[i + 1:]
+                    break
+            else:
+                data = b""
 
     def idle(self) -> None:
-        if self.parser.pending:
+        if self.stream is not None:           # the host went quiet inside a stream
+            self.counters["TRUNCATED"] += 1
+            self.stream.status = Status.TRUNCATED
+            self._close_stream()
+        elif self.parser.pending:
             self._handle_events(self.parser.expire())
 
     def take_output(self) -> bytes:
@@ -76,12 +97,14 @@ class FirmwareModel:
         handler = {
             Cmd.IDENTIFY: self._identify, Cmd.READ_MEM: self._read_mem, Cmd.WRITE_MEM: self._write_mem,
             Cmd.LOAD_INPUTS: self._load_inputs, Cmd.RUN: self._run, Cmd.READ_RESULTS: self._read_results,
-            Cmd.STATUS: self._status,
+            Cmd.STATUS: self._status, Cmd.STREAM: lambda p: self._stream(f, p),
         }.get(f.cmd)
         if handler is None:
             self.counters["UNKNOWN_COMMAND"] += 1
             return self._reply(f.cmd, f.seq, Status.UNKNOWN_COMMAND)
         status, data = handler(f.payload)
+        if status is None:                    # STREAM under way: its answers come as bytes arrive
+            return
         if status == Status.BAD_ARG:
             self.counters["BAD_ARG"] += 1
         self._reply(f.cmd, f.seq, status, data)
@@ -184,6 +207,18 @@ class FirmwareModel:
         words += [self.core.read(mm.STATE_BASE + 4 * (sf + i)) for i in range(ns)]
         return self._flags_check() or (Status.OK, struct.pack(f"<{len(words)}I", *words))
 
+    def _stream(self, f: Frame, p: bytes):
+        stream = StreamModel.start(self, f.cmd, f.seq, p)
+        if isinstance(stream, Status):
+            return stream, b""
+        self._reply(f.cmd, f.seq, Status.OK)  # go ahead
+        self.stream = stream
+        return None, b""
+
+    def _close_stream(self) -> None:
+        st, self.stream = self.stream, None
+        self._reply(st.cmd, st.seq, st.status, st.closing())
+
     def _status(self, p: bytes):
         if len(p) > 1:
             return Status.BAD_ARG, b""
@@ -209,7 +244,7 @@ class ModelLink:
 
     def read(self, n: int, timeout: float) -> bytes:
         out = self.model.out
-        if not out:
+        if not out and timeout > 0:
             self.model.idle()        # the host is waiting: the firmware's inter-byte timeout fires
         if not out:
             time.sleep(max(0.0, timeout))

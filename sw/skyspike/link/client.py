@@ -10,6 +10,8 @@ import struct
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from skyspike.errors import CoreRunError, InputError, LinkError
 from skyspike.spec import memmap as mm
 from skyspike.chip.readback import state_membranes
@@ -19,6 +21,8 @@ from skyspike.link.commands import (FW_COUNTERS, MAX_WORDS, PROTOCOL_VERSION, RE
                                     Status)
 from skyspike.link.frames import MAX_FRAME, Frame, FrameError, FrameParser, encode_frame
 from skyspike.link.links import Link
+from skyspike.link.streaming import (MAX_STREAM_IMAGES, AnswerParser, StreamGeometry, StreamResult, answer_size,
+                                     decode_answers, stream_flags, stream_request)
 
 
 class ProtocolError(LinkError):
@@ -47,6 +51,24 @@ class CoreError(CoreRunError):
         self.result = result
         name, doc = mm.ERRORS.get(result.error, (f"code {result.error}", "unknown"))
         super().__init__(f"core error {result.error} {name} in layer {result.error_layer}: {doc}")
+
+
+class StreamRunError(CoreRunError):
+    """Some images of a stream failed on the core (their class is -1); ``result`` holds the
+    stream's answers."""
+
+    def __init__(self, result: StreamResult, images: int):
+        self.result = result
+        st = result.first_status
+        err = mm.STATUS["error"].get(st)
+        if err:
+            name, doc = mm.ERRORS.get(err, (f"code {err}", "unknown"))
+            why = f"core error {err} {name} in layer {mm.STATUS['error_layer'].get(st)}: {doc}"
+        elif st & mm.STATUS.mask("busy"):
+            why = "the run did not finish within the timeout and was aborted"
+        else:
+            why = "the core refused the image's input writes (the stream's geometry does not fit the network)"
+        super().__init__(f"{result.failed} of {images} streamed images failed; the first: {why}")
 
 
 def _is_int(v) -> bool:
@@ -328,6 +350,73 @@ class HostClient:
             state_first, n_state = state_first + ns, n_state - ns
         return Results(counts, state)
 
+    def stream(self, images, geometry: StreamGeometry, *, counts: bool = False, membranes: bool = False,
+               timeout_cycles: int = 20_000_000, window: int | None = None, check: bool = True) -> StreamResult:
+        """Run one inference per image with the STREAM command: each image's raw bytes
+        (``geometry.image_bytes`` of them, frame by frame) cross the link once, the firmware
+        loads the next while the core runs the current one, and one answer per image comes
+        back: its class, and its outputs' spike counts and final membranes on request.
+
+        ``window``: most images sent ahead of their answers (None: no limit; the firmware keeps
+        up with the link whenever a run is shorter than an image's transfer, else the stream
+        ends with RemoteError(OVERRUN); ``window=2`` is always safe). Raises
+        :class:`StreamRunError` when ``check`` and some runs failed (their class is -1)."""
+        images = [bytes(im) for im in images]
+        if not images:
+            raise InputError("stream: no images")
+        for i, im in enumerate(images):
+            if len(im) != geometry.image_bytes:
+                raise InputError(f"stream: image {i} has {len(im)} bytes, the geometry says {geometry.image_bytes}")
+        if window is not None and (not _is_int(window) or window < 1):
+            raise InputError(f"window={window!r} must be a positive integer or None")
+        if not _is_int(timeout_cycles) or not 0 < timeout_cycles <= 0xFFFF_FFFF:
+            raise InputError(f"timeout_cycles={timeout_cycles!r} must be an integer in 1 .. 2**32-1")
+        flags = stream_flags(counts, membranes)
+        parts = [self._stream_part(images[i:i + MAX_STREAM_IMAGES], geometry, flags, timeout_cycles, window)
+                 for i in range(0, len(images), MAX_STREAM_IMAGES)]
+        result = StreamResult(*(np.concatenate([getattr(p, f) for p in parts]) if getattr(parts[0], f) is not None
+                                else None for f in ("classes", "counts", "membranes")),
+                              failed=sum(p.failed for p in parts),
+                              first_status=next((p.first_status for p in parts if p.failed), 0),
+                              core_cycles=sum(p.core_cycles for p in parts),
+                              cpu_cycles=sum(p.cpu_cycles for p in parts))
+        if check and result.failed:
+            raise StreamRunError(result, len(images))
+        return result
+
+    def _stream_part(self, images: list[bytes], geo: StreamGeometry, flags: int, timeout_cycles: int,
+                     window: int | None) -> StreamResult:
+        payload = stream_request(len(images), flags, geo, timeout_cycles)
+        self.request(Cmd.STREAM, payload, retry=False)           # the go-ahead
+        parser = AnswerParser(Cmd.STREAM, self.seq, len(images), answer_size(flags, geo.n_out))
+        quiet = self.timeout + timeout_cycles / self.clock_hz     # longest silence while answers are due
+        sent = 0
+        deadline = time.monotonic() + quiet
+        while parser.closing is None:
+            ahead = len(images) if window is None else len(parser.answers) + window
+            batch = images[sent:min(ahead, sent + 16)]
+            if batch:
+                self.link.write(b"".join(batch))
+                sent += len(batch)
+                deadline = time.monotonic() + quiet
+            data = self.link.read(MAX_FRAME, 0.0 if sent < len(images) and batch else
+                                  max(0.0, min(self.interbyte, deadline - time.monotonic())))
+            if data:
+                parser.feed(data)
+                deadline = time.monotonic() + quiet
+            elif time.monotonic() > deadline:
+                raise LinkTimeoutError(f"STREAM (seq {self.seq}): {len(parser.answers)} of {len(images)} answers "
+                                       f"and no closing reply within {quiet:.3f} s of silence")
+        close = parser.closing
+        if close.status != Status.OK:
+            raise RemoteError("STREAM", close.status, f"{close.answered} of {len(images)} images answered")
+        if close.answered != len(images) or len(parser.answers) != len(images):
+            raise ProtocolError(f"STREAM: {len(parser.answers)} answers and a closing reply for {close.answered}, "
+                                f"{len(images)} images sent")
+        classes, counts, membranes = decode_answers(parser.answers, flags, geo.n_out)
+        return StreamResult(classes, counts, membranes, close.failed, close.first_status, close.core_cycles,
+                            close.cpu_cycles)
+
     def status(self, *, clear: bool = False) -> FirmwareStatus:
         data = self.request(Cmd.STATUS, bytes([STATUS_FLAG_CLEAR if clear else 0]))
         head = struct.calcsize(REP_STATUS_HEAD)
@@ -340,5 +429,6 @@ class HostClient:
 
 
 
-__all__ = ["ProtocolError", "LinkTimeoutError", "RemoteError", "CoreError", "Identity", "RunResult", "Results",
+__all__ = ["ProtocolError", "LinkTimeoutError", "RemoteError", "CoreError", "StreamRunError", "StreamGeometry",
+           "StreamResult", "Identity", "RunResult", "Results",
            "FirmwareStatus", "HostClient"]

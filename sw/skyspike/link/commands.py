@@ -11,7 +11,7 @@ from enum import IntEnum
 
 PROTOCOL_VERSION = 1
 #: Firmware version reported by IDENTIFY, 8.8.16 bits major.minor.patch like the core's VERSION.
-FIRMWARE_VERSION = 0x0001_0000
+FIRMWARE_VERSION = 0x0001_0100
 #: Bytes of a payload, both directions: the firmware buffers one request and one reply frame
 #: in the 1 KB data RAM of the chip (hw/skyspike_hw/cpuram.py) beside its stack.
 MAX_PAYLOAD = 256
@@ -24,6 +24,13 @@ DEFAULT_RUN_TIMEOUT_CYCLES = 50_000_000
 
 RUN_FLAG_IRQ = 0x01        # wait for the core's interrupt instead of polling STATUS
 STATUS_FLAG_CLEAR = 0x01   # STATUS request: clear the error counters after the snapshot
+STREAM_FLAG_COUNTS = 0x01      # STREAM: each answer carries the outputs' spike counts (u8 each)
+STREAM_FLAG_MEMBRANES = 0x02   # STREAM: ... and the outputs' final membranes (i16 each)
+#: STREAM's marker in place of the class of an image whose run failed (core error or timeout).
+STREAM_FAILED = 0xFF
+#: Most bytes of one STREAM answer: while the firmware sends one, it stashes the bytes that
+#: arrive meanwhile (64 of them, firmware/src/proto.c), and the line carries as many as it sends.
+STREAM_MAX_ANSWER = 64
 
 
 class Cmd(IntEnum):
@@ -34,6 +41,7 @@ class Cmd(IntEnum):
     RUN = 0x05
     READ_RESULTS = 0x06
     STATUS = 0x07
+    STREAM = 0x08
 
 
 class Status(IntEnum):
@@ -49,6 +57,7 @@ class Status(IntEnum):
     BUSY = 7
     TIMEOUT = 8
     BUS_ERROR = 9
+    OVERRUN = 10
 
 
 STATUS_DOC = {
@@ -62,6 +71,8 @@ STATUS_DOC = {
     Status.BUSY: "the core is running: RUN and writes outside the register block are refused",
     Status.TIMEOUT: "RUN: the core did not finish in time and was aborted (STATUS, CYCLES, waited follow)",
     Status.BUS_ERROR: "an access hit an unmapped address or wrote a read-only one (the address follows)",
+    Status.OVERRUN: "STREAM: the UART receiver overflowed, the firmware could not keep up with the link "
+                    "(the answers are void: use a lower baud rate or a smaller window)",
 }
 #: Status codes that say the request was damaged on the way: worth a retry.
 TRANSPORT_ERRORS = frozenset({Status.BAD_CRC, Status.BAD_LENGTH, Status.TRUNCATED})
@@ -92,14 +103,21 @@ REQ_READ_MEM = "<IH"          # byte offset, word count
 REQ_MEM_OFFSET = "<I"         # WRITE_MEM / LOAD_INPUTS: byte offset, then the words
 REQ_RUN = "<BI"               # flags, timeout in CPU cycles (0 = default)
 REQ_READ_RESULTS = "<HHHH"    # first count, n counts, first state entry, n state entries
+#: STREAM: images, flags, frames per image, bytes per frame, input-buffer words per bank per
+#: frame, outputs, the first output's state entry, run timeout in CPU cycles (0 = default).
+REQ_STREAM = "<HBBHHHHI"
 # Replies (after the status byte):
 REP_IDENTIFY = "<BIH6I"       # protocol, firmware version, max payload, ID, VERSION, CAPS0..3
 REP_RUN = "<III"              # core STATUS, CYCLES, CPU cycles waited
 REP_STATUS_HEAD = "<IIB"      # core STATUS, CYCLES, number of counters (then that many u32)
+#: STREAM's closing reply: images answered, failed runs, the first failed run's core STATUS,
+#: the sum of the runs' core CYCLES, CPU cycles from the request to the last answer.
+REP_STREAM = "<HHIII"
 
 __all__ = [
     "PROTOCOL_VERSION", "FIRMWARE_VERSION", "MAX_PAYLOAD", "MAX_WORDS", "REPLY_FLAG",
-    "DEFAULT_RUN_TIMEOUT_CYCLES", "RUN_FLAG_IRQ", "STATUS_FLAG_CLEAR", "Cmd", "Status", "STATUS_DOC",
+    "DEFAULT_RUN_TIMEOUT_CYCLES", "RUN_FLAG_IRQ", "STATUS_FLAG_CLEAR", "STREAM_FLAG_COUNTS",
+    "STREAM_FLAG_MEMBRANES", "STREAM_FAILED", "STREAM_MAX_ANSWER", "REQ_STREAM", "REP_STREAM", "Cmd", "Status", "STATUS_DOC",
     "TRANSPORT_ERRORS", "FW_COUNTERS", "COUNTER_INDEX", "REQ_READ_MEM", "REQ_MEM_OFFSET", "REQ_RUN",
     "REQ_READ_RESULTS", "REP_IDENTIFY", "REP_RUN", "REP_STATUS_HEAD",
 ]

@@ -10,8 +10,10 @@ from skyspike.errors import DeviceError
 from skyspike.spec import memmap as mm
 from skyspike.spec.config import CoreConfig
 from skyspike.chip.image import ChipImage, image_writes, input_writes
+from skyspike.chip.network import value_planes
 from skyspike.chip.readback import state_membranes
 from skyspike.link.client import HostClient, Identity
+from skyspike.link.streaming import StreamGeometry, StreamResult
 
 CAP_NAMES = ("CAPS0", "CAPS1", "CAPS2", "CAPS3")
 
@@ -69,4 +71,28 @@ def infer(client: HostClient, image: ChipImage, spikes: np.ndarray, n_outs: list
     return result, np.array(res.counts), finals
 
 
-__all__ = ["DeviceMismatch", "check_identity", "load_image", "infer", "word_runs"]
+def stream_geometry(image: ChipImage, n_in: int, n_out: int) -> StreamGeometry:
+    """The STREAM geometry of ``image``: ``n_in`` inputs, ``n_out`` outputs of the last layer."""
+    pl = image.placement
+    return StreamGeometry(frames=image.input_frames, frame_bytes=-(-n_in // 8), stride=pl.input_words_per_bank,
+                          n_out=n_out, out_state=pl.layers[-1].state_base)
+
+
+def stream_bytes(sample: np.ndarray, image: ChipImage) -> bytes:
+    """One inference's input as STREAM sends it: frame by frame (time steps, or the bit planes
+    of graded input, most significant first), input i at byte i // 8, bit i % 8."""
+    bitmaps = value_planes(sample, image.input_bits) if image.graded else np.asarray(sample)
+    return np.packbits(np.asarray(bitmaps, bool), axis=1, bitorder="little").tobytes()
+
+
+def infer_stream(client: HostClient, image: ChipImage, samples, n_out: int, **kwargs) -> StreamResult:
+    """Every sample's inference through one STREAM (``kwargs``: HostClient.stream's)."""
+    samples = list(samples)
+    if not samples:
+        raise ValueError("infer_stream: no samples")
+    n_in = np.asarray(samples[0]).shape[-1]
+    return client.stream([stream_bytes(s, image) for s in samples], stream_geometry(image, n_in, n_out), **kwargs)
+
+
+__all__ = ["DeviceMismatch", "check_identity", "load_image", "infer", "infer_stream", "stream_geometry",
+           "stream_bytes", "word_runs"]
