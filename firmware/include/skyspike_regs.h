@@ -129,6 +129,7 @@
 #define PROTO_STATUS_FLAG_CLEAR              0x1
 #define PROTO_STREAM_FLAG_COUNTS             0x1
 #define PROTO_STREAM_FLAG_MEMBRANES          0x2
+#define PROTO_STREAM_FLAG_CYCLES             0x4
 #define PROTO_STREAM_FAILED                  0xff  /* class byte of a failed run */
 #define PROTO_STREAM_MAX_ANSWER              64  /* bytes of one answer */
 #define PROTO_DEFAULT_RUN_TIMEOUT            50000000  /* CPU cycles */

@@ -293,7 +293,8 @@ _Static_assert(STASH_SIZE >= PROTO_STREAM_MAX_ANSWER, "an answer's worth of byte
 
 static uint32_t answer_bytes(uint32_t flags, uint32_t n_out)
 {
-    return 1 + (flags & PROTO_STREAM_FLAG_COUNTS ? n_out : 0) + (flags & PROTO_STREAM_FLAG_MEMBRANES ? 2 * n_out : 0);
+    return 1 + (flags & PROTO_STREAM_FLAG_COUNTS ? n_out : 0) + (flags & PROTO_STREAM_FLAG_MEMBRANES ? 2 * n_out : 0) +
+           (flags & PROTO_STREAM_FLAG_CYCLES ? 4 : 0);
 }
 
 static int32_t membrane(const struct stream *s, uint32_t i)
@@ -328,7 +329,8 @@ static void send_answer(struct stream *s, int ok, uint32_t st)
             s->first_status = st;
         tx[0] = PROTO_STREAM_FAILED;
     } else {
-        s->cycles += core_rd(SKYSPIKE_REG_CYCLES);
+        uint32_t cycles = core_rd(SKYSPIKE_REG_CYCLES);
+        s->cycles += cycles;
         tx[0] = (uint8_t)classify(s);
         uint8_t *d = tx + 1;
         for (uint32_t i = 0; (s->flags & PROTO_STREAM_FLAG_COUNTS) && i < s->n_out; i++) {
@@ -337,6 +339,8 @@ static void send_answer(struct stream *s, int ok, uint32_t st)
         }
         for (uint32_t i = 0; (s->flags & PROTO_STREAM_FLAG_MEMBRANES) && i < s->n_out; i++, d += 2)
             put16(d, (uint32_t)membrane(s, i));
+        if (s->flags & PROTO_STREAM_FLAG_CYCLES)
+            put32(d, cycles);
     }
     s->answered++;
     send(n);
@@ -443,7 +447,7 @@ static uint8_t cmd_stream(uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n
     uint32_t depth = ((caps3 >> 24) & 0xFF) * 256, page = s.frames * s.stride;
     s.bank_bytes = 4 * depth;
     if (images == 0 || s.frames == 0 || s.frame_bytes == 0 || s.n_out == 0 || s.n_out > 255 || s.banks == 0 ||
-        (s.flags & ~(uint32_t)(PROTO_STREAM_FLAG_COUNTS | PROTO_STREAM_FLAG_MEMBRANES)) ||
+        (s.flags & ~(uint32_t)(PROTO_STREAM_FLAG_COUNTS | PROTO_STREAM_FLAG_MEMBRANES | PROTO_STREAM_FLAG_CYCLES)) ||
         s.frame_bytes > 4 * s.banks * s.stride || page > depth ||
         s.n_out > (caps2 >> 16) || s.out_state + s.n_out > (caps2 & 0xFFFF) ||
         answer_bytes(s.flags, s.n_out) > PROTO_STREAM_MAX_ANSWER)

@@ -30,7 +30,7 @@ BACKENDS = ("golden", "sim", "serial")
 @dataclass
 class Outcome:
     counts: np.ndarray           # (batch, n_out): output spike counts
-    finals: list[np.ndarray]     # per layer (batch, n_out): final membranes
+    finals: list[np.ndarray | None]   # per layer (batch, n_out): final membranes (None: not read back)
     cycles: np.ndarray           # (batch,): core clock cycles per inference
     spikes: list[np.ndarray] | None = None   # per layer (batch, steps, n_out), where the backend sees them
 
@@ -131,19 +131,21 @@ class SimBackend:
 class SerialBackend:
     """A SkySpike chip (its firmware) on a serial port: ``port`` is a device path or a
     pyserial URL (``socket://host:port``, ``loop://``...). The image is loaded once per
-    :meth:`run`; every sample is one LOAD_INPUTS / RUN / READ_RESULTS exchange."""
+    :meth:`run`. ``stream`` (default): all samples go through one STREAM, each crossing the
+    link once as raw bytes (the Outcome's finals hold the last layer's membranes only);
+    otherwise every sample is one LOAD_INPUTS / RUN / READ_RESULTS exchange (every layer's)."""
 
     name = "serial"
 
     def __init__(self, port: str | None = None, baudrate: int = 115200, *, timeout: float = 2.0,
-                 clock_hz: float = 50e6, use_irq: bool = True, link=None):
+                 clock_hz: float = 50e6, use_irq: bool = True, link=None, stream: bool = True):
         if port is None and link is None:
             raise ValueError("the serial backend needs a port (e.g. /dev/ttyUSB0)")
         self.port, self.baudrate, self.timeout = port, baudrate, timeout
-        self.clock_hz, self.use_irq, self.link = clock_hz, use_irq, link
+        self.clock_hz, self.use_irq, self.link, self.stream = clock_hz, use_irq, link, stream
 
     def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
-        from skyspike.link.host import check_identity, infer, load_image
+        from skyspike.link.host import check_identity, load_image, run_inferences
         from skyspike.chip.image import build_image
         from skyspike.link.client import HostClient
         from skyspike.link.links import SerialLink
@@ -155,20 +157,12 @@ class SerialBackend:
             client = HostClient(link, timeout=self.timeout, clock_hz=self.clock_hz)
             check_identity(client.identify(), cfg)
             load_image(client, image)
-            n_outs = [ly.n_out for ly in net.layers]
-            cycles, counts, finals = [], [], [[] for _ in n_outs]
-            for b in range(len(x)):
-                result, c, f = infer(client, image, x[b], n_outs, use_irq=self.use_irq)
-                cycles.append(result.cycles)
-                counts.append(c)
-                for i, fi in enumerate(f):
-                    finals[i].append(fi)
-                if progress:
-                    progress(1)
+            counts, finals, cycles = run_inferences(client, image, x, [ly.n_out for ly in net.layers],
+                                                    stream=self.stream, use_irq=self.use_irq, progress=progress)
         finally:
             if self.link is None:
                 link.close()
-        return Outcome(np.array(counts), [np.array(f) for f in finals], np.array(cycles))
+        return Outcome(counts, finals, cycles)
 
 
 def get_backend(name: str, **options):

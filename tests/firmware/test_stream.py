@@ -70,7 +70,7 @@ def test_stream_c_and_model_answer_identically(fwhost):
         cfw.link.write(net)
         assert _read_all(cfw.link, len(want)) == want
         geo = StreamGeometry(frames=3, frame_bytes=10, stride=1, n_out=10, out_state=4)
-        for seq, flags in ((2, 3), (3, 0), (4, 1)):   # two pages; counts and membranes; class only
+        for seq, flags in ((2, 3), (3, 0), (4, 1), (11, 7)):   # two pages; counts, membranes, cycles
             _both(cfw, model, encode_frame(Cmd.STREAM, seq, stream_request(7, flags, geo)) + _images(7, 30, seq))
         one_page = StreamGeometry(frames=2, frame_bytes=9, stride=100, n_out=4, out_state=0)
         _both(cfw, model, encode_frame(Cmd.STREAM, 5, stream_request(3, 1, one_page)) + _images(3, 18, 5))

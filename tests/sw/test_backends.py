@@ -60,13 +60,15 @@ def test_compare_reports_each_difference(digits_net):
         compare(out, gold, samples=[0, 1], ref_samples=[0])
 
 
-def test_serial_backend_against_emulated_chip(digits_net):
+@pytest.mark.parametrize("stream", [True, False])
+def test_serial_backend_against_emulated_chip(digits_net, stream):
     net, x, _ = digits_net
     gold = GoldenBackend().run(net, x, "small")
     with FakeChip("small") as chip:
-        out = SerialBackend(chip.port, timeout=5).run(net, x, "small")
+        out = SerialBackend(chip.port, timeout=5, stream=stream).run(net, x, "small")
         assert chip.runs == len(x)
     assert compare(out, gold) == []
+    assert (out.finals[0] is None) == stream and out.finals[-1] is not None
     np.testing.assert_array_equal(out.prediction, gold.prediction)
 
 

@@ -132,6 +132,7 @@ def header() -> str:
             _define("PROTO_STATUS_FLAG_CLEAR", proto.STATUS_FLAG_CLEAR, hexa=True),
             _define("PROTO_STREAM_FLAG_COUNTS", proto.STREAM_FLAG_COUNTS, hexa=True),
             _define("PROTO_STREAM_FLAG_MEMBRANES", proto.STREAM_FLAG_MEMBRANES, hexa=True),
+            _define("PROTO_STREAM_FLAG_CYCLES", proto.STREAM_FLAG_CYCLES, hexa=True),
             _define("PROTO_STREAM_FAILED", proto.STREAM_FAILED, "class byte of a failed run", hexa=True),
             _define("PROTO_STREAM_MAX_ANSWER", proto.STREAM_MAX_ANSWER, "bytes of one answer"),
             _define("PROTO_DEFAULT_RUN_TIMEOUT", proto.DEFAULT_RUN_TIMEOUT_CYCLES, "CPU cycles")]

@@ -88,12 +88,13 @@ def _own_placement(net: ChipNetwork, fields: list[dict], cfg: CoreConfig) -> Pla
     return Placement(layers, input_words, -(-input_words // cfg.input_banks))
 
 
-def read_inputs(read: Reader, net: ChipNetwork, pl: Placement, cfg: CoreConfig) -> np.ndarray:
-    """One inference's input from the input buffer: spikes (steps, n_in), or the values
-    (n_in,) of graded input (from their bit planes, most significant first)."""
+def read_inputs(read: Reader, net: ChipNetwork, pl: Placement, cfg: CoreConfig, base: int = 0) -> np.ndarray:
+    """One inference's input from the input buffer at word ``base`` of every bank (NET's
+    input_base): spikes (steps, n_in), or the values (n_in,) of graded input (from their bit
+    planes, most significant first)."""
     frames = net.input_frames
     per_bank = frames * pl.input_words_per_bank
-    banks = [read(mm.INPUT_BASE + 4 * b * cfg.input_depth, per_bank) for b in range(cfg.input_banks)]
+    banks = [read(mm.INPUT_BASE + 4 * (b * cfg.input_depth + base), per_bank) for b in range(cfg.input_banks)]
     w = np.arange(pl.input_words)
     out = np.zeros((frames, pl.input_words * 32), bool)
     for t in range(frames):

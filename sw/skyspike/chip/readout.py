@@ -71,6 +71,8 @@ def _sample_mismatches(result, ref, b: int, rb: int) -> list[Mismatch]:
     n_layers = min((min(len(mine), len(theirs)) for _, mine, theirs in per_layer), default=0)
     for layer in range(n_layers):
         for name, mine, theirs in per_layer:
+            if mine[layer] is None or theirs[layer] is None:   # a layer a backend does not see
+                continue
             a, r = np.asarray(mine[layer][b]), np.asarray(theirs[layer][rb])
             if a.shape != r.shape:
                 out.append(Mismatch(b, name, layer, f"shape {a.shape} != {r.shape}"))
@@ -90,7 +92,8 @@ def compare(result, ref, samples=None, ref_samples=None) -> list[Mismatch]:
 
     Both have ``counts`` (batch, n_out) and ``cycles`` (batch,), always compared. Compared
     where both have them (not None): per layer ``spikes`` and ``membranes`` (batch, steps, n_out)
-    and the final membranes (``finals`` (batch, n_out), else the last step of ``membranes``).
+    and the final membranes (``finals`` (batch, n_out), else the last step of ``membranes``); a
+    layer that is None on either side (the stream path reads only the last layer's) is skipped.
     A nonzero ``errors`` (batch,) of either run is a mismatch too. Works on
     :class:`skyspike.chip.golden.GoldenResult`, :class:`skyspike.backends.Outcome` and
     :class:`skyspike.rtlsim.RTLResult` alike.

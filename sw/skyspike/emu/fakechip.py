@@ -13,6 +13,7 @@ import select
 import threading
 import tty
 
+from skyspike.spec import memmap as mm
 from skyspike.spec.config import CoreConfig, get_config
 from skyspike.spec.layouts import STATE_ENTRY
 from skyspike.chip import golden
@@ -60,7 +61,7 @@ class FakeChip:
     def _compute(self, core: CoreModel) -> int:
         read = self._read(core)
         net, pl = read_network(read, self.cfg, strict=False)
-        x = read_inputs(read, net, pl, self.cfg)
+        x = read_inputs(read, net, pl, self.cfg, base=mm.NET["input_base"].get(core.net))
         g = golden.run(net, x[None], self.cfg)
         core.counts[: net.layers[-1].n_out] = [int(c) for c in g.counts[0]]
         for ly, lp, v, s in zip(net.layers, pl.layers, g.membranes, g.spikes):

@@ -10,16 +10,13 @@ from dataclasses import dataclass
 
 from skyspike.spec import memmap as mm
 from skyspike.link.commands import (DEFAULT_RUN_TIMEOUT_CYCLES, REP_STREAM, REQ_STREAM, STREAM_FAILED,
-                                    STREAM_FLAG_COUNTS, STREAM_FLAG_MEMBRANES, STREAM_MAX_ANSWER, Status)
+                                    STREAM_FLAG_COUNTS, STREAM_FLAG_CYCLES, STREAM_FLAG_MEMBRANES, STREAM_MAX_ANSWER,
+                                    Status)
 from skyspike.chip.readback import state_membranes
+from skyspike.link.streaming import answer_size as answer_bytes
 
 _CORE_FLAGS = mm.STATUS.pack(bus_error=1, write_refused=1)
-_FLAGS = STREAM_FLAG_COUNTS | STREAM_FLAG_MEMBRANES
-
-
-def answer_bytes(flags: int, n_out: int) -> int:
-    """Bytes of one STREAM answer: the class, then u8 counts and i16 membranes on request."""
-    return 1 + (n_out if flags & STREAM_FLAG_COUNTS else 0) + (2 * n_out if flags & STREAM_FLAG_MEMBRANES else 0)
+_FLAGS = STREAM_FLAG_COUNTS | STREAM_FLAG_MEMBRANES | STREAM_FLAG_CYCLES
 
 
 @dataclass
@@ -130,7 +127,10 @@ class StreamModel:
                 out[at:at + self.n_out] = bytes(min(c, 255) for c in counts)
                 at += self.n_out
             if self.flags & STREAM_FLAG_MEMBRANES:
-                out[at:] = struct.pack(f"<{self.n_out}h", *membranes)
+                out[at:at + 2 * self.n_out] = struct.pack(f"<{self.n_out}h", *membranes)
+                at += 2 * self.n_out
+            if self.flags & STREAM_FLAG_CYCLES:
+                out[at:] = struct.pack("<I", core.read(mm.REG["CYCLES"]))
         self.answered += 1
         if not self.firmware.silent:
             self.firmware.out += out
@@ -140,4 +140,4 @@ class StreamModel:
         return struct.pack(REP_STREAM, self.answered, self.failed, self.first_status, self.cycles, self.cycles)
 
 
-__all__ = ["StreamModel", "answer_bytes"]
+__all__ = ["StreamModel"]

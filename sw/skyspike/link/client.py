@@ -351,11 +351,12 @@ class HostClient:
         return Results(counts, state)
 
     def stream(self, images, geometry: StreamGeometry, *, counts: bool = False, membranes: bool = False,
-               timeout_cycles: int = 20_000_000, window: int | None = None, check: bool = True) -> StreamResult:
+               cycles: bool = False, timeout_cycles: int = 20_000_000, window: int | None = None, check: bool = True) -> StreamResult:
         """Run one inference per image with the STREAM command: each image's raw bytes
         (``geometry.image_bytes`` of them, frame by frame) cross the link once, the firmware
         loads the next while the core runs the current one, and one answer per image comes
-        back: its class, and its outputs' spike counts and final membranes on request.
+        back: its class, and on request its outputs' spike counts and final membranes and the
+        run's core cycles.
 
         ``window``: most images sent ahead of their answers (None: no limit; the firmware keeps
         up with the link whenever a run is shorter than an image's transfer, else the stream
@@ -371,11 +372,11 @@ class HostClient:
             raise InputError(f"window={window!r} must be a positive integer or None")
         if not _is_int(timeout_cycles) or not 0 < timeout_cycles <= 0xFFFF_FFFF:
             raise InputError(f"timeout_cycles={timeout_cycles!r} must be an integer in 1 .. 2**32-1")
-        flags = stream_flags(counts, membranes)
+        flags = stream_flags(counts, membranes, cycles)
         parts = [self._stream_part(images[i:i + MAX_STREAM_IMAGES], geometry, flags, timeout_cycles, window)
                  for i in range(0, len(images), MAX_STREAM_IMAGES)]
         result = StreamResult(*(np.concatenate([getattr(p, f) for p in parts]) if getattr(parts[0], f) is not None
-                                else None for f in ("classes", "counts", "membranes")),
+                                else None for f in ("classes", "counts", "membranes", "cycles")),
                               failed=sum(p.failed for p in parts),
                               first_status=next((p.first_status for p in parts if p.failed), 0),
                               core_cycles=sum(p.core_cycles for p in parts),
@@ -413,8 +414,8 @@ class HostClient:
         if close.answered != len(images) or len(parser.answers) != len(images):
             raise ProtocolError(f"STREAM: {len(parser.answers)} answers and a closing reply for {close.answered}, "
                                 f"{len(images)} images sent")
-        classes, counts, membranes = decode_answers(parser.answers, flags, geo.n_out)
-        return StreamResult(classes, counts, membranes, close.failed, close.first_status, close.core_cycles,
+        classes, counts, membranes, cycles = decode_answers(parser.answers, flags, geo.n_out)
+        return StreamResult(classes, counts, membranes, cycles, close.failed, close.first_status, close.core_cycles,
                             close.cpu_cycles)
 
     def status(self, *, clear: bool = False) -> FirmwareStatus:

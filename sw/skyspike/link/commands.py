@@ -26,6 +26,7 @@ RUN_FLAG_IRQ = 0x01        # wait for the core's interrupt instead of polling ST
 STATUS_FLAG_CLEAR = 0x01   # STATUS request: clear the error counters after the snapshot
 STREAM_FLAG_COUNTS = 0x01      # STREAM: each answer carries the outputs' spike counts (u8 each)
 STREAM_FLAG_MEMBRANES = 0x02   # STREAM: ... and the outputs' final membranes (i16 each)
+STREAM_FLAG_CYCLES = 0x04      # STREAM: ... and the run's core CYCLES (u32)
 #: STREAM's marker in place of the class of an image whose run failed (core error or timeout).
 STREAM_FAILED = 0xFF
 #: Most bytes of one STREAM answer: while the firmware sends one, it stashes the bytes that
@@ -117,7 +118,7 @@ REP_STREAM = "<HHIII"
 __all__ = [
     "PROTOCOL_VERSION", "FIRMWARE_VERSION", "MAX_PAYLOAD", "MAX_WORDS", "REPLY_FLAG",
     "DEFAULT_RUN_TIMEOUT_CYCLES", "RUN_FLAG_IRQ", "STATUS_FLAG_CLEAR", "STREAM_FLAG_COUNTS",
-    "STREAM_FLAG_MEMBRANES", "STREAM_FAILED", "STREAM_MAX_ANSWER", "REQ_STREAM", "REP_STREAM", "Cmd", "Status", "STATUS_DOC",
+    "STREAM_FLAG_MEMBRANES", "STREAM_FLAG_CYCLES", "STREAM_FAILED", "STREAM_MAX_ANSWER", "REQ_STREAM", "REP_STREAM", "Cmd", "Status", "STATUS_DOC",
     "TRANSPORT_ERRORS", "FW_COUNTERS", "COUNTER_INDEX", "REQ_READ_MEM", "REQ_MEM_OFFSET", "REQ_RUN",
     "REQ_READ_RESULTS", "REP_IDENTIFY", "REP_RUN", "REP_STATUS_HEAD",
 ]

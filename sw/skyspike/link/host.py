@@ -85,6 +85,29 @@ def stream_bytes(sample: np.ndarray, image: ChipImage) -> bytes:
     return np.packbits(np.asarray(bitmaps, bool), axis=1, bitorder="little").tobytes()
 
 
+def run_inferences(client: HostClient, image: ChipImage, samples, n_outs: list[int], *, stream: bool = True,
+                   use_irq: bool = True, timeout_cycles: int = 5_000_000, progress=None):
+    """Every sample's (counts, finals per layer, cycles) as arrays. ``stream``: through one
+    STREAM (the last layer's final membranes only: the others are None), else one LOAD_INPUTS /
+    RUN / READ_RESULTS exchange per sample (every layer's)."""
+    if stream:
+        r = infer_stream(client, image, samples, n_outs[-1], counts=True, membranes=True, cycles=True,
+                         timeout_cycles=timeout_cycles)
+        if progress:
+            progress(len(r.classes))
+        return r.counts, [None] * (len(n_outs) - 1) + [r.membranes], r.cycles
+    cycles, counts, finals = [], [], [[] for _ in n_outs]
+    for sample in samples:
+        result, c, f = infer(client, image, sample, n_outs, use_irq=use_irq, timeout_cycles=timeout_cycles)
+        cycles.append(result.cycles)
+        counts.append(c)
+        for i, fi in enumerate(f):
+            finals[i].append(fi)
+        if progress:
+            progress(1)
+    return np.array(counts), [np.array(f) for f in finals], np.array(cycles)
+
+
 def infer_stream(client: HostClient, image: ChipImage, samples, n_out: int, **kwargs) -> StreamResult:
     """Every sample's inference through one STREAM (``kwargs``: HostClient.stream's)."""
     samples = list(samples)
@@ -94,5 +117,5 @@ def infer_stream(client: HostClient, image: ChipImage, samples, n_out: int, **kw
     return client.stream([stream_bytes(s, image) for s in samples], stream_geometry(image, n_in, n_out), **kwargs)
 
 
-__all__ = ["DeviceMismatch", "check_identity", "load_image", "infer", "infer_stream", "stream_geometry",
+__all__ = ["DeviceMismatch", "check_identity", "load_image", "infer", "infer_stream", "run_inferences", "stream_geometry",
            "stream_bytes", "word_runs"]

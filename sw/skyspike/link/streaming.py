@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from skyspike.link.commands import (DEFAULT_RUN_TIMEOUT_CYCLES, PROTOCOL_VERSION, REP_STREAM, REPLY_FLAG, REQ_STREAM,
-                                    STREAM_FAILED, STREAM_FLAG_COUNTS, STREAM_FLAG_MEMBRANES, STREAM_MAX_ANSWER)
+                                    STREAM_FAILED, STREAM_FLAG_COUNTS, STREAM_FLAG_CYCLES, STREAM_FLAG_MEMBRANES,
+                                    STREAM_MAX_ANSWER)
 from skyspike.link.frames import CRC_SIZE, HEADER_SIZE, SYNC, crc16
 
 #: Most images of one STREAM request (u16); HostClient.stream splits longer streams.
@@ -43,13 +44,16 @@ class StreamGeometry:
         return self.frames * self.frame_bytes
 
 
-def stream_flags(counts: bool, membranes: bool) -> int:
-    return (STREAM_FLAG_COUNTS if counts else 0) | (STREAM_FLAG_MEMBRANES if membranes else 0)
+def stream_flags(counts: bool, membranes: bool, cycles: bool = False) -> int:
+    return ((STREAM_FLAG_COUNTS if counts else 0) | (STREAM_FLAG_MEMBRANES if membranes else 0)
+            | (STREAM_FLAG_CYCLES if cycles else 0))
 
 
 def answer_size(flags: int, n_out: int) -> int:
-    """Bytes of one answer: the class, then u8 counts and i16 membranes on request."""
-    return 1 + (n_out if flags & STREAM_FLAG_COUNTS else 0) + (2 * n_out if flags & STREAM_FLAG_MEMBRANES else 0)
+    """Bytes of one answer: the class, then u8 counts, i16 membranes and the u32 core cycles on
+    request."""
+    return (1 + (n_out if flags & STREAM_FLAG_COUNTS else 0) + (2 * n_out if flags & STREAM_FLAG_MEMBRANES else 0)
+            + (4 if flags & STREAM_FLAG_CYCLES else 0))
 
 
 def stream_request(images: int, flags: int, geo: StreamGeometry, timeout_cycles: int = 0) -> bytes:
@@ -119,11 +123,13 @@ class AnswerParser:
 @dataclass(frozen=True)
 class StreamResult:
     """A stream's answers: ``classes`` (images,) (-1 where the run failed), ``counts`` and
-    ``membranes`` (images, n_out) when asked for, and the closing reply's figures."""
+    ``membranes`` (images, n_out) and ``cycles`` (images,) when asked for, and the closing
+    reply's figures."""
 
     classes: np.ndarray
     counts: np.ndarray | None
     membranes: np.ndarray | None
+    cycles: np.ndarray | None
     failed: int
     first_status: int
     core_cycles: int
@@ -131,18 +137,21 @@ class StreamResult:
 
 
 def decode_answers(answers: list[bytes], flags: int, n_out: int):
-    """classes, counts, membranes (None unless asked for) of raw answers."""
+    """classes, counts, membranes, cycles (None unless asked for) of raw answers."""
     raw = np.frombuffer(b"".join(answers), np.uint8).reshape(len(answers), answer_size(flags, n_out))
     classes = raw[:, 0].astype(np.int64)
     classes[classes == STREAM_FAILED] = -1
     at = 1
-    counts = membranes = None
+    counts = membranes = cycles = None
     if flags & STREAM_FLAG_COUNTS:
         counts = raw[:, at:at + n_out].astype(np.int64)
         at += n_out
     if flags & STREAM_FLAG_MEMBRANES:
         membranes = raw[:, at:at + 2 * n_out].copy().view("<i2").astype(np.int64)
-    return classes, counts, membranes
+        at += 2 * n_out
+    if flags & STREAM_FLAG_CYCLES:
+        cycles = raw[:, at:at + 4].copy().view("<u4")[:, 0].astype(np.int64)
+    return classes, counts, membranes, cycles
 
 
 __all__ = ["MAX_STREAM_IMAGES", "StreamGeometry", "StreamClosing", "StreamResult", "AnswerParser", "stream_flags",
