@@ -68,6 +68,7 @@ int hal_uart_rx(void)
     return inbuf[in_pos++];
 }
 int hal_uart_errors(void) { return 0; }
+void hal_uart_set_divisor(uint32_t divisor) { (void)divisor; }   /* a pipe has no baud rate */
 int hal_uart_tx_ready(void) { return out_len < sizeof outbuf; }
 void hal_uart_tx(uint8_t byte) { outbuf[out_len++] = byte; }
 void hal_uart_flush(void)

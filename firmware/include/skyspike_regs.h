@@ -20,6 +20,8 @@
 #define SOC_CORE_IRQ                         3  /* PicoRV32 irq line of the core's interrupt (level-sensitive) */
 #define SOC_CLK_HZ                           100000000  /* clock the default baud rate assumes */
 #define SOC_DEFAULT_UART_DIVISOR             868  /* clock cycles per bit at reset */
+#define SOC_UART_MIN_DIVISOR                 4  /* fewest clock cycles per bit the UART takes */
+#define SOC_UART_MAX_DIVISOR                 65535  /* most clock cycles per bit (DIVISOR's width) */
 #define SOC_UART_DATA                        0x0  /* write: send a byte (stalls if busy); read: pop a received byte */
 #define SOC_UART_STATUS                      0x4  /* read: bits below; write (any value): clear the sticky bits */
 #define SOC_UART_DIVISOR                     0x8  /* clock cycles per bit */
@@ -141,6 +143,7 @@
 #define PROTO_CMD_READ_RESULTS               0x6
 #define PROTO_CMD_STATUS                     0x7
 #define PROTO_CMD_STREAM                     0x8
+#define PROTO_CMD_SET_DIVISOR                0x9
 #define PROTO_ST_OK                          0  /* done */
 #define PROTO_ST_BAD_CRC                     1  /* the frame's CRC did not match (nothing was executed) */
 #define PROTO_ST_BAD_LENGTH                  2  /* the length field exceeds 256 (the frame was dropped) */

@@ -42,12 +42,6 @@ static uint32_t at_least(uint32_t v) { return v < FW_MIN_TIMEOUT ? FW_MIN_TIMEOU
 uint32_t hal_interbyte_timeout(void) { return at_least(FW_INTERBYTE_CHARS * char_cycles); }
 uint32_t hal_tx_timeout(void) { return at_least(4 * char_cycles); }
 
-int hal_uart_rx(void)
-{
-    uint32_t d = UART(DATA);                 /* pops a byte, or says the FIFO was empty */
-    return (d & SOC_UART_DATA_RX_EMPTY) ? -1 : (int)(d & 0xFF);
-}
-
 int hal_uart_errors(void)
 {
     uint32_t st = UART(STATUS);
@@ -63,6 +57,15 @@ int hal_uart_errors(void)
 void hal_rx_timeout(void) {}
 
 int hal_uart_tx_ready(void) { return (UART(STATUS) & SOC_UART_ST_TX_READY) != 0; }
+
+void hal_uart_set_divisor(uint32_t divisor)
+{
+    uint32_t t0 = hal_cycles();
+    while (!hal_uart_tx_ready() && hal_cycles() - t0 <= hal_tx_timeout())
+        ;                                    /* the reply's last byte still goes out at the old rate */
+    UART(DIVISOR) = divisor;
+    char_cycles = 10 * (divisor + 1);
+}
 void hal_uart_tx(uint8_t byte) { UART(DATA) = byte; }
 void hal_uart_flush(void) {}
 

@@ -64,12 +64,23 @@ static void stash_poll(void)
 static int next_byte(void)
 {
     if (stash_len) {
+        stash_poll();                        /* keep the FIFO drained while the stash is worked off */
         uint8_t c = stash[stash_head];
         stash_head = (stash_head + 1) % STASH_SIZE;
         stash_len--;
         return c;
     }
     return hal_uart_rx();
+}
+
+/* Up to n bytes that are already in the UART's FIFO, into dst (the stash must be empty);
+ * how many. The tight loop that keeps up with fast links: one bus read and a store a byte. */
+static uint32_t rx_burst(uint8_t *dst, uint32_t n)
+{
+    uint8_t *p = dst, *end = dst + n;
+    for (int c; p != end && (c = hal_uart_rx()) >= 0;)
+        *p++ = (uint8_t)c;
+    return (uint32_t)(p - dst);
 }
 
 static void send(uint32_t n)
@@ -317,10 +328,43 @@ static uint32_t classify(const struct stream *s)
     return best;
 }
 
-/* Send an image's answer: its class (and counts, membranes on request), or the failure
- * marker and zeros for a run that failed with core STATUS `st`. */
+/* The answers' transmit queue (in tx[]): a byte goes out whenever the transmitter is free
+ * between received words, so sending never holds up the receiver. */
+static uint32_t txq_pos, txq_len;
+
+static void pump(void)
+{
+    if (txq_pos != txq_len && hal_uart_tx_ready()) {
+        hal_uart_tx(tx[txq_pos++]);
+        if (txq_pos == txq_len)
+            hal_uart_flush();                /* the answer is complete (the host build buffers) */
+    }
+}
+
+/* Until the queue is empty (bounded per byte; bytes arriving meanwhile go to the stash). */
+static void txq_wait(void)
+{
+    uint32_t t0 = hal_cycles();
+    while (txq_pos != txq_len) {
+        if (hal_uart_tx_ready()) {
+            hal_uart_tx(tx[txq_pos++]);
+            t0 = hal_cycles();
+            continue;
+        }
+        stash_poll();                        /* at most a byte in per byte out: fits the stash */
+        if (hal_cycles() - t0 > hal_tx_timeout()) {
+            CNT(TX_TIMEOUT)++;
+            txq_pos = txq_len;               /* abandon the answer; the host times out */
+        }
+    }
+    hal_uart_flush();
+}
+
+/* Queue an image's answer: its class (and counts, membranes, cycles on request), or the
+ * failure marker and zeros for a run that failed with core STATUS `st`. */
 static void send_answer(struct stream *s, int ok, uint32_t st)
 {
+    txq_wait();                              /* the previous answer is out */
     uint32_t n = answer_bytes(s->flags, s->n_out);
     for (uint32_t i = 0; i < n; i++)
         tx[i] = 0;
@@ -343,7 +387,14 @@ static void send_answer(struct stream *s, int ok, uint32_t st)
             put32(d, cycles);
     }
     s->answered++;
-    send(n);
+    txq_pos = 0;
+    txq_len = n;
+    pump();
+}
+
+static int run_done(void)
+{
+    return (core_status() & (SKYSPIKE_STATUS_BUSY | SKYSPIKE_STATUS_DONE)) == SKYSPIKE_STATUS_DONE;
 }
 
 /* Wait for the pending run (bounded: a hung run is aborted), then answer it. */
@@ -362,57 +413,74 @@ static void answer(struct stream *s)
     send_answer(s, done && !((st >> SKYSPIKE_STATUS_ERROR_SHIFT) & SKYSPIKE_STATUS_ERROR_MASK), st);
 }
 
-/* The next byte of the stream; meanwhile a finished run is answered. -1 when the host went
- * quiet for longer than the inter-byte timeout with no run pending. */
-static int stream_byte(struct stream *s)
+/* The next stream byte when none is waiting in the UART (or the stash holds some): meanwhile
+ * finished runs are answered and the answers sent. -1 when the host went quiet for longer than
+ * the inter-byte timeout with no run pending and nothing left to send. */
+static int stream_wait(struct stream *s)
 {
-    int c = next_byte();
-    if (c >= 0)
-        return c;
     uint32_t t0 = hal_cycles();
     for (;;) {
-        if (s->pending && (core_status() & (SKYSPIKE_STATUS_BUSY | SKYSPIKE_STATUS_DONE)) == SKYSPIKE_STATUS_DONE) {
-            answer(s);
-            t0 = hal_cycles();
-        }
-        if ((c = next_byte()) >= 0)
+        int c = next_byte();
+        if (c >= 0)
             return c;
-        if (s->pending && hal_cycles() - s->t_run > s->timeout)
-            answer(s);                   /* times the run out */
-        else if (!s->pending && hal_cycles() - t0 > hal_interbyte_timeout()) {
+        pump();
+        if (s->pending && (run_done() || hal_cycles() - s->t_run > s->timeout))
+            answer(s);                       /* done, or timed out: aborted */
+        if (s->pending || txq_pos != txq_len)
+            t0 = hal_cycles();
+        else if (hal_cycles() - t0 > hal_interbyte_timeout()) {
             hal_rx_timeout();
             return -1;
         }
     }
 }
 
+/* The next stream byte: the fast path is one UART read (12.5 Mbaud leaves ~80 cycles a byte). */
+#define RX_BYTE(s, c, fail)                                                   \
+    do {                                                                      \
+        if (stash_len || ((c) = hal_uart_rx()) < 0)                           \
+            if (((c) = stream_wait(s)) < 0)                                   \
+                goto fail;                                                    \
+    } while (0)
+
 /* One image's bytes into the page at input-buffer word `base` (frame by frame, bytes little
  * endian into words, word w of a frame in bank w mod banks); 0 if the host stopped sending. */
 static int receive_image(struct stream *s, uint32_t base)
 {
+    int b0, b1, b2, b3;
     if (!s->page && s->pending)
         answer(s);                   /* one page: the run must end before its input changes */
     for (uint32_t f = 0; f < s->frames; f++, base += s->stride) {
-        uint32_t row = SKYSPIKE_INPUT_BASE + 4 * base, addr = row, bank = 0, word = 0, shift = 0;
-        for (uint32_t j = 0; j < s->frame_bytes; j++) {
-            int c = stream_byte(s);
-            if (c < 0)
-                return 0;
-            word |= (uint32_t)c << shift;
-            shift += 8;
-            if (shift == 32 || j + 1 == s->frame_bytes) {
-                core_wr(addr, word);
-                word = shift = 0;
-                addr += s->bank_bytes;
-                if (++bank == s->banks) {
-                    bank = 0;
-                    row += 4;
-                    addr = row;
+        uint32_t row = SKYSPIKE_INPUT_BASE + 4 * base, addr = row, bank = 0, left = s->frame_bytes;
+        while (left) {
+            uint32_t word;
+            if (left >= 4) {
+                RX_BYTE(s, b0, cut);
+                RX_BYTE(s, b1, cut);
+                RX_BYTE(s, b2, cut);
+                RX_BYTE(s, b3, cut);
+                word = (uint32_t)b0 | (uint32_t)b1 << 8 | (uint32_t)b2 << 16 | (uint32_t)b3 << 24;
+                left -= 4;
+            } else {                 /* the frame's last, partial word */
+                word = 0;
+                for (uint32_t k = 0; left; k += 8, left--) {
+                    RX_BYTE(s, b0, cut);
+                    word |= (uint32_t)b0 << k;
                 }
             }
+            core_wr(addr, word);
+            addr += s->bank_bytes;
+            if (++bank == s->banks) {
+                bank = 0;
+                row += 4;
+                addr = row;
+            }
+            pump();
         }
     }
     return 1;
+cut:
+    return 0;
 }
 
 /* Drop whatever the host still sends until it goes quiet (after an overrun the stream's
@@ -430,8 +498,8 @@ static uint8_t cmd_stream(uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n
 {
     if (n != 16)
         return bad_arg();
-    static struct stream s;          /* static: no memset call in the freestanding LTO build */
-    s.pending = s.answered = s.failed = s.first_status = s.cycles = 0;
+    struct stream s;                 /* fields set one by one: no memset call in the LTO build */
+    s.pending = s.answered = s.failed = s.first_status = s.cycles = s.t_run = 0;
     uint32_t images = get16(p);
     s.flags = p[2];
     s.frames = p[3];
@@ -457,6 +525,7 @@ static uint8_t cmd_stream(uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n
     s.net = core_rd(SKYSPIKE_REG_NET) & 0xFFFF;
     s.page = 2 * page <= depth ? page : 0;
     reply(cmd, seq, PROTO_ST_OK, 0);                 /* go ahead: send the images */
+    txq_pos = txq_len = 0;
     (void)hal_uart_errors();
     uint32_t t0 = hal_cycles(), k = 0;
     uint8_t st = PROTO_ST_OK;
@@ -486,6 +555,7 @@ static uint8_t cmd_stream(uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n
     }
     if (s.pending)
         answer(&s);
+    txq_wait();
     if (st == PROTO_ST_OVERRUN)
         drain();
     put16(TX_DATA, s.answered);
@@ -495,6 +565,19 @@ static uint8_t cmd_stream(uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n
     put32(TX_DATA + 12, hal_cycles() - t0);
     *len = 16;
     return st;
+}
+
+static uint32_t next_divisor;        /* SET_DIVISOR: applied once its reply is out */
+
+static uint8_t cmd_set_divisor(const uint8_t *p, uint32_t n)
+{
+    if (n != 4)
+        return bad_arg();
+    uint32_t d = get32(p);
+    if (d < SOC_UART_MIN_DIVISOR || d > SOC_UART_MAX_DIVISOR)
+        return bad_arg();
+    next_divisor = d;
+    return PROTO_ST_OK;
 }
 
 static void execute(uint8_t ver, uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n)
@@ -516,6 +599,7 @@ static void execute(uint8_t ver, uint8_t cmd, uint8_t seq, const uint8_t *p, uin
     case PROTO_CMD_READ_RESULTS: st = cmd_read_results(p, n, &len); break;
     case PROTO_CMD_STATUS:       st = cmd_status(p, n, &len); break;
     case PROTO_CMD_STREAM:       st = cmd_stream(cmd, seq, p, n, &len); break;
+    case PROTO_CMD_SET_DIVISOR:  st = cmd_set_divisor(p, n); break;
     default:
         CNT(UNKNOWN_COMMAND)++;
         st = PROTO_ST_UNKNOWN_COMMAND;
@@ -524,6 +608,10 @@ static void execute(uint8_t ver, uint8_t cmd, uint8_t seq, const uint8_t *p, uin
         !(cmd == PROTO_CMD_STREAM && len))
         len = 0;
     reply(cmd, seq, st, len);
+    if (next_divisor) {
+        hal_uart_set_divisor(next_divisor);
+        next_divisor = 0;
+    }
 }
 
 /* ---- receive --------------------------------------------------------------------------- */
@@ -606,7 +694,13 @@ void proto_loop(void)
          * prefixes, so taking them in one go changes nothing but the speed: a few bus reads
          * per byte). Idle (nothing buffered): wait as long as it takes. Inside a frame: a
          * silence longer than the inter-byte timeout ends the wait. */
-        do {
+        while (want) {
+            if (!stash_len) {                    /* fast path: what the FIFO holds */
+                uint32_t got = rx_burst(rx + rx_len, want);
+                rx_len += got;
+                if (!(want -= got))
+                    break;
+            }
             int c = next_byte();
             if (c < 0) {
                 hal_uart_errors();
@@ -622,6 +716,7 @@ void proto_loop(void)
                     break;
             }
             rx[rx_len++] = (uint8_t)c;   /* want <= PROTO_MAX_FRAME - rx_len */
-        } while (--want);
+            want--;
+        }
     }
 }

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from skyspike.spec import memmap as mm
+from skyspike.errors import InputError
 from skyspike.link.client import HostClient, RemoteError, StreamRunError
 from skyspike.link.commands import REP_STREAM, Cmd, Status
 from skyspike.link.frames import FrameParser, encode_frame
@@ -77,7 +78,7 @@ def test_stream_c_and_model_answer_identically(fwhost):
         # cut short: 1.5 images of 3, then silence -> closing reply TRUNCATED after 1 answer
         _both(cfw, model, encode_frame(Cmd.STREAM, 6, stream_request(3, 0, geo)) + _images(1, 45, 6), idle=True)
         # refused requests: no go-ahead, the bytes after are line noise to the parser
-        for payload in (stream_request(2, 0, geo)[:-1], stream_request(0, 0, geo), stream_request(2, 4, geo),
+        for payload in (stream_request(2, 0, geo)[:-1], stream_request(0, 0, geo), stream_request(2, 8, geo),
                         stream_request(2, 0, StreamGeometry(3, 17, 1, 10, 4)),      # 17 bytes > 16 per frame
                         stream_request(2, 0, StreamGeometry(3, 10, 90, 10, 4)),     # 270 words > 256
                         stream_request(2, 0, StreamGeometry(3, 10, 1, 40, 0))):     # more outputs than the core
@@ -85,10 +86,34 @@ def test_stream_c_and_model_answer_identically(fwhost):
         # every run fails (NET: 0 layers): failure markers, counted in the closing reply
         zero = encode_frame(Cmd.WRITE_MEM, 8, struct.pack("<II", mm.REG["NET"], 0))
         _both(cfw, model, zero + encode_frame(Cmd.STREAM, 9, stream_request(2, 1, geo)) + _images(2, 30, 9))
+        for seq, payload in ((12, struct.pack("<I", 8)), (13, struct.pack("<I", 3)), (14, struct.pack("<I", 70000)),
+                             (15, b"\x08\x00")):     # SET_DIVISOR: one good, three refused
+            _both(cfw, model, encode_frame(Cmd.SET_DIVISOR, seq, payload))
+        assert model.divisor == 8
         status = encode_frame(Cmd.STATUS, 10, b"\x00")
         _both(cfw, model, status)
     finally:
         cfw.close()
+
+
+def test_model_divisor_range_is_the_uart_s():
+    from skyspike.emu import firmware_model
+    from skyspike_hw import uart
+
+    assert (firmware_model.MIN_DIVISOR, firmware_model.MAX_DIVISOR) == (uart.MIN_DIVISOR, 2 ** uart.DIVISOR_BITS - 1)
+
+
+def test_client_set_divisor_switches_the_link(cfw):
+    seen = []
+    link = cfw.link
+    link.set_divisor = lambda d, baud: seen.append((d, baud))
+    client = HostClient(link, timeout=2.0, clock_hz=100e6)
+    assert client.set_divisor(8) == 12.5e6 and seen == [(8, 12.5e6)]
+    with pytest.raises(RemoteError) as e:
+        client.set_divisor(2)
+    assert e.value.code == Status.BAD_ARG and len(seen) == 1
+    with pytest.raises(InputError):
+        client.set_divisor(0)
 
 
 def test_stream_hung_core_times_out_every_run(cfw):

@@ -41,6 +41,8 @@ SOC_DECIMAL = [
     ("CORE_IRQ", soc.CORE_IRQ, "PicoRV32 irq line of the core's interrupt (level-sensitive)"),
     ("CLK_HZ", soc.CLK_HZ, "clock the default baud rate assumes"),
     ("DEFAULT_UART_DIVISOR", soc.DEFAULT_UART_DIVISOR, "clock cycles per bit at reset"),
+    ("UART_MIN_DIVISOR", uart.MIN_DIVISOR, "fewest clock cycles per bit the UART takes"),
+    ("UART_MAX_DIVISOR", 2 ** uart.DIVISOR_BITS - 1, "most clock cycles per bit (DIVISOR's width)"),
 ]
 
 UART = [

@@ -11,11 +11,13 @@ from skyspike.spec import memmap as mm
 from skyspike.link.commands import (DEFAULT_RUN_TIMEOUT_CYCLES, FIRMWARE_VERSION, FW_COUNTERS, MAX_PAYLOAD,
                                     MAX_WORDS, PROTOCOL_VERSION, REP_IDENTIFY, REP_RUN, REP_STATUS_HEAD,
                                     REPLY_FLAG, REQ_MEM_OFFSET, REQ_READ_MEM, REQ_READ_RESULTS, REQ_RUN,
-                                    RUN_FLAG_IRQ, STATUS_FLAG_CLEAR, Cmd, Status)
+                                    REQ_SET_DIVISOR, RUN_FLAG_IRQ, STATUS_FLAG_CLEAR, Cmd, Status)
 from skyspike.link.frames import Frame, FrameError, FrameParser, ParserStats, encode_frame
 from skyspike.emu.core_model import CoreModel
 from skyspike.emu.stream_model import StreamModel
 
+#: The UART's divisor range (hw/skyspike_hw/uart.py; the firmware header's SOC_UART_*_DIVISOR).
+MIN_DIVISOR, MAX_DIVISOR = 4, 0xFFFF
 #: The core's sticky flags in STATUS, which the firmware checks around every command's accesses.
 _CORE_FLAGS = mm.STATUS.pack(bus_error=1, write_refused=1)
 
@@ -34,6 +36,7 @@ class FirmwareModel:
         self.silent = False        # stop answering (host timeout tests)
         self.irq_seen = False      # firmware's core_irq_seen
         self.stream: StreamModel | None = None   # a STREAM command is taking raw image bytes
+        self.divisor: int | None = None          # the last SET_DIVISOR
 
     # -- transport --------------------------------------------------------------------------
     def receive(self, data: bytes) -> None:
@@ -97,7 +100,7 @@ class FirmwareModel:
         handler = {
             Cmd.IDENTIFY: self._identify, Cmd.READ_MEM: self._read_mem, Cmd.WRITE_MEM: self._write_mem,
             Cmd.LOAD_INPUTS: self._load_inputs, Cmd.RUN: self._run, Cmd.READ_RESULTS: self._read_results,
-            Cmd.STATUS: self._status, Cmd.STREAM: lambda p: self._stream(f, p),
+            Cmd.STATUS: self._status, Cmd.STREAM: lambda p: self._stream(f, p), Cmd.SET_DIVISOR: self._set_divisor,
         }.get(f.cmd)
         if handler is None:
             self.counters["UNKNOWN_COMMAND"] += 1
@@ -206,6 +209,15 @@ class FirmwareModel:
         words = [self.core.read(mm.COUNT_BASE + 4 * (cf + i)) for i in range(nc)]
         words += [self.core.read(mm.STATE_BASE + 4 * (sf + i)) for i in range(ns)]
         return self._flags_check() or (Status.OK, struct.pack(f"<{len(words)}I", *words))
+
+    def _set_divisor(self, p: bytes):
+        if len(p) != struct.calcsize(REQ_SET_DIVISOR):
+            return Status.BAD_ARG, b""
+        (d,) = struct.unpack(REQ_SET_DIVISOR, p)
+        if not MIN_DIVISOR <= d <= MAX_DIVISOR:
+            return Status.BAD_ARG, b""
+        self.divisor = d        # from after the reply on (nothing to time in the model)
+        return Status.OK, b""
 
     def _stream(self, f: Frame, p: bytes):
         stream = StreamModel.start(self, f.cmd, f.seq, p)

@@ -17,7 +17,7 @@ from skyspike.spec import memmap as mm
 from skyspike.chip.readback import state_membranes
 from skyspike.link.commands import (FW_COUNTERS, MAX_WORDS, PROTOCOL_VERSION, REP_IDENTIFY, REP_RUN,
                                     REP_STATUS_HEAD, REPLY_FLAG, REQ_MEM_OFFSET, REQ_READ_MEM, REQ_READ_RESULTS,
-                                    REQ_RUN, RUN_FLAG_IRQ, STATUS_DOC, STATUS_FLAG_CLEAR, TRANSPORT_ERRORS, Cmd,
+                                    REQ_RUN, REQ_SET_DIVISOR, RUN_FLAG_IRQ, STATUS_DOC, STATUS_FLAG_CLEAR, TRANSPORT_ERRORS, Cmd,
                                     Status)
 from skyspike.link.frames import MAX_FRAME, Frame, FrameError, FrameParser, encode_frame
 from skyspike.link.links import Link
@@ -417,6 +417,20 @@ class HostClient:
         classes, counts, membranes, cycles = decode_answers(parser.answers, flags, geo.n_out)
         return StreamResult(classes, counts, membranes, cycles, close.failed, close.first_status, close.core_cycles,
                             close.cpu_cycles)
+
+    def set_divisor(self, divisor: int) -> float:
+        """Switch the chip's UART to ``divisor`` CPU clock cycles per bit (baud = clock_hz /
+        divisor; the SoC boots at 115 200 baud) and the link with it (its ``set_divisor``, where
+        it has one: a serial port changes its baud rate). The firmware answers at the old rate
+        and switches once the reply is out. Returns the new baud rate."""
+        if not _is_int(divisor) or not 1 <= divisor <= 0xFFFF:
+            raise InputError(f"divisor={divisor!r} must be an integer in 1..65535 (clock cycles per bit)")
+        self._expect(Cmd.SET_DIVISOR, self.request(Cmd.SET_DIVISOR, struct.pack(REQ_SET_DIVISOR, divisor),
+                                                    retry=False), 0)
+        baud = self.clock_hz / divisor
+        if hasattr(self.link, "set_divisor"):
+            self.link.set_divisor(divisor, baud)
+        return baud
 
     def status(self, *, clear: bool = False) -> FirmwareStatus:
         data = self.request(Cmd.STATUS, bytes([STATUS_FLAG_CLEAR if clear else 0]))

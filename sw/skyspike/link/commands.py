@@ -43,6 +43,7 @@ class Cmd(IntEnum):
     READ_RESULTS = 0x06
     STATUS = 0x07
     STREAM = 0x08
+    SET_DIVISOR = 0x09
 
 
 class Status(IntEnum):
@@ -107,6 +108,7 @@ REQ_READ_RESULTS = "<HHHH"    # first count, n counts, first state entry, n stat
 #: STREAM: images, flags, frames per image, bytes per frame, input-buffer words per bank per
 #: frame, outputs, the first output's state entry, run timeout in CPU cycles (0 = default).
 REQ_STREAM = "<HBBHHHHI"
+REQ_SET_DIVISOR = "<I"        # UART clock cycles per bit, from after the (OK) reply on
 # Replies (after the status byte):
 REP_IDENTIFY = "<BIH6I"       # protocol, firmware version, max payload, ID, VERSION, CAPS0..3
 REP_RUN = "<III"              # core STATUS, CYCLES, CPU cycles waited
@@ -118,7 +120,7 @@ REP_STREAM = "<HHIII"
 __all__ = [
     "PROTOCOL_VERSION", "FIRMWARE_VERSION", "MAX_PAYLOAD", "MAX_WORDS", "REPLY_FLAG",
     "DEFAULT_RUN_TIMEOUT_CYCLES", "RUN_FLAG_IRQ", "STATUS_FLAG_CLEAR", "STREAM_FLAG_COUNTS",
-    "STREAM_FLAG_MEMBRANES", "STREAM_FLAG_CYCLES", "STREAM_FAILED", "STREAM_MAX_ANSWER", "REQ_STREAM", "REP_STREAM", "Cmd", "Status", "STATUS_DOC",
+    "STREAM_FLAG_MEMBRANES", "STREAM_FLAG_CYCLES", "STREAM_FAILED", "STREAM_MAX_ANSWER", "REQ_STREAM", "REP_STREAM", "REQ_SET_DIVISOR", "Cmd", "Status", "STATUS_DOC",
     "TRANSPORT_ERRORS", "FW_COUNTERS", "COUNTER_INDEX", "REQ_READ_MEM", "REQ_MEM_OFFSET", "REQ_RUN",
     "REQ_READ_RESULTS", "REP_IDENTIFY", "REP_RUN", "REP_STATUS_HEAD",
 ]

@@ -48,6 +48,10 @@ class SerialLink:
         waiting = self.port.in_waiting
         return first + (self.port.read(min(n - 1, waiting)) if waiting else b"")
 
+    def set_divisor(self, divisor: int, baud: float) -> None:
+        """The far end now sends and expects ``baud`` (HostClient.set_divisor)."""
+        self.port.baudrate = round(baud)
+
     def close(self) -> None:
         self.port.close()
 

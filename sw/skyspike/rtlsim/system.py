@@ -12,6 +12,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[3]
 DIVISOR = 32  # UART clocks per bit in the simulated SoC (the firmware needs >= 32 at the 16-byte FIFO)
+#: The streaming path's divisor in the end-to-end measurement: 12.5 Mbaud at the chip's 100 MHz
+#: (12 Mbaud, the fastest USB-serial adapters' rate, at a 96 MHz clock).
+STREAM_DIVISOR = 8
 
 
 def trained_small_network(out: Path, samples: int = 2):
@@ -32,20 +35,43 @@ def trained_small_network(out: Path, samples: int = 2):
     return out / "network.npz", out / "inputs.npz"
 
 
-def run_system(build: Path, *, fuzz: int = 200, seed: int = 3, samples: int = 2) -> dict:
-    """Build firmware and SoC, run tb_system on Verilator; returns the end-to-end figures."""
+def build_firmware_and_soc(build: Path, config: str):
+    """The firmware (Debian's RISC-V GCC) and the SoC's Verilog for ``config``: the sources."""
     from skyspike_hw.socgen import write_soc
-
-    from skyspike.rtlsim.runner import run_cocotb
 
     if shutil.which("riscv64-unknown-elf-gcc") is None:
         raise FileNotFoundError("riscv64-unknown-elf-gcc not found: install Debian's gcc-riscv64-unknown-elf "
                                 "(make setup)")
-    build = Path(build).resolve()
     fw = build / "firmware"
     subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), f"BUILD={fw}"], check=True)
+    return write_soc(config, fw / "firmware.hex", build / "verilog", uart_divisor=DIVISOR)
+
+
+def run_stream(build: Path, network: Path, inputs: np.ndarray, *, config: str = "small",
+               divisor: int = STREAM_DIVISOR) -> dict:
+    """Stream ``inputs`` (spikes or values, as the network takes them) through the firmware on the
+    SoC (Verilator) at ``divisor`` (tb_stream): checked against the golden model, and timed.
+    Returns tb_stream's report: cycles_per_inference, link_efficiency, bytes_to_chip..."""
+    from skyspike.rtlsim.runner import run_cocotb
+
+    build, network = Path(build).resolve(), Path(network).resolve()
+    sources = build_firmware_and_soc(build, config)
+    np.savez(build / "inputs.npz", inputs=np.asarray(inputs))
+    report = build / "stream.json"
+    report.unlink(missing_ok=True)
+    run_cocotb(sources, "skyspike_soc", "skyspike.rtlsim.tb_stream", build_dir=build, sim="verilator",
+               extra_env={"NETWORK": str(network), "INPUTS": str(build / "inputs.npz"), "CONFIG": config,
+                          "DIVISOR": str(DIVISOR), "FAST_DIVISOR": str(divisor), "REPORT": str(report)})
+    return json.loads(report.read_text())
+
+
+def run_system(build: Path, *, fuzz: int = 200, seed: int = 3, samples: int = 2) -> dict:
+    """Build firmware and SoC, run tb_system on Verilator; returns the end-to-end figures."""
+    from skyspike.rtlsim.runner import run_cocotb
+
+    build = Path(build).resolve()
+    sources = build_firmware_and_soc(build, "small")
     network, inputs = trained_small_network(build, samples)
-    sources = write_soc("small", fw / "firmware.hex", build / "verilog", uart_divisor=DIVISOR)
     report = build / "report.json"
     report.unlink(missing_ok=True)
     run_cocotb(sources, "skyspike_soc", "skyspike.rtlsim.tb_system", build_dir=build,

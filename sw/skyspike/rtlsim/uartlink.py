@@ -3,6 +3,9 @@ for code running in a cocotb ``bridge`` thread (the real HostClient, unchanged),
 SoC reset sequence; the host-side sequence itself lives in :mod:`skyspike.link.host`."""
 from __future__ import annotations
 
+import logging
+import os
+
 from cocotb._bridge import resume  # cocotb 2.x: the public name is cocotb.task.resume
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
@@ -41,6 +44,8 @@ class SimUartLink:
         self.dut = dut
         self.source = UartSource(dut.uart_rx, baud=uart_baud(divisor))
         self.sink = UartSink(dut.uart_tx, baud=uart_baud(divisor))
+        for end in (self.source, self.sink):
+            end.log.setLevel(logging.INFO if os.environ.get("UART_LOG") else logging.WARNING)  # a line per byte
         self.char_cycles = 10 * divisor
         self.max_wait_cycles = max_wait_cycles
         self.poll = poll
@@ -51,6 +56,14 @@ class SimUartLink:
         self.bytes_out += len(data)
         await self.source.write(data)
         await self.source.wait()
+
+    def set_divisor(self, divisor: int, baud: float) -> None:
+        """Follow the firmware's SET_DIVISOR. (cocotbext-uart's ``baud`` setter recurses:
+        set the rate and restart its coroutines directly.)"""
+        for end in (self.source, self.sink):
+            end._baud = uart_baud(divisor)
+            end._restart()
+        self.char_cycles = 10 * divisor
 
     @resume
     async def idle(self, cycles: int) -> None:
