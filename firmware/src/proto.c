@@ -448,34 +448,36 @@ static int stream_wait(struct stream *s)
 static int receive_image(struct stream *s, uint32_t base)
 {
     int b0, b1, b2, b3;
+    const uint32_t bank_bytes = s->bank_bytes, banks = s->banks;
+    const uint32_t full = s->frame_bytes / 4, tail = s->frame_bytes % 4;
     if (!s->page && s->pending)
         answer(s);                   /* one page: the run must end before its input changes */
     for (uint32_t f = 0; f < s->frames; f++, base += s->stride) {
-        uint32_t row = SKYSPIKE_INPUT_BASE + 4 * base, addr = row, bank = 0, left = s->frame_bytes;
-        while (left) {
+        uint32_t row = SKYSPIKE_INPUT_BASE + 4 * base, addr = row, bank = 0;
+        for (uint32_t w = 0; w < full + (tail != 0); w++) {
             uint32_t word;
-            if (left >= 4) {
+            if (w < full) {
                 RX_BYTE(s, b0, cut);
                 RX_BYTE(s, b1, cut);
                 RX_BYTE(s, b2, cut);
                 RX_BYTE(s, b3, cut);
                 word = (uint32_t)b0 | (uint32_t)b1 << 8 | (uint32_t)b2 << 16 | (uint32_t)b3 << 24;
-                left -= 4;
             } else {                 /* the frame's last, partial word */
                 word = 0;
-                for (uint32_t k = 0; left; k += 8, left--) {
+                for (uint32_t k = 0; k < 8 * tail; k += 8) {
                     RX_BYTE(s, b0, cut);
                     word |= (uint32_t)b0 << k;
                 }
             }
             core_wr(addr, word);
-            addr += s->bank_bytes;
-            if (++bank == s->banks) {
+            addr += bank_bytes;
+            if (++bank == banks) {
                 bank = 0;
                 row += 4;
                 addr = row;
             }
-            pump();
+            if (txq_pos != txq_len)
+                pump();
         }
     }
     return 1;

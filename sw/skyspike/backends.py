@@ -125,7 +125,7 @@ class SimBackend:
                                   "CONFIG": name, "DIVISOR": str(DIVISOR),
                                   "RESULT": str(tmp / "result.npz")})
             r = dict(np.load(tmp / "result.npz"))
-        return Outcome(r["counts"], [r[f"finals_{i}"] for i in range(len(net.layers))], r["cycles"])
+        return Outcome(r["counts"], [r.get(f"finals_{i}") for i in range(len(net.layers))], r["cycles"])
 
 
 class SerialBackend:

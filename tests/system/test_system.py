@@ -23,6 +23,27 @@ def test_system_end_to_end():
     assert report["end_to_end_cycles"] > report["core_cycles"] > 0
 
 
+@pytest.mark.verilator
+def test_stream_end_to_end():
+    """The streaming path on the SoC at its fast link rate: a trained digits network, every
+    answer (classes; then counts, membranes, cycles) equal to the golden model's; raw inputs
+    cross the link once, and the stream keeps up with the link (tb_stream)."""
+    pytest.importorskip("cocotbext.uart", reason="cocotbext-uart is not installed")
+    if shutil.which("riscv64-unknown-elf-gcc") is None:
+        pytest.skip("riscv64-unknown-elf-gcc not found: install Debian's gcc-riscv64-unknown-elf (make setup)")
+    import numpy as np
+
+    from skyspike.rtlsim.system import STREAM_DIVISOR, run_stream, trained_small_network
+
+    build = TESTS_BUILD / "system-stream"
+    network, inputs = trained_small_network(build, samples=12)
+    r = run_stream(build, network, np.load(inputs)["spikes"], config="small", divisor=STREAM_DIVISOR)
+    n = r["samples"]
+    assert r["bytes_to_chip"] / n <= 1.1 * r["input_bytes"]     # the request's frames amortized
+    assert r["bytes_from_chip"] / n <= 1 + 40 / n               # the class, plus go-ahead and closing frames
+    assert r["link_efficiency"] >= 0.8, r
+
+
 def test_fuzz_gap_outlasts_the_firmware_interbyte_timeout():
     """The fuzz's silence after a malformed frame must exceed the firmware's inter-byte timeout
     (16 characters, floor FW_MIN_TIMEOUT cycles in firmware/src/hal_soc.c): otherwise a

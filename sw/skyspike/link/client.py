@@ -351,7 +351,8 @@ class HostClient:
         return Results(counts, state)
 
     def stream(self, images, geometry: StreamGeometry, *, counts: bool = False, membranes: bool = False,
-               cycles: bool = False, timeout_cycles: int = 20_000_000, window: int | None = None, check: bool = True) -> StreamResult:
+               cycles: bool = False, timeout_cycles: int = 20_000_000, window: int | str | None = "auto",
+               check: bool = True) -> StreamResult:
         """Run one inference per image with the STREAM command: each image's raw bytes
         (``geometry.image_bytes`` of them, frame by frame) cross the link once, the firmware
         loads the next while the core runs the current one, and one answer per image comes
@@ -360,7 +361,9 @@ class HostClient:
 
         ``window``: most images sent ahead of their answers (None: no limit; the firmware keeps
         up with the link whenever a run is shorter than an image's transfer, else the stream
-        ends with RemoteError(OVERRUN); ``window=2`` is always safe). Raises
+        ends with RemoteError(OVERRUN); ``window=1`` is always safe). ``"auto"``: no limit,
+        unless an answer is longer than a quarter of an image (the firmware sends one answer
+        byte per received word): then 1. Raises
         :class:`StreamRunError` when ``check`` and some runs failed (their class is -1)."""
         images = [bytes(im) for im in images]
         if not images:
@@ -368,11 +371,13 @@ class HostClient:
         for i, im in enumerate(images):
             if len(im) != geometry.image_bytes:
                 raise InputError(f"stream: image {i} has {len(im)} bytes, the geometry says {geometry.image_bytes}")
+        flags = stream_flags(counts, membranes, cycles)
+        if window == "auto":
+            window = None if 4 * answer_size(flags, geometry.n_out) <= geometry.image_bytes else 1
         if window is not None and (not _is_int(window) or window < 1):
             raise InputError(f"window={window!r} must be a positive integer or None")
         if not _is_int(timeout_cycles) or not 0 < timeout_cycles <= 0xFFFF_FFFF:
             raise InputError(f"timeout_cycles={timeout_cycles!r} must be an integer in 1 .. 2**32-1")
-        flags = stream_flags(counts, membranes, cycles)
         parts = [self._stream_part(images[i:i + MAX_STREAM_IMAGES], geometry, flags, timeout_cycles, window)
                  for i in range(0, len(images), MAX_STREAM_IMAGES)]
         result = StreamResult(*(np.concatenate([getattr(p, f) for p in parts]) if getattr(parts[0], f) is not None

@@ -4,7 +4,9 @@ a chip image over the simulated UART and runs every sample, as on real hardware;
 results go to a file for :class:`skyspike.backends.SimBackend` (``via="soc"``).
 
 Environment: NETWORK (a netfile), INPUTS (npz: spikes), CONFIG, DIVISOR (UART clocks per
-bit), RESULT (npz written here: cycles, counts, finals_<layer>).
+bit), STREAM (1, the default: one STREAM for all samples, as the serial backend; 0: a command
+exchange per sample), RESULT (npz written here: cycles, counts, finals_<layer> for the layers
+read back).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from cocotb._bridge import bridge
 
 from skyspike.spec.config import get_config
 from skyspike.link.client import HostClient
-from skyspike.link.host import check_identity, infer, load_image
+from skyspike.link.host import check_identity, load_image, run_inferences
 from skyspike.chip.image import build_image
 from skyspike.chip.netfile import load_network
 from skyspike.rtlsim.bus import CLOCK_NS
@@ -38,15 +40,11 @@ async def host_inference(dut):
         client = HostClient(link, timeout=120.0, clock_hz=1e9 / CLOCK_NS)
         check_identity(client.identify(), cfg)
         load_image(client, image)
-        out = {"cycles": [], "counts": [], **{f"finals_{i}": [] for i in range(len(n_outs))}}
-        for b in range(len(x)):
-            result, counts, finals = infer(client, image, x[b], n_outs)
-            out["cycles"].append(result.cycles)
-            out["counts"].append(counts)
-            for i, f in enumerate(finals):
-                out[f"finals_{i}"].append(f)
-            dut._log.info(f"sample {b}: {result.cycles} cycles, counts {counts.tolist()}")
-        return out
+        counts, finals, cycles = run_inferences(client, image, x, n_outs, stream=os.environ.get("STREAM", "1") == "1")
+        dut._log.info(f"{len(x)} samples: cycles {cycles.tolist()}")
+        # layers the path did not read back (the stream's hidden layers) are left out
+        return {"cycles": cycles, "counts": counts,
+                **{f"finals_{i}": f for i, f in enumerate(finals) if f is not None}}
 
     out = await host()
-    np.savez(os.environ["RESULT"], **{k: np.array(v) for k, v in out.items()})
+    np.savez(os.environ["RESULT"], **out)

@@ -21,14 +21,15 @@ from cocotb.utils import get_sim_time
 
 from skyspike.spec import memmap as mm
 from skyspike.link.client import HostClient
-from skyspike.link.commands import MAX_PAYLOAD, Cmd
+from skyspike.link.commands import MAX_PAYLOAD, Cmd, Status
+from skyspike.link.streaming import AnswerParser, stream_request
 from skyspike.link.frames import encode_frame
 from skyspike.spec.config import CONFIGS
 from skyspike.chip.golden import run as golden_run
 from skyspike.chip.image import build_image
 from skyspike.chip.netfile import load_network
 from skyspike.rtlsim.bus import CLOCK_NS
-from skyspike.link.host import infer, load_image
+from skyspike.link.host import infer, infer_stream, load_image, stream_bytes, stream_geometry
 from skyspike.rtlsim.uartlink import SimUartLink, reset_soc
 
 
@@ -121,6 +122,18 @@ async def system(dut):
         # The state survived: the same network still gives the golden answer.
         result, counts, _ = infer(client, image, x[0], n_outs)
         assert np.array_equal(counts, gold.counts[0]) and result.cycles == gold.cycles[0]
+        # A stream cut short (half an image, then silence) closes with TRUNCATED; the next
+        # stream, through the same parser, is golden.
+        geo = stream_geometry(image, x.shape[-1], n_outs[-1])
+        client.request(Cmd.STREAM, stream_request(2, 0, geo), retry=False)
+        link.write(stream_bytes(x[0], image)[: geo.image_bytes // 2])
+        closing = AnswerParser(Cmd.STREAM, client.seq, 2, 1)
+        while closing.closing is None:
+            closing.feed(link.read(64, 1.0))
+        assert closing.closing.status == Status.TRUNCATED and not closing.answers, closing.closing
+        streamed = infer_stream(client, image, x, n_outs[-1], counts=True)
+        assert np.array_equal(streamed.counts, gold.counts) and np.array_equal(streamed.classes, gold.prediction)
+        log.info("stream after the fuzz and a truncated stream: golden")
         return report
 
     report = await host()
