@@ -15,10 +15,11 @@ keys). `make bench` (add `--quick` to skip the RTL simulators).
 * golden-model throughput (inferences/s);
 * RTL simulation speed (clock cycles/s) on Icarus and on Verilator, and their ratio;
 * end to end through the host link on the simulated SoC (the real firmware on PicoRV32): one
-  digits inference through the command path (end_to_end_cycles...), and MNIST through the
-  streaming path at 12.5 Mbaud (link_bytes_per_inference, end_to_end_inferences_per_s,
+  digits inference through the command path (end_to_end_cycles...), and the digits network
+  through the streaming path at 4.17 Mbaud (end_to_end_inferences_per_s,
   end_to_end_link_efficiency: inferences/s over the link's limit, link bytes/s over bytes per
-  inference).
+  inference; link_baud); MNIST's link bytes per inference through the same protocol
+  (link_bytes_per_inference, link_input_bytes).
 
 Cycle counts come from the golden model's cycle predictor; the regression asserts that the RTL
 takes exactly that many cycles (tests/hw/test_core.py), and the RTL runs below check it again.
@@ -140,48 +141,60 @@ def end_to_end(results):
                   f"core {core / total:.1%}, firmware and host turnaround {(total - uart - core) / total:.0%}")
 
 
-def stream_network(best: dict | None, images):
-    """The network and inputs of the streaming measurement: the accuracy benchmark's best MNIST
-    network when it takes direct input (its test images as 4-bit values), else a 784-128-10
-    4-bit direct-input network with random weights on the same images."""
-    from skyspike.compiler import encode, quantize, train
+def mnist_stream_bytes(images, samples: int = 64) -> tuple[float, float, int]:
+    """(bytes to the chip, bytes back, input bytes) per MNIST inference through STREAM with
+    4-bit direct input, counted on the firmware's Python model (the protocol's exact bytes)."""
+    from skyspike.chip.image import build_image
+    from skyspike.compiler import encode
+    from skyspike.emu.core_model import CoreModel
+    from skyspike.emu.firmware_model import FirmwareModel, ModelLink
+    from skyspike.link.client import HostClient
+    from skyspike.link.host import infer_stream, load_image, stream_bytes
 
-    if best is not None and str(best.get("input", "")).startswith("direct"):
-        model, r = train.load_file(Path(best["run"]) / f"mnist-{best['bits']}bit.pt")
-        net = quantize.quantize(model, best["bits"], r.steps, input_bits=r.input_bits, align_threshold=True)
-        return net, encode.values(images, r.input_bits), f"784-{best['hidden']}-10 {best['bits']}-bit, trained"
     rng = np.random.default_rng(7)
-    w1, w2 = rng.integers(-7, 8, (784, 128)), rng.integers(-7, 8, (128, 10))
-    net = ChipNetwork([ChipLayer(w1, bits=4, beta=243, theta_high=4000, theta_low=2000),
-                       ChipLayer(w2, bits=4, beta=243, theta_high=20)], steps=8, input_mode="direct", input_bits=4)
-    return net, encode.values(images, 4), "784-128-10 4-bit, random weights"
+    net = ChipNetwork([ChipLayer(rng.integers(-7, 8, (784, 64)), bits=4, beta=243, theta_high=4000),
+                       ChipLayer(rng.integers(-7, 8, (64, 10)), bits=4, beta=243, theta_high=20)],
+                      steps=8, input_mode="direct", input_bits=4)
+    x = encode.values(images[:samples], 4)
+    image = build_image(net, CONFIGS["chip"])
+    link = ModelLink(FirmwareModel(CoreModel(CONFIGS["chip"])))
+    client = HostClient(link, timeout=1.0)
+    load_image(client, image)
+    got = []
+    read = link.read
+    link.read = lambda n, timeout: got.append(read(n, timeout)) or got[-1]
+    sent0 = link.written
+    infer_stream(client, image, x, 10)
+    return (link.written - sent0) / len(x), sum(map(len, got)) / len(x), len(stream_bytes(x[0], image))
 
 
-def stream_end_to_end(results, best, images, samples: int = 24):
-    """MNIST through the streaming host path on the chip configuration's SoC (Verilator, the real
-    firmware on PicoRV32, UART at divisor 8: 12.5 Mbaud at 100 MHz): link bytes per inference,
-    inferences/s and their ratio to the link's own limit (tb_stream)."""
-    from skyspike.chip.netfile import save_network
-    from skyspike.rtlsim.system import STREAM_DIVISOR, run_stream
+def stream_end_to_end(results, images=None, samples: int = 12):
+    """The streaming host path on the SoC ('small' configuration on Verilator, the real firmware
+    on PicoRV32, the trained digits network, UART at rtlsim.system.STREAM_DIVISOR): inferences/s
+    and their ratio to the link's own limit (tb_stream); and MNIST's link bytes per inference
+    (4-bit direct input) on the firmware's model."""
+    from skyspike.rtlsim.system import STREAM_DIVISOR, run_stream, trained_small_network
 
-    net, x, what = stream_network(best, images[:samples])
     build = Path("build/bench/stream")
-    build.mkdir(parents=True, exist_ok=True)
-    save_network(build / "network.npz", net)
-    r = run_stream(build, build / "network.npz", x, config="chip", divisor=STREAM_DIVISOR)
+    network, inputs = trained_small_network(build, samples=samples)
+    r = run_stream(build, network, np.load(inputs)["spikes"], config="small", divisor=STREAM_DIVISOR)
     n = r["samples"]
     per_s = CLOCK_HZ / r["cycles_per_inference"]
-    link_bytes = (r["bytes_to_chip"] + r["bytes_from_chip"]) / n
-    results.update(link_baud=CLOCK_HZ / r["divisor"], link_input_bytes=r["input_bytes"],
-                   link_bytes_per_inference=link_bytes, link_bytes_to_chip_per_inference=r["bytes_to_chip"] / n,
-                   end_to_end_inferences_per_s=per_s, end_to_end_link_limit_per_s=per_s / r["link_efficiency"],
-                   end_to_end_link_efficiency=r["link_efficiency"])
-    console.print(f"Streaming end to end (SoC 'chip' config on Verilator, real firmware, MNIST {what}, direct "
-                  f"input, {n} images, UART {CLOCK_HZ / r['divisor'] / 1e6:.1f} Mbaud = 100 MHz / {r['divisor']}): "
-                  f"{link_bytes:.1f} link bytes per inference ({r['bytes_to_chip'] / n:.1f} to the chip for a "
-                  f"{r['input_bytes']}-byte input, {r['bytes_from_chip'] / n:.1f} back), {per_s:,.0f} inferences/s "
-                  f"= {r['link_efficiency']:.1%} of the link's limit ({per_s / r['link_efficiency']:,.0f}/s); "
-                  f"core {r['core_cycles_mean']:.0f} cycles per inference, hidden behind the transfer")
+    results.update(link_baud=CLOCK_HZ / r["divisor"], end_to_end_inferences_per_s=per_s,
+                   end_to_end_link_limit_per_s=per_s / r["link_efficiency"],
+                   end_to_end_link_efficiency=r["link_efficiency"],
+                   digits_link_bytes_per_inference=(r["bytes_to_chip"] + r["bytes_from_chip"]) / n)
+    console.print(f"Streaming end to end (SoC 'small' config on Verilator, real firmware, digits 64-48-10, {n} "
+                  f"images of {r['input_bytes']} bytes (10 spike steps), UART {CLOCK_HZ / r['divisor'] / 1e6:.2f} "
+                  f"Mbaud = 100 MHz / {r['divisor']}): {r['bytes_to_chip'] / n:.1f} bytes to the chip and "
+                  f"{r['bytes_from_chip'] / n:.1f} back per inference, {per_s:,.0f} inferences/s = "
+                  f"{r['link_efficiency']:.1%} of the link's limit; the core's {r['core_cycles_mean']:.0f} cycles "
+                  f"hide behind the next image's transfer")
+    if images is not None:
+        to_chip, back, raw = mnist_stream_bytes(images)
+        results.update(link_bytes_per_inference=to_chip + back, link_input_bytes=raw)
+        console.print(f"MNIST, 4-bit direct input, through STREAM: {to_chip:.1f} bytes to the chip per inference "
+                      f"(the raw input: {raw}), {back:.1f} back")
 
 
 def silicon(results, images, best: dict | None = None):
@@ -298,8 +311,7 @@ def main(argv=None):
         else:
             rtl_speed(net, rng.random((args.samples, 8, 784)) < 0.2, "chip", results)
         end_to_end(results)
-        if images is not None:
-            stream_end_to_end(results, best, images)
+        stream_end_to_end(results, images)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({k: float(v) for k, v in results.items()}, indent=1, sort_keys=True) + "\n")
     console.print(f"wrote {RESULTS}")
