@@ -83,21 +83,45 @@ static uint32_t rx_burst(uint8_t *dst, uint32_t n)
     return (uint32_t)(p - dst);
 }
 
-static void send(uint32_t n)
+/* The transmit queue (in tx[]): replies are sent whole (send); a STREAM's answers a byte at a
+ * time whenever the transmitter is free between received words (pump), so sending never holds
+ * up the receiver. */
+static uint32_t txq_pos, txq_len;
+
+static void pump(void)
 {
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t t0 = hal_cycles();
-        while (!hal_uart_tx_ready()) {
-            stash_poll();                    /* keep receiving while the transmitter is busy */
-            if (hal_cycles() - t0 > hal_tx_timeout()) {
-                CNT(TX_TIMEOUT)++;
-                hal_uart_flush();
-                return;                      /* abandon the reply; the host times out */
-            }
+    if (txq_pos != txq_len && hal_uart_tx_ready()) {
+        hal_uart_tx(tx[txq_pos++]);
+        if (txq_pos == txq_len)
+            hal_uart_flush();                /* the answer is complete (the host build buffers) */
+    }
+}
+
+/* Until the queue is empty (bounded per byte; bytes arriving meanwhile go to the stash). */
+static void txq_wait(void)
+{
+    uint32_t t0 = hal_cycles();
+    while (txq_pos != txq_len) {
+        if (hal_uart_tx_ready()) {
+            hal_uart_tx(tx[txq_pos++]);
+            t0 = hal_cycles();
+            continue;
         }
-        hal_uart_tx(tx[i]);
+        stash_poll();                        /* at most a byte in per byte out: fits the stash */
+        if (hal_cycles() - t0 > hal_tx_timeout()) {
+            CNT(TX_TIMEOUT)++;
+            txq_pos = txq_len;               /* abandon the answer; the host times out */
+        }
     }
     hal_uart_flush();
+}
+
+/* Send tx[0 .. n) and wait until it is out. */
+static void send(uint32_t n)
+{
+    txq_pos = 0;
+    txq_len = n;
+    txq_wait();
 }
 
 /* Frame tx[] as a reply: status byte + `len` data bytes already at TX_DATA. */
@@ -119,6 +143,8 @@ static void reply(uint8_t cmd, uint8_t seq, uint8_t status, uint32_t len)
 /* ---- core access helpers ------------------------------------------------------------- */
 static uint32_t core_status(void) { return core_rd(SKYSPIKE_REG_STATUS); }
 static int core_busy(void) { return (core_status() & SKYSPIKE_STATUS_BUSY) != 0; }
+/* STATUS says the run has finished: done and no longer busy. */
+static int run_finished(uint32_t st) { return (st & (SKYSPIKE_STATUS_BUSY | SKYSPIKE_STATUS_DONE)) == SKYSPIKE_STATUS_DONE; }
 
 /* Before a command's accesses: drop stale sticky flags (SoC register and core STATUS),
  * keeping CTRL's irq enable as it is. */
@@ -231,7 +257,7 @@ static uint8_t cmd_run(const uint8_t *p, uint32_t n, uint32_t *len)
         if (use_irq)
             finished = core_irq_seen != 0;   /* no bus traffic to the core while it runs */
         else
-            finished = (core_status() & (SKYSPIKE_STATUS_BUSY | SKYSPIKE_STATUS_DONE)) == SKYSPIKE_STATUS_DONE;
+            finished = run_finished(core_status());
         waited = hal_cycles() - t0;
         if (finished || waited > timeout)
             break;
@@ -328,38 +354,6 @@ static uint32_t classify(const struct stream *s)
     return best;
 }
 
-/* The answers' transmit queue (in tx[]): a byte goes out whenever the transmitter is free
- * between received words, so sending never holds up the receiver. */
-static uint32_t txq_pos, txq_len;
-
-static void pump(void)
-{
-    if (txq_pos != txq_len && hal_uart_tx_ready()) {
-        hal_uart_tx(tx[txq_pos++]);
-        if (txq_pos == txq_len)
-            hal_uart_flush();                /* the answer is complete (the host build buffers) */
-    }
-}
-
-/* Until the queue is empty (bounded per byte; bytes arriving meanwhile go to the stash). */
-static void txq_wait(void)
-{
-    uint32_t t0 = hal_cycles();
-    while (txq_pos != txq_len) {
-        if (hal_uart_tx_ready()) {
-            hal_uart_tx(tx[txq_pos++]);
-            t0 = hal_cycles();
-            continue;
-        }
-        stash_poll();                        /* at most a byte in per byte out: fits the stash */
-        if (hal_cycles() - t0 > hal_tx_timeout()) {
-            CNT(TX_TIMEOUT)++;
-            txq_pos = txq_len;               /* abandon the answer; the host times out */
-        }
-    }
-    hal_uart_flush();
-}
-
 /* Queue an image's answer: its class (and counts, membranes, cycles on request), or the
  * failure marker and zeros for a run that failed with core STATUS `st`. */
 static void send_answer(struct stream *s, int ok, uint32_t st)
@@ -392,17 +386,12 @@ static void send_answer(struct stream *s, int ok, uint32_t st)
     pump();
 }
 
-static int run_done(void)
-{
-    return (core_status() & (SKYSPIKE_STATUS_BUSY | SKYSPIKE_STATUS_DONE)) == SKYSPIKE_STATUS_DONE;
-}
-
 /* Wait for the pending run (bounded: a hung run is aborted), then answer it. */
 static void answer(struct stream *s)
 {
     uint32_t st;
     int done;
-    while (!(done = ((st = core_status()) & (SKYSPIKE_STATUS_BUSY | SKYSPIKE_STATUS_DONE)) == SKYSPIKE_STATUS_DONE)) {
+    while (!(done = run_finished(st = core_status()))) {
         if (hal_cycles() - s->t_run > s->timeout) {
             CNT(RUN_TIMEOUT)++;
             core_wr(SKYSPIKE_REG_CTRL, SKYSPIKE_CTRL_ABORT);
@@ -424,7 +413,7 @@ static int stream_wait(struct stream *s)
         if (c >= 0)
             return c;
         pump();
-        if (s->pending && (run_done() || hal_cycles() - s->t_run > s->timeout))
+        if (s->pending && (run_finished(core_status()) || hal_cycles() - s->t_run > s->timeout))
             answer(s);                       /* done, or timed out: aborted */
         if (s->pending || txq_pos != txq_len)
             t0 = hal_cycles();
@@ -527,7 +516,6 @@ static uint8_t cmd_stream(uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n
     s.net = core_rd(SKYSPIKE_REG_NET) & 0xFFFF;
     s.page = 2 * page <= depth ? page : 0;
     reply(cmd, seq, PROTO_ST_OK, 0);                 /* go ahead: send the images */
-    txq_pos = txq_len = 0;
     (void)hal_uart_errors();
     uint32_t t0 = hal_cycles(), k = 0;
     uint8_t st = PROTO_ST_OK;

@@ -87,8 +87,8 @@ class StreamModel:
     def _image(self, data: bytes) -> None:
         core = self.firmware.core
         base = self.page if self.answered & 1 else 0
-        banks = mm.CAPS["CAPS3"].unpack(core.read(mm.REG["CAPS3"]))["input_banks"]
-        depth = self.firmware.core.cfg.input_depth
+        caps3 = mm.CAPS["CAPS3"].unpack(core.read(mm.REG["CAPS3"]))
+        banks, depth = caps3["input_banks"], caps3["input_depth"]
         for f in range(self.frames):
             frame = data[f * self.frame_bytes:(f + 1) * self.frame_bytes]
             frame += bytes(-len(frame) % 4)
