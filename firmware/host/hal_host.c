@@ -67,6 +67,18 @@ int hal_uart_rx(void)
     }
     return inbuf[in_pos++];
 }
+/* Like the SoC's FIFO: RX_WORD only for whole words already read from stdin. */
+uint32_t hal_uart_status(void)
+{
+    return (in_len - in_pos >= 4 ? SOC_UART_ST_RX_WORD : 0) | (out_len < sizeof outbuf ? SOC_UART_ST_TX_READY : 0);
+}
+uint32_t hal_uart_rx_word(void)
+{
+    uint32_t w = (uint32_t)inbuf[in_pos] | (uint32_t)inbuf[in_pos + 1] << 8 | (uint32_t)inbuf[in_pos + 2] << 16 |
+                 (uint32_t)inbuf[in_pos + 3] << 24;
+    in_pos += 4;
+    return w;
+}
 int hal_uart_errors(void) { return 0; }
 void hal_uart_set_divisor(uint32_t divisor) { (void)divisor; }   /* a pipe has no baud rate */
 int hal_uart_tx_ready(void) { return out_len < sizeof outbuf; }

@@ -25,10 +25,12 @@
 #define SOC_UART_DATA                        0x0  /* write: send a byte (stalls if busy); read: pop a received byte */
 #define SOC_UART_STATUS                      0x4  /* read: bits below; write (any value): clear the sticky bits */
 #define SOC_UART_DIVISOR                     0x8  /* clock cycles per bit */
+#define SOC_UART_RXWORD                      0xc  /* read: pop 4 received bytes, the oldest in [7:0] (only when ST_RX_WORD) */
 #define SOC_UART_ST_TX_READY                 0x1  /* a DATA write would not stall */
 #define SOC_UART_ST_RX_VALID                 0x2  /* receive FIFO not empty */
 #define SOC_UART_ST_RX_OVERRUN               0x4  /* sticky: a received byte was lost (FIFO full) */
 #define SOC_UART_ST_FRAMING                  0x8  /* sticky: a byte with a bad stop bit was dropped */
+#define SOC_UART_ST_RX_WORD                  0x10  /* at least 4 bytes in the receive FIFO (an RXWORD read pops them) */
 #define SOC_UART_DATA_RX_EMPTY               0x80000000  /* DATA read: the FIFO was empty */
 #define PICORV32_IRQ_TIMER                   0
 #define PICORV32_IRQ_TRAP                    1

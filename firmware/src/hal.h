@@ -22,8 +22,21 @@ static inline __attribute__((always_inline)) int hal_uart_rx(void)
     uint32_t d = *(volatile uint32_t *)(uintptr_t)(SOC_UART_BASE + SOC_UART_DATA);   /* pops a byte */
     return (d & SOC_UART_DATA_RX_EMPTY) ? -1 : (int)(d & 0xFF);
 }
+/* The UART's STATUS in one bus read: SOC_UART_ST_RX_WORD (four received bytes wait) and
+ * SOC_UART_ST_TX_READY (hal_uart_tx would not stall) are the bits the stream's loop tests. */
+static inline __attribute__((always_inline)) uint32_t hal_uart_status(void)
+{
+    return *(volatile uint32_t *)(uintptr_t)(SOC_UART_BASE + SOC_UART_STATUS);
+}
+/* Four received bytes, the oldest in [7:0]: only after hal_uart_status() showed RX_WORD. */
+static inline __attribute__((always_inline)) uint32_t hal_uart_rx_word(void)
+{
+    return *(volatile uint32_t *)(uintptr_t)(SOC_UART_BASE + SOC_UART_RXWORD);   /* pops four bytes */
+}
 #else
 int hal_uart_rx(void);
+uint32_t hal_uart_status(void);
+uint32_t hal_uart_rx_word(void);
 #endif
 /* Counts and clears the UART's sticky overrun / framing errors (called when the line is quiet,
  * and after every image of a stream); returns nonzero if the receiver overflowed. */

@@ -25,8 +25,38 @@ static uint8_t rx[PROTO_MAX_FRAME] NOINIT;
 static uint32_t rx_len;
 static uint32_t want;            /* bytes scan() needs before its next decision (>= 1) */
 static int discarding;           /* inside a run of discarded bytes */
-static uint8_t tx[PROTO_MAX_FRAME] NOINIT __attribute__((aligned(4)));
+
+/* A STREAM's state (its request, double-buffer pages, counts) and its input cursor. */
+struct stream {
+    uint32_t frames, frame_bytes, stride, n_out, out_state, flags, timeout;
+    uint32_t page;                    /* the second page's base; 0: one page (no overlap) */
+    uint32_t banks, bank_bytes, net;  /* input banks, bytes between banks, NET without input_base */
+    uint32_t pending, t_run;          /* a run is on (started at t_run) */
+    uint32_t answered, failed, first_status, cycles;
+};
+
+/* Where the next input word goes. A frame's whole word w lands in bank w mod banks, row
+ * w / banks from the frame's first row; its partial last word (tail bytes) after them. */
+struct cursor {
+    uint32_t addr, row, left;        /* the word's core offset, its row's (bank 0), banks left in the row */
+    uint32_t frame, fleft, frames;   /* the frame's first row, its whole words left, frames left (this one too) */
+    uint32_t bank_bytes, banks, stride_bytes, full, tail;
+};
+
+/* The transmit buffer. During a STREAM its answers use the first PROTO_STREAM_MAX_ANSWER bytes
+ * (and the go-ahead and closing replies fewer), and the stream's state lives past them: the
+ * 1 KB RAM has no room for it on the stack (tests/firmware/test_firmware.py checks the stack). */
+static union {
+    uint8_t bytes[PROTO_MAX_FRAME];
+    struct {
+        uint8_t answer[PROTO_STREAM_MAX_ANSWER];
+        struct stream s;
+        struct cursor c;
+    } stream;
+} txbuf NOINIT __attribute__((aligned(4)));
+#define tx (txbuf.bytes)
 #define TX_DATA (tx + PROTO_HEADER_SIZE + 1)             /* reply data, after the status byte */
+_Static_assert(sizeof txbuf.stream <= sizeof txbuf.bytes, "the stream's state must fit tx[]");
 
 /* Bytes that arrived while a reply was being sent (the UART's FIFO is shallow). */
 #define STASH_SIZE 64
@@ -61,14 +91,19 @@ static void stash_poll(void)
     stash[(stash_head + stash_len++) % STASH_SIZE] = (uint8_t)c;
 }
 
+static int stash_pop(void)
+{
+    uint8_t c = stash[stash_head];
+    stash_head = (stash_head + 1) % STASH_SIZE;
+    stash_len--;
+    return c;
+}
+
 static int next_byte(void)
 {
     if (stash_len) {
         stash_poll();                        /* keep the FIFO drained while the stash is worked off */
-        uint8_t c = stash[stash_head];
-        stash_head = (stash_head + 1) % STASH_SIZE;
-        stash_len--;
-        return c;
+        return stash_pop();
     }
     return hal_uart_rx();
 }
@@ -318,13 +353,6 @@ static uint8_t cmd_status(const uint8_t *p, uint32_t n, uint32_t *len)
 /* ---- STREAM: images in as raw bytes, answers out as raw bytes (docs/protocol.md) -------- */
 /* The input buffer holds two pages: the firmware writes image k+1 into one while the core runs
  * image k from the other (NET.input_base says which), so the run hides behind the link. */
-struct stream {
-    uint32_t frames, frame_bytes, stride, n_out, out_state, flags, timeout;
-    uint32_t page;                    /* the second page's base; 0: one page (no overlap) */
-    uint32_t banks, bank_bytes, net;  /* input banks, bytes between banks, NET without input_base */
-    uint32_t pending, t_run;          /* a run is on (started at t_run) */
-    uint32_t answered, failed, first_status, cycles;
-};
 
 _Static_assert(STASH_SIZE >= PROTO_STREAM_MAX_ANSWER, "an answer's worth of bytes must fit the stash");
 
@@ -339,42 +367,36 @@ static int32_t membrane(const struct stream *s, uint32_t i)
     return (int16_t)core_rd(SKYSPIKE_STATE_BASE + 4 * (s->out_state + i));   /* V[15:0], signed */
 }
 
-/* The readout rule (skyspike.chip.readout.predict): most spikes, then the higher final
- * membrane, then the lower index. */
-static uint32_t classify(const struct stream *s)
-{
-    uint32_t best = 0, top = core_rd(SKYSPIKE_COUNT_BASE);
-    for (uint32_t i = 1; i < s->n_out; i++) {
-        uint32_t c = core_rd(SKYSPIKE_COUNT_BASE + 4 * i);
-        if (c > top || (c == top && membrane(s, i) > membrane(s, best))) {
-            best = i;
-            top = c;
-        }
-    }
-    return best;
-}
-
 /* Queue an image's answer: its class (and counts, membranes, cycles on request), or the
- * failure marker and zeros for a run that failed with core STATUS `st`. */
+ * failure marker and zeros for a run that failed with core STATUS `st`. The class is the
+ * readout rule (skyspike.chip.readout.predict): most spikes, then the higher final membrane,
+ * then the lower index. One pass over the counts: the UART is not read meanwhile, and at
+ * 12.5 Mbaud its FIFO fills in ~10k cycles. */
 static void send_answer(struct stream *s, int ok, uint32_t st)
 {
     txq_wait();                              /* the previous answer is out */
     uint32_t n = answer_bytes(s->flags, s->n_out);
-    for (uint32_t i = 0; i < n; i++)
-        tx[i] = 0;
     if (!ok) {
+        for (uint32_t i = 1; i < n; i++)
+            tx[i] = 0;
         if (!s->failed++)
             s->first_status = st;
         tx[0] = PROTO_STREAM_FAILED;
     } else {
-        uint32_t cycles = core_rd(SKYSPIKE_REG_CYCLES);
+        uint32_t cycles = core_rd(SKYSPIKE_REG_CYCLES), best = 0, top = 0;
+        const uint32_t counts = s->flags & PROTO_STREAM_FLAG_COUNTS;
         s->cycles += cycles;
-        tx[0] = (uint8_t)classify(s);
         uint8_t *d = tx + 1;
-        for (uint32_t i = 0; (s->flags & PROTO_STREAM_FLAG_COUNTS) && i < s->n_out; i++) {
+        for (uint32_t i = 0; i < s->n_out; i++) {
             uint32_t c = core_rd(SKYSPIKE_COUNT_BASE + 4 * i);
-            *d++ = (uint8_t)(c > 255 ? 255 : c);
+            if (i == 0 || c > top || (c == top && membrane(s, i) > membrane(s, best))) {
+                best = i;
+                top = c;
+            }
+            if (counts)
+                *d++ = (uint8_t)(c > 255 ? 255 : c);
         }
+        tx[0] = (uint8_t)best;
         for (uint32_t i = 0; (s->flags & PROTO_STREAM_FLAG_MEMBRANES) && i < s->n_out; i++, d += 2)
             put16(d, (uint32_t)membrane(s, i));
         if (s->flags & PROTO_STREAM_FLAG_CYCLES)
@@ -413,8 +435,9 @@ static int stream_wait(struct stream *s)
         if (c >= 0)
             return c;
         pump();
-        if (s->pending && (run_finished(core_status()) || hal_cycles() - s->t_run > s->timeout))
-            answer(s);                       /* done, or timed out: aborted */
+        if (s->pending && txq_pos == txq_len && (run_finished(core_status()) || hal_cycles() - s->t_run > s->timeout))
+            answer(s);                       /* done, or timed out: aborted; once the last answer is out, so
+                                              * that send_answer does not wait for it while bytes arrive */
         if (s->pending || txq_pos != txq_len)
             t0 = hal_cycles();
         else if (hal_cycles() - t0 > hal_interbyte_timeout()) {
@@ -424,54 +447,114 @@ static int stream_wait(struct stream *s)
     }
 }
 
-/* The next stream byte: the fast path is one UART read (12.5 Mbaud leaves ~80 cycles a byte). */
-#define RX_BYTE(s, c, fail)                                                   \
-    do {                                                                      \
-        if (stash_len || ((c) = hal_uart_rx()) < 0)                           \
-            if (((c) = stream_wait(s)) < 0)                                   \
-                goto fail;                                                    \
-    } while (0)
+/* `n` (1..4) stream bytes into *w, little endian, a byte at a time: the stash's first, without
+ * refilling it from the UART (else it would never empty while the host keeps sending, and every
+ * byte would take this slow path: the FIFO holds them meanwhile); then one UART read a byte when
+ * they wait, else stream_wait. 0 if the host stopped sending. */
+static int rx_bytes(struct stream *s, uint32_t *w, uint32_t n)
+{
+    uint32_t word = 0;
+    for (uint32_t k = 0; k < 8 * n; k += 8) {
+        int c;
+        if (stash_len)
+            c = stash_pop();
+        else if ((c = hal_uart_rx()) < 0 && (c = stream_wait(s)) < 0)
+            return 0;
+        word |= (uint32_t)c << k;
+    }
+    *w = word;
+    return 1;
+}
 
-/* One image's bytes into the page at input-buffer word `base` (frame by frame, bytes little
- * endian into words, word w of a frame in bank w mod banks); 0 if the host stopped sending. */
+
+static inline __attribute__((always_inline)) void next_frame(struct cursor *c)
+{
+    c->frames--;
+    c->frame += c->stride_bytes;
+    c->addr = c->row = c->frame;
+    c->left = c->banks;
+    c->fleft = c->full;
+}
+
+/* Past a whole word; straight on to the next frame when the frame has no partial word. */
+static inline __attribute__((always_inline)) void advance(struct cursor *c)
+{
+    c->addr += c->bank_bytes;
+    if (--c->left == 0) {
+        c->row += 4;
+        c->addr = c->row;
+        c->left = c->banks;
+    }
+    if (--c->fleft == 0 && !c->tail && c->frames > 1)
+        next_frame(c);
+}
+
+/* Whole words while the UART's FIFO holds four bytes, one RXWORD read each, into the input
+ * buffer at the cursor, until a frame's partial word or the image's end. The same STATUS read
+ * lets the answer queue send a byte whenever the transmitter is free. Not inlined, so that its
+ * loop lives in registers: ~16 instructions a word, against the ~320 cycles a word that
+ * 12.5 Mbaud leaves. */
+static __attribute__((noinline)) void rx_words(struct cursor *cp)
+{
+    struct cursor c = *cp;
+    uint32_t pos = txq_pos;
+    const uint32_t len = txq_len;
+    for (;;) {
+        uint32_t st = hal_uart_status();
+        if (pos != len && (st & SOC_UART_ST_TX_READY)) {
+            hal_uart_tx(tx[pos++]);
+            if (pos == len)
+                hal_uart_flush();
+        }
+        if (!c.fleft || !(st & SOC_UART_ST_RX_WORD))
+            break;
+        core_wr(c.addr, hal_uart_rx_word());
+        advance(&c);
+    }
+    *cp = c;
+    txq_pos = pos;
+}
+
+/* One image's bytes into the page at input-buffer word `base`, frame by frame, bytes little
+ * endian into words; 0 if the host stopped sending. Whole words come four bytes a UART read
+ * while they wait (rx_words); otherwise, and a frame's partial last word, a byte at a time
+ * (waiting for the link and answering finished runs meanwhile: stream_wait). */
 static int receive_image(struct stream *s, uint32_t base)
 {
-    int b0, b1, b2, b3;
-    const uint32_t bank_bytes = s->bank_bytes, banks = s->banks;
-    const uint32_t full = s->frame_bytes / 4, tail = s->frame_bytes % 4;
+    struct cursor *const c = &txbuf.stream.c;
+    c->bank_bytes = s->bank_bytes;
+    c->banks = c->left = s->banks;
+    c->stride_bytes = 4 * s->stride;
+    c->full = c->fleft = s->frame_bytes / 4;
+    c->tail = s->frame_bytes % 4;
+    c->frames = s->frames;
+    c->frame = c->row = c->addr = SKYSPIKE_INPUT_BASE + 4 * base;
     if (!s->page && s->pending)
         answer(s);                   /* one page: the run must end before its input changes */
-    for (uint32_t f = 0; f < s->frames; f++, base += s->stride) {
-        uint32_t row = SKYSPIKE_INPUT_BASE + 4 * base, addr = row, bank = 0;
-        for (uint32_t w = 0; w < full + (tail != 0); w++) {
-            uint32_t word;
-            if (w < full) {
-                RX_BYTE(s, b0, cut);
-                RX_BYTE(s, b1, cut);
-                RX_BYTE(s, b2, cut);
-                RX_BYTE(s, b3, cut);
-                word = (uint32_t)b0 | (uint32_t)b1 << 8 | (uint32_t)b2 << 16 | (uint32_t)b3 << 24;
-            } else {                 /* the frame's last, partial word */
-                word = 0;
-                for (uint32_t k = 0; k < 8 * tail; k += 8) {
-                    RX_BYTE(s, b0, cut);
-                    word |= (uint32_t)b0 << k;
-                }
+    for (;;) {
+        uint32_t word;
+        if (c->fleft) {
+            if (!stash_len)
+                rx_words(c);
+            if (c->fleft) {           /* fewer than four bytes wait (or the stash has some) */
+                if (!rx_bytes(s, &word, 4))
+                    return 0;
+                core_wr(c->addr, word);
+                advance(c);
+                if (txq_pos != txq_len)
+                    pump();
+                continue;
             }
-            core_wr(addr, word);
-            addr += bank_bytes;
-            if (++bank == banks) {
-                bank = 0;
-                row += 4;
-                addr = row;
-            }
-            if (txq_pos != txq_len)
-                pump();
         }
+        if (c->tail) {                /* the frame's partial last word */
+            if (!rx_bytes(s, &word, c->tail))
+                return 0;
+            core_wr(c->addr, word);
+        }
+        if (c->frames == 1)
+            return 1;
+        next_frame(c);
     }
-    return 1;
-cut:
-    return 0;
 }
 
 /* Drop whatever the host still sends until it goes quiet (after an overrun the stream's
@@ -485,43 +568,43 @@ static void drain(void)
     (void)hal_uart_errors();
 }
 
-static uint8_t cmd_stream(uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n, uint32_t *len)
+static __attribute__((noinline)) uint8_t cmd_stream(uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n, uint32_t *len)
 {
     if (n != 16)
         return bad_arg();
-    struct stream s;                 /* fields set one by one: no memset call in the LTO build */
-    s.pending = s.answered = s.failed = s.first_status = s.cycles = s.t_run = 0;
+    struct stream *const s = &txbuf.stream.s;   /* fields set one by one: no memset call in the LTO build */
+    s->pending = s->answered = s->failed = s->first_status = s->cycles = s->t_run = 0;
     uint32_t images = get16(p);
-    s.flags = p[2];
-    s.frames = p[3];
-    s.frame_bytes = get16(p + 4);
-    s.stride = get16(p + 6);
-    s.n_out = get16(p + 8);
-    s.out_state = get16(p + 10);
-    s.timeout = get32(p + 12);
-    if (s.timeout == 0)
-        s.timeout = PROTO_DEFAULT_RUN_TIMEOUT;
+    s->flags = p[2];
+    s->frames = p[3];
+    s->frame_bytes = get16(p + 4);
+    s->stride = get16(p + 6);
+    s->n_out = get16(p + 8);
+    s->out_state = get16(p + 10);
+    s->timeout = get32(p + 12);
+    if (s->timeout == 0)
+        s->timeout = PROTO_DEFAULT_RUN_TIMEOUT;
     uint32_t caps2 = core_rd(SKYSPIKE_REG_CAPS2), caps3 = core_rd(SKYSPIKE_REG_CAPS3);
-    s.banks = (caps3 >> 16) & 0xFF;
-    uint32_t depth = ((caps3 >> 24) & 0xFF) * 256, page = s.frames * s.stride;
-    s.bank_bytes = 4 * depth;
-    if (images == 0 || s.frames == 0 || s.frame_bytes == 0 || s.n_out == 0 || s.n_out > 255 || s.banks == 0 ||
-        (s.flags & ~(uint32_t)(PROTO_STREAM_FLAG_COUNTS | PROTO_STREAM_FLAG_MEMBRANES | PROTO_STREAM_FLAG_CYCLES)) ||
-        s.frame_bytes > 4 * s.banks * s.stride || page > depth ||
-        s.n_out > (caps2 >> 16) || s.out_state + s.n_out > (caps2 & 0xFFFF) ||
-        answer_bytes(s.flags, s.n_out) > PROTO_STREAM_MAX_ANSWER)
+    s->banks = (caps3 >> 16) & 0xFF;
+    uint32_t depth = ((caps3 >> 24) & 0xFF) * 256, page = s->frames * s->stride;
+    s->bank_bytes = 4 * depth;
+    if (images == 0 || s->frames == 0 || s->frame_bytes == 0 || s->n_out == 0 || s->n_out > 255 || s->banks == 0 ||
+        (s->flags & ~(uint32_t)(PROTO_STREAM_FLAG_COUNTS | PROTO_STREAM_FLAG_MEMBRANES | PROTO_STREAM_FLAG_CYCLES)) ||
+        s->frame_bytes > 4 * s->banks * s->stride || page > depth ||
+        s->n_out > (caps2 >> 16) || s->out_state + s->n_out > (caps2 & 0xFFFF) ||
+        answer_bytes(s->flags, s->n_out) > PROTO_STREAM_MAX_ANSWER)
         return bad_arg();
     if (core_busy())
         return PROTO_ST_BUSY;
-    s.net = core_rd(SKYSPIKE_REG_NET) & 0xFFFF;
-    s.page = 2 * page <= depth ? page : 0;
+    s->net = core_rd(SKYSPIKE_REG_NET) & 0xFFFF;
+    s->page = 2 * page <= depth ? page : 0;
     reply(cmd, seq, PROTO_ST_OK, 0);                 /* go ahead: send the images */
     (void)hal_uart_errors();
     uint32_t t0 = hal_cycles(), k = 0;
     uint8_t st = PROTO_ST_OK;
     for (; k < images; k++) {
-        uint32_t base = (k & 1) ? s.page : 0;
-        if (!receive_image(&s, base)) {
+        uint32_t base = (k & 1) ? s->page : 0;
+        if (!receive_image(s, base)) {
             st = PROTO_ST_TRUNCATED;
             CNT(TRUNCATED)++;
             break;
@@ -531,27 +614,27 @@ static uint8_t cmd_stream(uint8_t cmd, uint8_t seq, const uint8_t *p, uint32_t n
             break;
         }
         uint32_t refused = core_status() & CORE_FLAGS;   /* the core did not take the image */
-        if (s.pending)
-            answer(&s);
+        if (s->pending)
+            answer(s);
         if (refused) {
             flags_clear();
-            send_answer(&s, 0, refused);
+            send_answer(s, 0, refused);
             continue;
         }
-        core_wr(SKYSPIKE_REG_NET, s.net | base << 16);
+        core_wr(SKYSPIKE_REG_NET, s->net | base << 16);
         core_wr(SKYSPIKE_REG_CTRL, SKYSPIKE_CTRL_START | SKYSPIKE_CTRL_CLEAR_FLAGS);
-        s.pending = 1;
-        s.t_run = hal_cycles();
+        s->pending = 1;
+        s->t_run = hal_cycles();
     }
-    if (s.pending)
-        answer(&s);
+    if (s->pending)
+        answer(s);
     txq_wait();
     if (st == PROTO_ST_OVERRUN)
         drain();
-    put16(TX_DATA, s.answered);
-    put16(TX_DATA + 2, s.failed);
-    put32(TX_DATA + 4, s.first_status);
-    put32(TX_DATA + 8, s.cycles);
+    put16(TX_DATA, s->answered);
+    put16(TX_DATA + 2, s->failed);
+    put32(TX_DATA + 4, s->first_status);
+    put32(TX_DATA + 8, s->cycles);
     put32(TX_DATA + 12, hal_cycles() - t0);
     *len = 16;
     return st;

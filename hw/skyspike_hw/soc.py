@@ -14,8 +14,8 @@ CPU address map (byte addresses; this module is the single source of these const
     RAM_BASE        0x1000_0000  RAM_SIZE = 1 KB of data RAM (:mod:`.cpuram`, one
                                   sky130_sram_1kbyte_1rw1r_32x256_8): .data, .bss, buffers, stack;
                                   stack pointer at reset = its top (RAM_BASE + RAM_SIZE)
-    UART_BASE       0x2000_0000  UARTPeripheral: DATA +0x0, STATUS +0x4, DIVISOR +0x8
-                                  (16-byte window; +0xC reads 0)
+    UART_BASE       0x2000_0000  UARTPeripheral: DATA +0x0, STATUS +0x4, DIVISOR +0x8,
+                                  RXWORD +0xC (16-byte window)
     BUS_ERROR_ADDR  0x2000_0010  sticky bus error register: the byte address of the first
                                   unmapped access since it was last cleared (0 = none; 0 is
                                   always ROM, so never an error); any write clears it
@@ -119,8 +119,12 @@ HEARTBEAT_BITS = 24
 #: reply to a rejected frame and the rescan after it, while the host keeps sending) is
 #: ~2-3k cycles: more than 4 characters at the simulations' divisor of 32 (1280 cycles),
 #: which lost bytes of valid requests in the system test's fuzz. 16 characters: 5120 cycles
-#: at divisor 32, ~139k at the chip's 868 (a 265-byte frame's CRC check is ~30k).
-UART_FIFO_DEPTH = 16
+#: at divisor 32, ~139k at the chip's 868 (a 265-byte frame's CRC check is ~30k). 128: a
+#: STREAM at divisor 8 (12.5 Mbaud, 80 cycles a character) keeps coming while the firmware
+#: builds an answer: measured on the SoC RTL, up to ~2k cycles for the class and ~4k with
+#: counts, membranes and cycles, on top of ~20 characters of backlog; 64 overflowed with the
+#: latter. 128 x 8 flops: ~0.03 mm^2 of the OpenFrame's 15.
+UART_FIFO_DEPTH = 128
 
 
 def picorv32_verilog() -> Path:

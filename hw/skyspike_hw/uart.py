@@ -24,12 +24,15 @@ DIVISOR_BITS = 16
 REG_DATA = 0x0
 REG_STATUS = 0x4
 REG_DIVISOR = 0x8
+REG_RXWORD = 0xC
 
 # STATUS bits.
 STATUS_TX_READY = 1 << 0
 STATUS_RX_VALID = 1 << 1
 STATUS_RX_OVERRUN = 1 << 2
 STATUS_FRAMING_ERROR = 1 << 3
+#: At least 4 bytes in the receive FIFO: an RXWORD read pops a whole word.
+STATUS_RX_WORD = 1 << 4
 #: DATA read: set when the receive FIFO was empty (bits 7:0 are then 0).
 DATA_RX_EMPTY = 1 << 31
 
@@ -183,14 +186,19 @@ class UARTPeripheral(wiring.Component):
     0x4     STATUS    read: ``[0]`` tx_ready (a DATA write would not stall), ``[1]`` rx_valid
                       (FIFO not empty), ``[2]`` rx_overrun (sticky: a byte arrived while the
                       FIFO was full and was lost), ``[3]`` framing error (sticky: a frame had a
-                      0 stop bit; that byte was dropped), ``[15:8]`` bytes in the FIFO.
+                      0 stop bit; that byte was dropped), ``[4]`` rx_word (at least 4 bytes
+                      in the FIFO), ``[15:8]`` bytes in the FIFO.
                       write (any value): clear both sticky bits.
     0x8     DIVISOR   rw ``[15:0]``: clock cycles per bit (baud = f_clk / DIVISOR). Writes
                       below 4 store 4. Reset value: the ``divisor`` parameter.
-    0xC     -         reads 0, writes ignored.
+    0xC     RXWORD    read: if the FIFO holds at least 4 bytes, pop 4 and return them little
+                      endian (the oldest in ``[7:0]``); else pop nothing and return 0 (check
+                      STATUS.rx_word first). One bus read per 4 bytes: what lets the
+                      firmware keep up with 12.5 Mbaud. Writes are ignored.
     ======  ========  ========================================================================
 
-    Every access is acked one cycle after the strobe, except a stalled DATA write.
+    Every access is acked one cycle after the strobe, except a stalled DATA write and an RXWORD
+    read that pops (acked 4 cycles after the strobe: one byte a cycle).
 
     Parameters
     ----------
@@ -236,7 +244,12 @@ class UARTPeripheral(wiring.Component):
         adr = wb.adr
         data_write = req & wb.we & (adr == REG_DATA >> 2)
         m.d.comb += [uart.tx.payload.eq(wb.dat_w[:8]), uart.tx.valid.eq(data_write)]
-        m.d.sync += wb.ack.eq(req & (~data_write | uart.tx.ready))
+        word_read = req & ~wb.we & (adr == REG_RXWORD >> 2)
+        word_pops = Signal(range(4))   # bytes the RXWORD read in progress has popped
+        word = Signal(32)              # they shift in at the top: the oldest ends in [7:0]
+        popping = (word_pops != 0) | (fifo.r_level >= 4)
+        stall = (data_write & ~uart.tx.ready) | (word_read & popping & (word_pops != 3))
+        m.d.sync += wb.ack.eq(req & ~stall)
 
         with m.If(req & wb.we):
             with m.Switch(adr):
@@ -253,8 +266,14 @@ class UARTPeripheral(wiring.Component):
                     m.d.comb += fifo.r_en.eq(1)  # pops only if not empty
                     m.d.sync += wb.dat_r.eq(Mux(fifo.r_rdy, fifo.r_data, DATA_RX_EMPTY))
                 with m.Case(REG_STATUS >> 2):
-                    m.d.sync += wb.dat_r.eq(Cat(uart.tx.ready, fifo.r_rdy, overrun, ferr,
-                                                     Const(0, 4), fifo.r_level))
+                    m.d.sync += wb.dat_r.eq(Cat(uart.tx.ready, fifo.r_rdy, overrun, ferr, fifo.r_level >= 4,
+                                                     Const(0, 3), fifo.r_level))
+                with m.Case(REG_RXWORD >> 2):
+                    with m.If(popping):
+                        m.d.comb += fifo.r_en.eq(1)
+                        m.d.sync += [word.eq(Cat(word[8:], fifo.r_data)), word_pops.eq(word_pops + 1)]
+                        with m.If(word_pops == 3):
+                            m.d.sync += wb.dat_r.eq(Cat(word[8:], fifo.r_data))
                 with m.Case(REG_DIVISOR >> 2):
                     m.d.sync += wb.dat_r.eq(divisor)
 

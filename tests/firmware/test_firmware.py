@@ -99,6 +99,48 @@ def test_firmware_fits_in_rom_and_ram(cross_build):
     assert text < 6 * 1024, "the firmware grew unexpectedly"   # 4.1 KB with STREAM
 
 
+def stack_frames(disassembly: str) -> dict[str, tuple[int, set[str]]]:
+    """Each function of an objdump listing: its stack frame (its first ``add sp,sp,-N``) and the
+    functions it calls or tail-calls (jal / j to another symbol)."""
+    funcs, cur = {}, None
+    for line in disassembly.splitlines():
+        if m := re.match(r"^[0-9a-f]+ <([^>]+)>:", line):
+            cur = m.group(1)
+            funcs[cur] = [0, set()]
+        elif cur is not None:
+            if (m := re.search(r"add\s+sp,sp,-(\d+)", line)) and not funcs[cur][0]:
+                funcs[cur][0] = int(m.group(1))
+            if (m := re.search(r"\s(?:jal|j)\s+(?:ra,)?[0-9a-f]+ <([^+>]+)>", line)) and m.group(1) != cur:
+                funcs[cur][1].add(m.group(1))
+    return {f: (frame, calls) for f, (frame, calls) in funcs.items()}
+
+
+def deepest(funcs, f: str, skip=(), seen=()) -> int:
+    """Stack bytes of the deepest call chain from ``f`` (not through functions named in ``skip``)."""
+    if f not in funcs or f in seen or any(f.startswith(k) for k in skip):
+        return 0
+    frame, calls = funcs[f]
+    return frame + max((deepest(funcs, c, skip, seen + (f,)) for c in calls), default=0)
+
+
+@need_cross
+def test_firmware_stack_fits(cross_build):
+    """The stack (the RAM above the buffers) holds the deepest call chain (no recursion; every
+    frame is a fixed ``add sp``): everywhere, and with the interrupt entry's frame on top outside
+    a STREAM (which never enables the core's interrupt; a trap restarts the firmware)."""
+    out, _ = cross_build
+    nm = subprocess.run([CROSS + "nm", str(out / "firmware.elf")], capture_output=True, text=True, check=True).stdout
+    syms = {line.split()[2]: int(line.split()[0], 16) for line in nm.splitlines()}
+    space = syms["__stack_top"] - syms["_end"]
+    listing = subprocess.run([CROSS + "objdump", "-d", str(out / "firmware.elf")], capture_output=True, text=True,
+                             check=True).stdout
+    funcs = stack_frames(listing)
+    assert funcs["_irq_vector"][0] == 64 and deepest(funcs, "fw_main") > 100, funcs
+    irq = deepest(funcs, "_irq_vector")
+    assert deepest(funcs, "fw_main") <= space, (deepest(funcs, "fw_main"), space)
+    assert deepest(funcs, "fw_main", skip=("cmd_stream",)) + irq <= space, space
+
+
 @need_cross
 def test_firmware_layout_and_hex(cross_build):
     out, _ = cross_build

@@ -1,6 +1,7 @@
 """UART and its Wishbone wrapper: Amaranth-simulator tests (exact TX bit timing, RX at the
 nominal rate and with a +-3 % baud mismatch, loopback of random bytes at several divisors,
-runtime DIVISOR, framing error, overrun, glitch rejection, stalled DATA writes), and a
+runtime DIVISOR, framing error, overrun, glitch rejection, stalled DATA writes, word-wide
+RXWORD reads), and a
 cocotb run of the generated Verilog against cocotbext-uart (tb_uart.py)."""
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from amaranth import Elaboratable, Module
 from amaranth.sim import Simulator
 
 from skyspike_hw.uart import (
-    DATA_RX_EMPTY, MIN_DIVISOR, REG_DATA, REG_DIVISOR, REG_STATUS, STATUS_FRAMING_ERROR,
-    STATUS_RX_OVERRUN, STATUS_RX_VALID, STATUS_TX_READY, UART, UARTPeripheral, divisor_for,
+    DATA_RX_EMPTY, MIN_DIVISOR, REG_DATA, REG_DIVISOR, REG_RXWORD, REG_STATUS, STATUS_FRAMING_ERROR,
+    STATUS_RX_OVERRUN, STATUS_RX_VALID, STATUS_RX_WORD, STATUS_TX_READY, UART, UARTPeripheral, divisor_for,
 )
 
 BUILD = Path(__file__).resolve().parents[2] / "build" / "tests"
@@ -219,7 +220,7 @@ def test_peripheral_loopback_random_bytes(divisor):
                 await wr(ctx, p, REG_DATA, 0xFFFFFF00 | b, timeout=12 * divisor)  # upper bits ignored
             await ctx.tick().repeat(12 * divisor)  # the last frame lands
             status = await rd(ctx, p, REG_STATUS)
-            assert status == STATUS_TX_READY | STATUS_RX_VALID | depth << 8, hex(status)
+            assert status == STATUS_TX_READY | STATUS_RX_VALID | STATUS_RX_WORD | depth << 8, hex(status)
             for _ in range(depth):
                 got.append(await rd(ctx, p, REG_DATA))
             assert await rd(ctx, p, REG_STATUS) == STATUS_TX_READY
@@ -296,12 +297,51 @@ def test_peripheral_overrun(depth):
     async def cpu(ctx):
         await ctx.tick().repeat(3 + 10 * divisor * len(data) + 2 * divisor)
         status = await rd(ctx, p, REG_STATUS)
-        assert status == STATUS_TX_READY | STATUS_RX_VALID | STATUS_RX_OVERRUN | depth << 8, hex(status)
+        word = STATUS_RX_WORD if depth >= 4 else 0
+        assert status == STATUS_TX_READY | STATUS_RX_VALID | STATUS_RX_OVERRUN | word | depth << 8, hex(status)
         got = [await rd(ctx, p, REG_DATA) for _ in range(depth)]
         assert got == data[:depth]  # the first bytes are kept; later ones are lost
         assert await rd(ctx, p, REG_DATA) == DATA_RX_EMPTY
         assert await rd(ctx, p, REG_STATUS) == STATUS_TX_READY | STATUS_RX_OVERRUN
         await wr(ctx, p, REG_STATUS, 0xFFFFFFFF)
+        assert await rd(ctx, p, REG_STATUS) == STATUS_TX_READY
+
+    run(p, cpu, background=[line])
+
+
+def test_peripheral_rxword():
+    """RXWORD pops 4 bytes at once (oldest in [7:0], acked 4 cycles after the strobe) when the
+    FIFO holds 4; with fewer it pops nothing and returns 0; DATA reads interleave in order."""
+    divisor = 5
+    p = UARTPeripheral(divisor, fifo_depth=16)
+    data = random.Random(11).choices(range(256), k=15)
+    little = lambda bs: sum(b << 8 * i for i, b in enumerate(bs))  # noqa: E731
+
+    async def line(ctx):
+        await ctx.tick().repeat(3)
+        for b in data[:3]:
+            await send_serial(ctx, p.rxd, b, divisor)
+        await ctx.tick().repeat(40 * divisor)
+        for b in data[3:]:
+            await send_serial(ctx, p.rxd, b, divisor)
+
+    async def cpu(ctx):
+        await ctx.tick().repeat(3 + 32 * divisor)
+        assert await rd(ctx, p, REG_STATUS) == STATUS_TX_READY | STATUS_RX_VALID | 3 << 8
+        _, plain = await wb(ctx, p, REG_DIVISOR)
+        value, cycles = await wb(ctx, p, REG_RXWORD)
+        assert (value, cycles) == (0, plain)              # 3 bytes: nothing popped
+        await ctx.tick().repeat(40 * divisor + 10 * divisor * 12)
+        assert await rd(ctx, p, REG_STATUS) == STATUS_TX_READY | STATUS_RX_VALID | STATUS_RX_WORD | 15 << 8
+        value, cycles = await wb(ctx, p, REG_RXWORD)
+        assert (value, cycles) == (little(data[0:4]), plain + 3)   # a byte a cycle
+        assert await rd(ctx, p, REG_DATA) == data[4]
+        assert await rd(ctx, p, REG_RXWORD) == little(data[5:9])
+        assert await rd(ctx, p, REG_RXWORD) == little(data[9:13])
+        assert await rd(ctx, p, REG_STATUS) == STATUS_TX_READY | STATUS_RX_VALID | 2 << 8
+        assert await rd(ctx, p, REG_RXWORD) == 0
+        assert [await rd(ctx, p, REG_DATA) for _ in range(3)] == data[13:] + [DATA_RX_EMPTY]
+        assert await wr(ctx, p, REG_RXWORD, 0x12345678) == plain   # ignored
         assert await rd(ctx, p, REG_STATUS) == STATUS_TX_READY
 
     run(p, cpu, background=[line])

@@ -24,21 +24,27 @@ def test_system_end_to_end():
 
 
 @pytest.mark.verilator
-def test_stream_end_to_end():
-    """The streaming path on the SoC at its fast link rate: a trained digits network, every
-    answer (classes; then counts, membranes, cycles) equal to the golden model's; raw inputs
+@pytest.mark.parametrize("fast", [False, True], ids=["digits-4.17Mbaud", "392B-12.5Mbaud"])
+def test_stream_end_to_end(fast):
+    """The streaming path on the SoC at its fast link rates: a trained digits network (its own
+    80-byte images at divisor 24; run for 49 steps, 392-byte images like MNIST's, at divisor 8),
+    every answer (classes; then counts, membranes, cycles) equal to the golden model's; raw inputs
     cross the link once, and the stream keeps up with the link (tb_stream)."""
     pytest.importorskip("cocotbext.uart", reason="cocotbext-uart is not installed")
     if shutil.which("riscv64-unknown-elf-gcc") is None:
         pytest.skip("riscv64-unknown-elf-gcc not found: install Debian's gcc-riscv64-unknown-elf (make setup)")
     import numpy as np
 
-    from skyspike.rtlsim.system import STREAM_DIVISOR, run_stream, trained_small_network
+    from skyspike.rtlsim.system import (FAST_STREAM_DIVISOR, FAST_STREAM_STEPS, STREAM_DIVISOR, run_stream,
+                                        trained_small_network)
 
-    build = TESTS_BUILD / "system-stream"
-    network, inputs = trained_small_network(build, samples=12)
-    r = run_stream(build, network, np.load(inputs)["spikes"], config="small", divisor=STREAM_DIVISOR)
+    build = TESTS_BUILD / ("system-stream-fast" if fast else "system-stream")
+    samples = 8 if fast else 12
+    network, inputs = trained_small_network(build, samples=samples, steps=FAST_STREAM_STEPS if fast else None)
+    r = run_stream(build, network, np.load(inputs)["spikes"], config="small",
+                   divisor=FAST_STREAM_DIVISOR if fast else STREAM_DIVISOR)
     n = r["samples"]
+    assert r["input_bytes"] == (392 if fast else 80)
     assert r["bytes_to_chip"] / n <= 1.1 * r["input_bytes"]     # the request's frames amortized
     assert r["bytes_from_chip"] / n <= 1 + 40 / n               # the class, plus go-ahead and closing frames
     assert r["link_efficiency"] >= 0.8, r

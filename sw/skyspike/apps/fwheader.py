@@ -49,12 +49,14 @@ UART = [
     ("DATA", uart.REG_DATA, "write: send a byte (stalls if busy); read: pop a received byte"),
     ("STATUS", uart.REG_STATUS, "read: bits below; write (any value): clear the sticky bits"),
     ("DIVISOR", uart.REG_DIVISOR, "clock cycles per bit"),
+    ("RXWORD", uart.REG_RXWORD, "read: pop 4 received bytes, the oldest in [7:0] (only when ST_RX_WORD)"),
 ]
 UART_BITS = [
     ("ST_TX_READY", uart.STATUS_TX_READY, "a DATA write would not stall"),
     ("ST_RX_VALID", uart.STATUS_RX_VALID, "receive FIFO not empty"),
     ("ST_RX_OVERRUN", uart.STATUS_RX_OVERRUN, "sticky: a received byte was lost (FIFO full)"),
     ("ST_FRAMING", uart.STATUS_FRAMING_ERROR, "sticky: a byte with a bad stop bit was dropped"),
+    ("ST_RX_WORD", uart.STATUS_RX_WORD, "at least 4 bytes in the receive FIFO (an RXWORD read pops them)"),
     ("DATA_RX_EMPTY", uart.DATA_RX_EMPTY, "DATA read: the FIFO was empty"),
 ]
 

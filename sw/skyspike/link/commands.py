@@ -109,6 +109,11 @@ REQ_READ_RESULTS = "<HHHH"    # first count, n counts, first state entry, n stat
 #: frame, outputs, the first output's state entry, run timeout in CPU cycles (0 = default).
 REQ_STREAM = "<HBBHHHHI"
 REQ_SET_DIVISOR = "<I"        # UART clock cycles per bit, from after the (OK) reply on
+#: After SET_DIVISOR's reply the host stays quiet this long before it sends at the new rate: the
+#: firmware switches once the reply's stop bit is out, a few hundred cycles later (the longer of
+#: the two: character times at the old rate, CPU clock cycles).
+SET_DIVISOR_SETTLE_CHARS = 2
+SET_DIVISOR_SETTLE_CYCLES = 2000
 # Replies (after the status byte):
 REP_IDENTIFY = "<BIH6I"       # protocol, firmware version, max payload, ID, VERSION, CAPS0..3
 REP_RUN = "<III"              # core STATUS, CYCLES, CPU cycles waited
@@ -120,7 +125,8 @@ REP_STREAM = "<HHIII"
 __all__ = [
     "PROTOCOL_VERSION", "FIRMWARE_VERSION", "MAX_PAYLOAD", "MAX_WORDS", "REPLY_FLAG",
     "DEFAULT_RUN_TIMEOUT_CYCLES", "RUN_FLAG_IRQ", "STATUS_FLAG_CLEAR", "STREAM_FLAG_COUNTS",
-    "STREAM_FLAG_MEMBRANES", "STREAM_FLAG_CYCLES", "STREAM_FAILED", "STREAM_MAX_ANSWER", "REQ_STREAM", "REP_STREAM", "REQ_SET_DIVISOR", "Cmd", "Status", "STATUS_DOC",
+    "STREAM_FLAG_MEMBRANES", "STREAM_FLAG_CYCLES", "STREAM_FAILED", "STREAM_MAX_ANSWER", "REQ_STREAM", "REP_STREAM", "REQ_SET_DIVISOR", "SET_DIVISOR_SETTLE_CHARS",
+    "SET_DIVISOR_SETTLE_CYCLES", "Cmd", "Status", "STATUS_DOC",
     "TRANSPORT_ERRORS", "FW_COUNTERS", "COUNTER_INDEX", "REQ_READ_MEM", "REQ_MEM_OFFSET", "REQ_RUN",
     "REQ_READ_RESULTS", "REP_IDENTIFY", "REP_RUN", "REP_STATUS_HEAD",
 ]

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import os
 import select
+import time
 from typing import Protocol, runtime_checkable
+
+from .commands import SET_DIVISOR_SETTLE_CHARS, SET_DIVISOR_SETTLE_CYCLES
 
 
 @runtime_checkable
@@ -49,7 +52,10 @@ class SerialLink:
         return first + (self.port.read(min(n - 1, waiting)) if waiting else b"")
 
     def set_divisor(self, divisor: int, baud: float) -> None:
-        """The far end now sends and expects ``baud`` (HostClient.set_divisor)."""
+        """The far end now sends and expects ``baud`` (HostClient.set_divisor): after the settle
+        time (commands.SET_DIVISOR_SETTLE_*), the port's rate."""
+        clock_hz = baud * divisor
+        time.sleep(max(SET_DIVISOR_SETTLE_CHARS * 10 / self.port.baudrate, SET_DIVISOR_SETTLE_CYCLES / clock_hz))
         self.port.baudrate = round(baud)
 
     def close(self) -> None:

@@ -12,15 +12,20 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[3]
 DIVISOR = 32  # UART clocks per bit in the simulated SoC (the firmware needs >= 32 at the 16-byte FIFO)
-#: The streaming path's divisor in the end-to-end measurement: 4.17 Mbaud at the chip's 100 MHz
-#: (4 Mbaud, an FT232H rate, at 96 MHz). The fastest the firmware keeps up with: its receive
-#: loop costs ~10 PicoRV32 instructions a byte at ~12 cycles each (measured on the SoC RTL:
-#: divisor 16 falls behind); 12 Mbaud (divisor 8) leaves 80 cycles a byte.
+#: The streaming path's divisors in the end-to-end measurements (docs/protocol.md, "Keeping up
+#: at 12.5 Mbaud"): 8 (12.5 Mbaud at the chip's 100 MHz; 12 Mbaud, an FT232H rate, at 96 MHz)
+#: for images of MNIST's size (FAST_STREAM_STEPS: the digits network run for 49 spike steps is
+#: 392 bytes, a 4-bit MNIST image's); 24 (4.17 Mbaud) for the digits network's own 80-byte
+#: images, which leave the firmware too little time per image for its answer at divisor 8.
 STREAM_DIVISOR = 24
+FAST_STREAM_DIVISOR = 8
+FAST_STREAM_STEPS = 49
 
 
-def trained_small_network(out: Path, samples: int = 2):
-    """The digits recipe at a size the 'small' core holds (64-48-10), 4-bit, and test spikes."""
+def trained_small_network(out: Path, samples: int = 2, steps: int | None = None):
+    """The digits recipe at a size the 'small' core holds (64-48-10), 4-bit, and test spikes:
+    at the recipe's 10 steps, or run for ``steps`` (49: 392-byte images, a 4-bit MNIST image's
+    size, so that the link's figures apply to MNIST on the chip configuration)."""
     from skyspike.compiler import datasets
     from skyspike.compiler import encode
     from skyspike.compiler import quantize
@@ -30,8 +35,9 @@ def trained_small_network(out: Path, samples: int = 2):
     data = datasets.load_digits()
     recipe = train.Recipe(hidden=48, epochs=6)
     model, _ = train.train_or_load(data.x_train, data.y_train, recipe, out)
-    net = quantize.quantize_snntorch(model, bits=4, steps=recipe.steps)
-    x = encode.rate(data.x_test[:samples], recipe.steps, gain=recipe.gain, rng=7)
+    steps = steps or recipe.steps
+    net = quantize.quantize_snntorch(model, bits=4, steps=steps)
+    x = encode.rate(data.x_test[:samples], steps, gain=recipe.gain, rng=7)
     save_network(out / "network.npz", net)
     np.savez(out / "inputs.npz", spikes=x)
     return out / "network.npz", out / "inputs.npz"
