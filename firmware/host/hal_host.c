@@ -174,8 +174,13 @@ static void start(void)
         return;
     }
     /* The model's stand-in inference: deterministic counts and state (CoreModel._start), salted
-     * with the input word at the run's input_base in bank 0 (streams check their pages). */
-    uint32_t base = net >> 16, salt = base < n_inputs ? inputs[base] : 0;
+     * with the whole input buffer, each word weighted by its index (streams check where every
+     * word of their pages landed). */
+    uint32_t salt = 0;
+    for (uint32_t k = 0; k < n_inputs; k++)
+        salt += inputs[k] * (k + 1);
+    salt ^= salt >> 16;
+    salt ^= salt >> 8;
     for (uint32_t i = 0; i < n_counts; i++)
         counts[i] = (i * 3 + layers + steps + salt) & 0xFF;
     for (uint32_t e = 0; e < n_state; e++)

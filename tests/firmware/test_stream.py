@@ -73,6 +73,11 @@ def test_stream_c_and_model_answer_identically(fwhost):
         geo = StreamGeometry(frames=3, frame_bytes=10, stride=1, n_out=10, out_state=4)
         for seq, flags in ((2, 3), (3, 0), (4, 1), (11, 7)):   # two pages; counts, membranes, cycles
             _both(cfw, model, encode_frame(Cmd.STREAM, seq, stream_request(7, flags, geo)) + _images(7, 30, seq))
+        # frames of several rows (26 bytes: 6 whole words over 4 banks, then 2 bytes; 32: 8 words)
+        for seq, rows in ((16, StreamGeometry(frames=3, frame_bytes=26, stride=2, n_out=10, out_state=4)),
+                          (17, StreamGeometry(frames=4, frame_bytes=32, stride=3, n_out=10, out_state=4))):
+            n_bytes = rows.frames * rows.frame_bytes
+            _both(cfw, model, encode_frame(Cmd.STREAM, seq, stream_request(5, 1, rows)) + _images(5, n_bytes, seq))
         one_page = StreamGeometry(frames=2, frame_bytes=9, stride=100, n_out=4, out_state=0)
         _both(cfw, model, encode_frame(Cmd.STREAM, 5, stream_request(3, 1, one_page)) + _images(3, 18, 5))
         # cut short: 1.5 images of 3, then silence -> closing reply TRUNCATED after 1 answer

@@ -146,12 +146,22 @@ class CoreModel:
         if self.on_run:
             self.cycles = self.on_run(self)
         else:  # a deterministic stand-in for an inference (firmware/host/hal_host.c does the same),
-            # salted with the input word at the run's input_base in bank 0 (streams check their pages)
-            salt = self.mem.get(mm.INPUT_BASE + 4 * net["input_base"], 0)
+            # salted with the whole input buffer, each word weighted by its index (streams check
+            # where every word of their pages landed)
+            salt = _input_salt(self.mem, self.cfg.input_banks * self.cfg.input_depth)
             self.counts = [(i * 3 + n_layers + steps + salt) & 0xFF for i in range(self.cfg.max_outputs)]
             self.state = [_stand_in_state(e, steps + salt) for e in range(self.cfg.state_neurons)]
             self.cycles = 100 * n_layers * max(1, steps)
         self.status = _DONE
+
+
+def _input_salt(mem: dict[int, int], words: int) -> int:
+    """sum(word k * (k + 1)) over the input buffer, mod 2^32, folded so that its low byte
+    depends on every bit (hal_host.c computes the same)."""
+    salt = sum(v * ((off - mm.INPUT_BASE) // 4 + 1) for off, v in mem.items()
+               if mm.INPUT_BASE <= off < mm.INPUT_BASE + 4 * words) & 0xFFFF_FFFF
+    salt ^= salt >> 16
+    return salt ^ (salt >> 8)
 
 
 def _stand_in_state(entry: int, offset: int) -> int:

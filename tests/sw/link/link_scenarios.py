@@ -58,9 +58,10 @@ def scenario_basic(client: HostClient, caps=None) -> None:
         r = client.run(use_irq=use_irq, timeout_cycles=5_000_000)
         assert r.done and not r.busy and r.error == 0 and r.cycles == 600
     res = client.read_results(max_outputs, n_state=10, state_first=4)
-    assert res.counts == [(i * 3 + 2 + 3) & 0xFF for i in range(max_outputs)]
-    assert res.state == [stand_in_state(e, 3) for e in range(4, 14)]
-    assert res.membranes == [STATE_ENTRY["v"].get(stand_in_state(e, 3)) for e in range(4, 14)]
+    salt = sum(v * (k + 1) for k, v in enumerate([5, 6, 7, 8], start=4))   # the stand-in's input salt (< 256)
+    assert res.counts == [(i * 3 + 2 + 3 + salt) & 0xFF for i in range(max_outputs)]
+    assert res.state == [stand_in_state(e, 3 + salt) for e in range(4, 14)]
+    assert res.membranes == [STATE_ENTRY["v"].get(stand_in_state(e, 3 + salt)) for e in range(4, 14)]
     st = client.status()
     assert st.core_status & mm.STATUS.mask("done") and st.core_cycles == 600
     assert st.counters["CORE_IRQ"] >= 1 and st.counters["RX_FRAMES"] >= 10
