@@ -58,11 +58,18 @@ class Recipe:
     qat_bits: int = 0             # > 0: quantization-aware fine-tuning to this precision
     qat_epochs: int = 0
     input_bits: int = 0           # > 0: direct input, the image rounded to this many bits (else rate coding)
+    shift: int = 0                # > 0: augmentation, each training image translated by up to +-shift pixels
+    label_smoothing: float = 0.0  # cross-entropy label smoothing
+    qat_lr: float = 0.0           # fine-tuning learning rate (0: lr / 10)
+    mem_loss: float = 0.0         # > 0: logits = counts + mem_loss * final output membrane / threshold (the
+                                  # chip's tie-break: most spikes, then the higher membrane)
+    qat_distill: float = 0.0      # > 0: fine-tuning loss (1 - a) * CE + a * KL(float model's outputs || the fake-quantized)
 
     def key(self) -> str:
         d = asdict(self)
-        if not d["input_bits"]:   # fields added later hash only when set: old cache keys stay valid
-            del d["input_bits"]
+        for k in ("input_bits", "shift", "label_smoothing", "qat_lr", "mem_loss", "qat_distill"):
+            if not d[k]:          # fields added later hash only when set: old cache keys stay valid
+                del d[k]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -75,6 +82,24 @@ def model_inputs(x: torch.Tensor, recipe: Recipe, gen: torch.Generator | None = 
         return (torch.round(x * top) / top)[:, None, :].expand(-1, recipe.steps, -1)
     p = (x * recipe.gain).clamp(0, 1)[:, None, :]
     return (torch.rand((x.shape[0], recipe.steps, x.shape[1]), generator=gen, device=x.device) < p).float()
+
+
+def translate(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
+    """Each square image of ``x`` (batch, side * side) moved by its own random whole-pixel
+    offset (dy, dx), each uniform in -shift..shift (drawn from ``gen``, a CPU generator); pixels
+    moved in from outside are 0."""
+    if not shift:
+        return x
+    n, n_in = x.shape
+    side = math.isqrt(n_in)
+    if side * side != n_in:
+        raise ValueError(f"shift: inputs of {n_in} values are not square images")
+    d = torch.randint(0, 2 * shift + 1, (2, n), generator=gen).to(x.device)
+    pad = torch.nn.functional.pad(x.reshape(n, side, side), (shift, shift, shift, shift))
+    ar = torch.arange(side, device=x.device)
+    rows = (d[0][:, None] + ar)[:, :, None]
+    cols = (d[1][:, None] + ar)[:, None, :]
+    return pad[torch.arange(n, device=x.device)[:, None, None], rows, cols].reshape(n, n_in)
 
 
 def _neuron(recipe: Recipe):
@@ -135,20 +160,33 @@ class TrainLog:
     seconds: float = 0.0
 
 
+def _logits(res: FloatResult, recipe: Recipe) -> torch.Tensor:
+    """What the loss sees: output spike counts (+ recipe.mem_loss * final membrane / threshold)."""
+    if not recipe.mem_loss:
+        return res.counts
+    return res.counts + recipe.mem_loss / recipe.threshold * res.membranes[-1][:, -1]
+
+
 def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe, *, epochs: int,
-        lr: float, device: str | None = None, progress=None, log: TrainLog | None = None) -> TrainLog:
+        lr: float, device: str | None = None, progress=None, log: TrainLog | None = None,
+        teacher: nn.Sequential | None = None) -> TrainLog:
     """BPTT over ``epochs`` epochs: every batch is rate coded afresh (torch generator seeded by
     recipe.seed; or fed directly, :func:`model_inputs`), cross-entropy on output spike counts, Adam, cosine-annealed learning rate
-    (per batch). ``progress(epoch, loss, acc)``: optional callback after each epoch."""
+    (per batch). With ``recipe.shift`` each batch's images are first translated at random
+    (:func:`translate`, generator seeded by recipe.seed + 1). With ``teacher`` (a float model)
+    the loss mixes in recipe.qat_distill * KL(teacher's outputs || the model's). ``progress(epoch, loss, acc)``: optional callback after each epoch."""
     dev = torch.device(device or "cpu")
     model.to(dev)
+    if teacher is not None:
+        teacher.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
     n = x_train.shape[0]
     per_epoch = math.ceil(n / recipe.batch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * per_epoch))
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     gen = torch.Generator(device=dev).manual_seed(recipe.seed)
     perm_gen = torch.Generator().manual_seed(recipe.seed)
+    aug_gen = torch.Generator().manual_seed(recipe.seed + 1)
     x_all = torch.as_tensor(np.asarray(x_train, np.float32), device=dev)
     y_all = torch.as_tensor(y_train, dtype=torch.long, device=dev)
     log = log or TrainLog()
@@ -159,14 +197,21 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
         total, correct = 0.0, 0
         for b in range(per_epoch):
             idx = perm[b * recipe.batch:(b + 1) * recipe.batch]
-            counts = simulate(model, model_inputs(x_all[idx], recipe, gen), record=False).counts
-            loss = loss_fn(counts, y_all[idx])
+            xb = translate(x_all[idx], recipe.shift, aug_gen)
+            inputs = model_inputs(xb, recipe, gen)
+            logits = _logits(simulate(model, inputs, record=False), recipe)
+            loss = loss_fn(logits, y_all[idx])
+            if teacher is not None:
+                with torch.no_grad():
+                    target = torch.softmax(_logits(simulate(teacher, inputs, record=False), recipe), 1)
+                kl = torch.nn.functional.kl_div(torch.log_softmax(logits, 1), target, reduction="batchmean")
+                loss = (1 - recipe.qat_distill) * loss + recipe.qat_distill * kl
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             total += loss.item() * len(idx)
-            correct += int((counts.argmax(1) == y_all[idx]).sum())
+            correct += int((logits.argmax(1) == y_all[idx]).sum())
         entry = {"epoch": len(log.epochs) + 1, "loss": total / n, "train_acc": correct / n}
         log.epochs.append(entry)
         if progress:
@@ -180,14 +225,21 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
 def fine_tune(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe, *, bits: int | None = None,
               epochs: int | None = None, device: str | None = None, progress=None, log=None):
     """``epochs`` (default recipe.qat_epochs) of BPTT with fake-quantized weights at ``bits``
-    (default recipe.qat_bits), learning rate recipe.lr / 10. Leaves ``model`` without the
+    (default recipe.qat_bits), learning rate recipe.qat_lr (default recipe.lr / 10); with
+    recipe.qat_distill the float model as it was (a copy) is the teacher. Leaves ``model`` without the
     parametrization (latent weights); quantize it with ``align_threshold=True``."""
     bits = bits or recipe.qat_bits
     epochs = recipe.qat_epochs if epochs is None else epochs
+    teacher = None
+    if recipe.qat_distill:
+        lins = [m for m in model if isinstance(m, nn.Linear)]
+        teacher = build_model(lins[0].in_features, lins[-1].out_features, recipe)   # a copy (deepcopy fails on
+        teacher.load_state_dict(model.state_dict())                                 # snnTorch's stored state)
+        teacher.eval().requires_grad_(False)
     qat.attach(model, bits)
     try:
-        return fit(model, x_train, y_train, recipe, epochs=epochs, lr=recipe.lr / 10, device=device,
-                   progress=progress, log=log)
+        return fit(model, x_train, y_train, recipe, epochs=epochs, lr=recipe.qat_lr or recipe.lr / 10, device=device,
+                   progress=progress, log=log, teacher=teacher)
     finally:
         model.to("cpu")
         qat.detach(model)
@@ -270,5 +322,5 @@ def train_or_load(x_train, y_train, recipe: Recipe, cache_dir: str | Path, *, n_
     return model, log
 
 
-__all__ = ["Recipe", "model_inputs", "build_model", "simulate", "fit", "train", "evaluate", "train_or_load", "save", "load", "load_file",
+__all__ = ["Recipe", "model_inputs", "translate", "build_model", "simulate", "fit", "train", "evaluate", "train_or_load", "save", "load", "load_file",
            "fine_tune"]
