@@ -38,11 +38,11 @@
 
 /* ---- SNN core (byte offsets from SOC_CORE_BASE; docs/memory-map.md) ---- */
 #define SKYSPIKE_CORE_ID                     0x534b5953  /* 'SKYS' */
-#define SKYSPIKE_CORE_VERSION                0x10200  /* 8.8.16 major.minor.patch */
+#define SKYSPIKE_CORE_VERSION                0x10200  /* 16.8.8 major.minor.patch */
 #define SKYSPIKE_CORE_SPAN                   0x40000  /* bytes of the core's address window */
 #define SKYSPIKE_REG_BLOCK                   0x40  /* bytes of the register block (writable while busy) */
 #define SKYSPIKE_REG_ID                      0x0  /* constant 0x534B5953 ('SKYS') */
-#define SKYSPIKE_REG_VERSION                 0x4  /* core version, 8.8.16 bits major.minor.patch */
+#define SKYSPIKE_REG_VERSION                 0x4  /* core version, 16.8.8 bits major.minor.patch */
 #define SKYSPIKE_REG_CAPS0                   0x8  /* capabilities: banks[7:0] max_slots[15:8] update_lanes[23:16] max_layers[31:24] */
 #define SKYSPIKE_REG_CAPS1                   0xc  /* capabilities: max_neurons[15:0] max_inputs[31:16] */
 #define SKYSPIKE_REG_CAPS2                   0x10  /* capabilities: state_neurons[15:0] max_outputs[31:16] */
@@ -118,7 +118,7 @@
 
 /* ---- host link protocol (docs/protocol.md) ---- */
 #define PROTO_VERSION                        1
-#define PROTO_FIRMWARE_VERSION               0x10100  /* 8.8.16 major.minor.patch */
+#define PROTO_FIRMWARE_VERSION               0x10101  /* 16.8.8 major.minor.patch */
 #define PROTO_SYNC0                          0xa5
 #define PROTO_SYNC1                          0x5a
 #define PROTO_HEADER_SIZE                    7  /* sync(2) ver cmd seq len(2) */

@@ -102,7 +102,7 @@ def header() -> str:
 
     out += ["", "/* ---- SNN core (byte offsets from SOC_CORE_BASE; docs/memory-map.md) ---- */",
             _define("SKYSPIKE_CORE_ID", mm.CORE_ID, "'SKYS'", hexa=True),
-            _define("SKYSPIKE_CORE_VERSION", mm.CORE_VERSION, "8.8.16 major.minor.patch", hexa=True),
+            _define("SKYSPIKE_CORE_VERSION", mm.CORE_VERSION, "16.8.8 major.minor.patch", hexa=True),
             _define("SKYSPIKE_CORE_SPAN", mm.CORE_SPAN, "bytes of the core's address window", hexa=True),
             _define("SKYSPIKE_REG_BLOCK", mm.REG_BLOCK, "bytes of the register block (writable while busy)", hexa=True)]
     out += [_define(f"SKYSPIKE_REG_{r.name}", r.offset, r.summary, hexa=True) for r in mm.REGS]
@@ -121,7 +121,7 @@ def header() -> str:
 
     out += ["", "/* ---- host link protocol (docs/protocol.md) ---- */",
             _define("PROTO_VERSION", proto.PROTOCOL_VERSION),
-            _define("PROTO_FIRMWARE_VERSION", proto.FIRMWARE_VERSION, "8.8.16 major.minor.patch", hexa=True),
+            _define("PROTO_FIRMWARE_VERSION", proto.FIRMWARE_VERSION, "16.8.8 major.minor.patch", hexa=True),
             _define("PROTO_SYNC0", frames.SYNC[0], hexa=True),
             _define("PROTO_SYNC1", frames.SYNC[1], hexa=True),
             _define("PROTO_HEADER_SIZE", frames.HEADER_SIZE, "sync(2) ver cmd seq len(2)"),

@@ -10,8 +10,8 @@ from __future__ import annotations
 from enum import IntEnum
 
 PROTOCOL_VERSION = 1
-#: Firmware version reported by IDENTIFY, 8.8.16 bits major.minor.patch like the core's VERSION.
-FIRMWARE_VERSION = 0x0001_0100
+#: Firmware version reported by IDENTIFY, 16.8.8 bits major.minor.patch like the core's VERSION.
+FIRMWARE_VERSION = 0x0001_0101    # 1.1.1: STREAM keeps up at 12.5 Mbaud (RXWORD)
 #: Bytes of a payload, both directions: the firmware buffers one request and one reply frame
 #: in the 1 KB data RAM of the chip (hw/skyspike_hw/cpuram.py) beside its stack.
 MAX_PAYLOAD = 256

@@ -13,7 +13,7 @@ from .config import MAX_BIAS_ROWS, CoreConfig
 from .layouts import DESC_WORDS
 
 CORE_ID = 0x534B5953          # "SKYS"
-CORE_VERSION = 0x0001_0200    # major.minor.patch as 8.8.16; 1.1: bias rows (descriptor word 1 bits 15:8);
+CORE_VERSION = 0x0001_0200    # major.minor.patch as 16.8.8 bits; 1.1: bias rows (descriptor word 1 bits 15:8);
                               # 1.2: graded input, direct or rate coded (descriptor word 1 bits 19:16, SEED)
 
 
@@ -74,7 +74,7 @@ NET = _reg_layout("NET", Field("n_layers", 0, 8), Field("steps", 8, 8),
 
 REGS = [
     Reg("ID", 0x00, "r", "constant 0x534B5953 ('SKYS')"),
-    Reg("VERSION", 0x04, "r", "core version, 8.8.16 bits major.minor.patch"),
+    Reg("VERSION", 0x04, "r", "core version, 16.8.8 bits major.minor.patch"),
     *[Reg(name, 0x08 + 4 * i, "r", "capabilities", layout) for i, (name, layout) in enumerate(CAPS.items())],
     Reg("CTRL", 0x20, "rw", "control", CTRL),
     Reg("STATUS", 0x24, "r", "status", STATUS),
