@@ -114,6 +114,11 @@ REQ_SET_DIVISOR = "<I"        # UART clock cycles per bit, from after the (OK) r
 #: the two: character times at the old rate, CPU clock cycles).
 SET_DIVISOR_SETTLE_CHARS = 2
 SET_DIVISOR_SETTLE_CYCLES = 2000
+
+
+def set_divisor_settle_cycles(old_divisor: float) -> float:
+    """Clock cycles the host waits after SET_DIVISOR's reply, sent at ``old_divisor``."""
+    return max(SET_DIVISOR_SETTLE_CHARS * 10 * old_divisor, SET_DIVISOR_SETTLE_CYCLES)
 # Replies (after the status byte):
 REP_IDENTIFY = "<BIH6I"       # protocol, firmware version, max payload, ID, VERSION, CAPS0..3
 REP_RUN = "<III"              # core STATUS, CYCLES, CPU cycles waited
@@ -126,7 +131,7 @@ __all__ = [
     "PROTOCOL_VERSION", "FIRMWARE_VERSION", "MAX_PAYLOAD", "MAX_WORDS", "REPLY_FLAG",
     "DEFAULT_RUN_TIMEOUT_CYCLES", "RUN_FLAG_IRQ", "STATUS_FLAG_CLEAR", "STREAM_FLAG_COUNTS",
     "STREAM_FLAG_MEMBRANES", "STREAM_FLAG_CYCLES", "STREAM_FAILED", "STREAM_MAX_ANSWER", "REQ_STREAM", "REP_STREAM", "REQ_SET_DIVISOR", "SET_DIVISOR_SETTLE_CHARS",
-    "SET_DIVISOR_SETTLE_CYCLES", "Cmd", "Status", "STATUS_DOC",
+    "SET_DIVISOR_SETTLE_CYCLES", "set_divisor_settle_cycles", "Cmd", "Status", "STATUS_DOC",
     "TRANSPORT_ERRORS", "FW_COUNTERS", "COUNTER_INDEX", "REQ_READ_MEM", "REQ_MEM_OFFSET", "REQ_RUN",
     "REQ_READ_RESULTS", "REP_IDENTIFY", "REP_RUN", "REP_STATUS_HEAD",
 ]

@@ -10,7 +10,7 @@ import select
 import time
 from typing import Protocol, runtime_checkable
 
-from .commands import SET_DIVISOR_SETTLE_CHARS, SET_DIVISOR_SETTLE_CYCLES
+from .commands import set_divisor_settle_cycles
 
 
 @runtime_checkable
@@ -55,7 +55,7 @@ class SerialLink:
         """The far end now sends and expects ``baud`` (HostClient.set_divisor): after the settle
         time (commands.SET_DIVISOR_SETTLE_*), the port's rate."""
         clock_hz = baud * divisor
-        time.sleep(max(SET_DIVISOR_SETTLE_CHARS * 10 / self.port.baudrate, SET_DIVISOR_SETTLE_CYCLES / clock_hz))
+        time.sleep(set_divisor_settle_cycles(clock_hz / self.port.baudrate) / clock_hz)
         self.port.baudrate = round(baud)
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles
 from cocotbext.uart import UartSink, UartSource
 
-from skyspike.link.commands import SET_DIVISOR_SETTLE_CHARS, SET_DIVISOR_SETTLE_CYCLES
+from skyspike.link.commands import set_divisor_settle_cycles
 from skyspike.rtlsim.bus import CLOCK_NS
 
 
@@ -62,7 +62,7 @@ class SimUartLink:
         """Follow the firmware's SET_DIVISOR after the settle time (commands.SET_DIVISOR_SETTLE_*:
         the firmware switches a little after the reply's stop bit). (cocotbext-uart's ``baud``
         setter recurses: set the rate and restart its coroutines directly.)"""
-        self.idle(max(SET_DIVISOR_SETTLE_CHARS * self.char_cycles, SET_DIVISOR_SETTLE_CYCLES))
+        self.idle(set_divisor_settle_cycles(self.char_cycles // 10))
         for end in (self.source, self.sink):
             end._baud = uart_baud(divisor)
             end._restart()
