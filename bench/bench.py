@@ -20,7 +20,12 @@ keys). `make bench` (add `--quick` to skip the RTL simulators).
   end_to_end_link_efficiency: inferences/s over the link's limit, link bytes/s over bytes per
   inference; link_baud, stream_input_bytes) and 392-byte images (MNIST's size) at 12.5 Mbaud
   (the same keys with the prefix fast_); MNIST's link bytes per inference through the same
-  protocol (link_bytes_per_inference, link_input_bytes).
+  protocol (link_bytes_per_inference, link_input_bytes);
+* energy (docs/energy.md): the calibrated energy models' worst held-out error against the
+  activity-annotated gate level (energy_model_error); with a model of the chip configuration,
+  the best MNIST network's energy per inference, pJ per synaptic operation and power at the
+  model's clock (energy_uj_per_inference_mnist, pj_per_sop, power_mw_at_fmax), next to the
+  published anchors; per calibrated configuration, its idle energy per cycle.
 
 Cycle counts come from the golden model's cycle predictor; the regression asserts that the RTL
 takes exactly that many cycles (tests/hw/test_core.py), and the RTL runs below check it again.
@@ -268,6 +273,57 @@ def best_accuracy(results, max_steps: int = 8) -> dict | None:
     return best_mnist
 
 
+#: Published energy figures to compare with (issue 13): (what, pJ per operation or None, uJ per MNIST image or None).
+ENERGY_ANCHORS = [("OpenSpike (sky130, claimed 56.8 GOPS/W)", 17.6, None),
+                  ("130 nm synthesized 2-layer snnTorch SNN (95%)", None, 0.51),
+                  ("ODIN (28 nm)", 12.7, None), ("TrueNorth (92.7%)", None, 0.27)]
+
+
+def energy(results, best: dict | None, images) -> None:
+    """Energy figures from the calibrated models (skyspike.chip.energy): energy_model_error;
+    per model, its idle pJ per cycle; with a chip model and the best MNIST network, its
+    energy per inference on ``images``, pJ per SOP and power at the model's clock."""
+    from skyspike.chip.energy import CALIBRATION_DIR, EnergyModel, count_events
+
+    models = {m.config: m for m in (EnergyModel.from_json(p.read_text())
+                                    for p in sorted(CALIBRATION_DIR.glob("energy-*.json")))}
+    if not models:
+        console.print("no calibrated energy model (python -m skyspike.apps.energycal): energy figures skipped")
+        return
+    results["energy_model_error"] = max(m.fit["worst_held_out_error"] for m in models.values())
+    for name, m in models.items():
+        results[f"energy_idle_pj_per_cycle_{name}"] = m.fit["idle_pj_per_cycle"]
+    chip = models.get("chip")
+    t = Table(title="Energy (pre-layout, tt; docs/energy.md), next to published figures")
+    for col in ("", "pJ per synaptic op", "uJ per MNIST inference"):
+        t.add_column(col, justify="right")
+    if chip is not None and best is not None and images is not None:
+        net, x = best_mnist_network(best, images)
+        ev = count_events(net, x, "chip")
+        pj = chip.predict_pj(ev)
+        results["energy_uj_per_inference_mnist"] = float(pj.mean() * 1e-6)
+        results["pj_per_sop"] = float(pj.sum() / ev.counts["sops"].sum())
+        results["power_mw_at_fmax"] = float(pj.sum() / (ev.counts["cycles"].sum() * chip.period_ns))  # pJ/ns = mW
+        t.add_row(f"SkySpike (784-{best['hidden']}-10, {100 * best['chip']:.2f}%, {1000 / chip.period_ns:.0f} MHz)",
+                  f"{results['pj_per_sop']:.1f}", f"{results['energy_uj_per_inference_mnist']:.3f}")
+    else:
+        console.print("no energy model of the chip configuration (or no MNIST network): MNIST energy not predicted")
+    for what, pj_op, uj in ENERGY_ANCHORS:
+        t.add_row(what, f"{pj_op}" if pj_op else "", f"{uj}" if uj else "")
+    console.print(t)
+
+
+def best_mnist_network(best: dict, images):
+    """The accuracy benchmark's best MNIST network (``best``: its row, from
+    :func:`best_accuracy`) compiled as the benchmark compiled it, and ``images`` as it takes them."""
+    from skyspike.compiler import encode, quantize, train
+
+    model, r = train.load_file(Path(best["run"]) / f"mnist-{best['bits']}bit.pt")
+    net = quantize.quantize(model, best["bits"], r.steps, input_bits=r.input_bits or None, align_threshold=True)
+    x = encode.values(images, r.input_bits) if r.input_bits else encode.rate(images, r.steps, gain=r.gain, rng=1)
+    return net, x
+
+
 #: Where the accuracy benchmark leaves its 4-bit MNIST network (make accuracy; the memory plan's run).
 TRAINED_MNIST = [Path("build/accuracy/mnist-4bit.pt"), Path("build/accuracy-plan/mnist-4bit/mnist-4bit.pt")]
 
@@ -312,6 +368,7 @@ def main(argv=None):
     net = cycles_table(cfg, rng, results)
     digits = digits_cycles(cfg)
     golden_throughput(cfg, net, rng, results)
+    energy(results, best, images)
     if not args.quick:
         if digits is not None:
             dnet, dx = digits

@@ -64,4 +64,28 @@ def predicted_cycles(net: ChipNetwork, cfg: CoreConfig, inputs=None, what: str |
             f"(min {g.cycles.min()}, max {g.cycles.max()}); dense scan {golden.dense_cycles(net, cfg)}")
 
 
-__all__ = ["network_table", "input_kind", "resources", "predicted_cycles"]
+def predicted_energy(net: ChipNetwork, cfg: CoreConfig, inputs=None, what: str | None = None) -> str:
+    """Energy per inference (and per synaptic operation) on ``inputs`` predicted by the
+    configuration's calibrated energy model (docs/energy.md), or why there is none."""
+    from skyspike.chip.energy import EnergyModelMissing, count_events, load_model
+
+    try:
+        model = load_model(cfg)
+    except EnergyModelMissing as exc:
+        return f"energy per inference: not predicted ({exc})"
+    if inputs is None:
+        from skyspike.chip.testing import random_inputs
+
+        inputs = random_inputs(np.random.default_rng(0), net, batch=64, density=0.2)
+        what = "at 20% random input density"
+    ev = count_events(net, inputs, cfg)
+    uj = model.predict_pj(ev) * 1e-6
+    pj_sop = uj.sum() * 1e6 / max(1, int(ev.counts["sops"].sum()))
+    err = model.fit.get("worst_held_out_error")
+    return (f"predicted energy per inference {what}: mean {uj.mean():.3f} uJ (min {uj.min():.3f}, max {uj.max():.3f}) "
+            f"at {1000 / model.period_ns:.0f} MHz, {pj_sop:.1f} pJ per synaptic operation"
+            + (f" (energy model of the '{model.config}' core, within {100 * err:.0f}% of gate level, pre-layout)"
+               if err is not None else ""))
+
+
+__all__ = ["network_table", "input_kind", "resources", "predicted_cycles", "predicted_energy"]

@@ -125,14 +125,18 @@ async def load_image(bus: WishboneMaster, image: ChipImage) -> None:
     await write_all(bus, image_writes(image))
 
 
-def sram_words(dut, bank: str):
+def sram_words(dut, bank: str, gate_level: bool = False):
     """The word array of SRAM model ``bank`` (e.g. "wbank3", "ibank0") in the generated Verilog:
     the ``mem`` memory of :class:`skyspike_hw.sram.SRAMMacro`'s simulation model, under the flat
-    (escaped) name the Verilog generator gives it."""
+    (escaped) name the Verilog generator gives it; ``gate_level``: in the macro model
+    (:class:`skyspike_hw.flow.gls.MacroModel`) of the netlist's instance ``<bank>_macro``."""
+    if gate_level:
+        return dut._id(f"{bank}_macro", extended=False)._id("\\sram.mem ", extended=False)
     return dut._id(f"\\{bank}.mem ", extended=False)
 
 
-async def write_backdoor(bus: WishboneMaster, writes, bank_depth: int, input_depth: int) -> None:
+async def write_backdoor(bus: WishboneMaster, writes, bank_depth: int, input_depth: int,
+                         gate_level: bool = False) -> None:
     """(byte address, word) writes, those into the weight and input SRAMs straight into the
     SRAM models, the rest (NET, descriptors) over the bus: a simulation shortcut (the bus path
     is what the regression and a host use) that loads the chip configuration's 2,000 weight
@@ -142,10 +146,10 @@ async def write_backdoor(bus: WishboneMaster, writes, bank_depth: int, input_dep
         addr = int(addr)
         if addr >= mm.WEIGHT_BASE:
             bank, a = divmod((addr - mm.WEIGHT_BASE) >> 2, bank_depth)
-            sram_words(bus.dut, f"wbank{bank}")[a].value = int(word)
+            sram_words(bus.dut, f"wbank{bank}", gate_level)[a].value = int(word)
         elif addr >= mm.INPUT_BASE:
             bank, a = divmod((addr - mm.INPUT_BASE) >> 2, input_depth)
-            sram_words(bus.dut, f"ibank{bank}")[a].value = int(word)
+            sram_words(bus.dut, f"ibank{bank}", gate_level)[a].value = int(word)
         else:
             bus_writes.append((addr, word))
     await write_all(bus, bus_writes)

@@ -171,8 +171,9 @@ def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dic
 
 
 def summary(net, cfg, inputs=None, what: str | None = None):
-    from skyspike.apps.summary import network_table, predicted_cycles, resources
+    from skyspike.apps.summary import network_table, predicted_cycles, predicted_energy, resources
 
     console.print(network_table(net, cfg))
     console.print(resources(net, cfg))
     console.print(predicted_cycles(net, cfg, inputs, what))
+    console.print(predicted_energy(net, cfg, inputs, what))

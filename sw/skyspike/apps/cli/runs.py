@@ -163,6 +163,9 @@ def evaluate(
     console.print(f"{d.name}: accuracy {100 * acc:.2f}% on {n} test images ({backend}); "
                   f"output spikes {spikes:.1f} per image; cycles mean {out.cycles.mean():.0f} "
                   f"(min {out.cycles.min()}, max {out.cycles.max()})")
+    from skyspike.apps.summary import predicted_energy
+
+    console.print(predicted_energy(net, cfg, x, f"on {n} test images"))
     if backend != "golden":
         bad = sorted({m.sample for m in compare(out, GoldenBackend().run(net, x, cfg))})
         if bad:
