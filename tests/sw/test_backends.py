@@ -6,6 +6,7 @@ error messages."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -126,12 +127,16 @@ def test_cli_train_compile_info_run_eval(tmp_path):
     assert "float test accuracy" in out and model.is_file()
     out = _cli("compile", model, "-o", net, "--config", "small", "--validate", 100)
     assert "weight memory" in out and "predicted cycles" in out and "validation on 100 digits" in out
+    assert re.search(r"predicted energy per inference on 100 digits test images: mean [0-9.]+ uJ .* pJ per synaptic operation", out)
     out = _cli("info", net)
-    assert "core configuration 'small'" in out and "64->24" in out
+    assert "core configuration 'small'" in out and "64->24" in out and "predicted energy per inference" in out
     out = _cli("run", net, "--samples", 3, "--raster", tmp_path / "r.png")
     assert "prediction" in out and (tmp_path / "r.png").stat().st_size > 1000
     out = _cli("eval", net, "--limit", 50)
-    assert "accuracy" in out and "on 50 test images" in out
+    assert "accuracy" in out and "on 50 test images" in out and "predicted energy per inference on 50 test images" in out
+    out = _cli("info", net, "--config", "chip")
+    assert "energy per inference: not predicted (no energy model for configuration 'chip'" in out or \
+        "predicted energy per inference" in out
     with FakeChip("small") as chip:
         out = _cli("eval", net, "--limit", 5, "--backend", "serial", "--port", chip.port)
     assert "serial == golden on all 5 samples" in out
