@@ -304,6 +304,13 @@ def place(net: ChipNetwork, cfg: CoreConfig) -> Placement:
                 raise NetworkError(f"{where}: folds={fold} exceed the {cfg.banks // slots} banks of a slot group "
                                    f"({slots} slots on {cfg.banks} banks)")
             lp = derive_layer(cfg, ly.n_in, ly.n_out, ly.bits, slots, w_base, state_base, ly.n_bias, fold)
+            if lp.chunks > 1 and lp.chunk < cfg.update_lanes:
+                # The engine updates a chunk's neurons update_lanes at a time: a chunk narrower
+                # than that, followed by another, is not a layout the core runs correctly.
+                most = max(1, (cfg.banks // slots) * lp.lanes // cfg.update_lanes)
+                raise NetworkError(f"{where}: folds={fold} leave chunks of {lp.chunk} neurons, fewer than the "
+                                   f"core's {cfg.update_lanes} update lanes, and the layer needs {lp.chunks} "
+                                   f"chunks: use at most {most} folds with {slots} slots")
             if lp.w_base + lp.bank_words <= cfg.bank_depth:
                 break
         else:

@@ -169,3 +169,17 @@ def test_narrow_layers_fold():
         place(ChipNetwork([ChipLayer(w1, bits=4, slots=4, folds=16)], 8), cfg)
     with pytest.raises(NetworkError, match="folds=3 must be None or a power of two"):
         ChipNetwork([ChipLayer(w1, bits=4, folds=3)], 8).check()
+
+
+def test_folds_may_not_leave_chunks_narrower_than_the_update_lanes():
+    """A layer of several chunks needs chunks of >= update_lanes neurons: 64 -> 19 at 1 bit on
+    the chip (2 slots of 16 banks, 8 lanes a bank) folded 16 times has 3 chunks of 8 neurons,
+    fewer than its 16 update lanes (the engine computed wrong spikes and cycles there, found by
+    the gate-level energy runs); 8 folds (chunks of 16) are fine, and one chunk of 8 too."""
+    cfg = CONFIGS["chip"]
+    w = np.ones((64, 19), int)
+    with pytest.raises(NetworkError, match="folds=16 leave chunks of 8 neurons, fewer than the core's 16 update "
+                                           "lanes, and the layer needs 3 chunks: use at most 8 folds with 2 slots"):
+        place(ChipNetwork([ChipLayer(w, bits=1, slots=2, folds=16)], 2), cfg)
+    assert place(ChipNetwork([ChipLayer(w, bits=1, slots=2, folds=8)], 2), cfg).layers[0].chunks == 2
+    assert place(ChipNetwork([ChipLayer(w[:, :8], bits=1, slots=2, folds=16)], 2), cfg).layers[0].chunks == 1
