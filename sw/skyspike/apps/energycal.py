@@ -55,7 +55,7 @@ def relative_errors(model: EnergyModel, events: np.ndarray, measured_pj: np.ndar
 
 
 def _measure(cases, args, out: Path):
-    from skyspike.rtlsim.energy import measure_energy
+    from skyspike.rtlsim.energy import measure_energy, predicted_macro_reads
     from skyspike_hw.flow.pdk import Sky130
 
     run = measure_energy(cases, args.netlist, Sky130(args.pdk_root), out / "gls", config=args.config,
@@ -66,10 +66,8 @@ def _measure(cases, args, out: Path):
         ev = per_case[w["case"]]
         row = {"case": w["case"], "sample": w["sample"], **{k: int(ev.counts[k][w["sample"]]) for k in EVENTS},
                "measured_pj": e.total_pj, **{k: v for k, v in e.as_dict().items() if k != "macro_accesses"}}
-        measured = e.macro_accesses
-        predicted = {f"wbank{j}_macro/csb1": int(v) for j, v in enumerate(ev.weight_bank_reads[w["sample"]])}
-        predicted |= {f"ibank{j}_macro/csb1": int(v) for j, v in enumerate(ev.input_bank_reads[w["sample"]])}
-        row["sram_reads_match"] = all(measured.get(k, 0) == v for k, v in predicted.items())
+        predicted = predicted_macro_reads(ev, w["sample"])
+        row["sram_reads_match"] = all(e.macro_accesses.get(k, 0) == v for k, v in predicted.items())
         rows.append(row)
         events.append([row[k] for k in EVENTS])
     idle = run.idle()

@@ -51,14 +51,18 @@ def resources(net: ChipNetwork, cfg: CoreConfig) -> str:
             f"{cfg.input_depth} words per bank")
 
 
+def _default_inputs(net: ChipNetwork):
+    """64 random inputs at 20% density (direct: 20% of the values non-zero), and their label."""
+    from skyspike.chip.testing import random_inputs
+
+    return random_inputs(np.random.default_rng(0), net, batch=64, density=0.2), "at 20% random input density"
+
+
 def predicted_cycles(net: ChipNetwork, cfg: CoreConfig, inputs=None, what: str | None = None) -> str:
     """Golden-predicted cycles per inference on ``inputs`` (spikes or direct values), or at 20%
     random input density (direct: 20% of the values non-zero)."""
     if inputs is None:
-        from skyspike.chip.testing import random_inputs
-
-        inputs = random_inputs(np.random.default_rng(0), net, batch=64, density=0.2)
-        what = "at 20% random input density"
+        inputs, what = _default_inputs(net)
     g = golden.run(net, inputs, cfg)
     return (f"predicted cycles per inference {what}: mean {g.cycles.mean():.0f} "
             f"(min {g.cycles.min()}, max {g.cycles.max()}); dense scan {golden.dense_cycles(net, cfg)}")
@@ -74,10 +78,7 @@ def predicted_energy(net: ChipNetwork, cfg: CoreConfig, inputs=None, what: str |
     except EnergyModelMissing as exc:
         return f"energy per inference: not predicted ({exc})"
     if inputs is None:
-        from skyspike.chip.testing import random_inputs
-
-        inputs = random_inputs(np.random.default_rng(0), net, batch=64, density=0.2)
-        what = "at 20% random input density"
+        inputs, what = _default_inputs(net)
     ev = count_events(net, inputs, cfg)
     uj = model.predict_pj(ev) * 1e-6
     pj_sop = uj.sum() * 1e6 / max(1, int(ev.counts["sops"].sum()))

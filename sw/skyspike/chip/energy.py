@@ -78,7 +78,8 @@ def count_events(net: ChipNetwork, inputs, cfg: CoreConfig | str) -> Events:
     spikes_in = rate_spikes(x, net) if net.input_mode == "rate" else x
     for i, (ly, lp) in enumerate(zip(net.layers, pl.layers)):
         if i == 0 and net.direct:     # step 0: each bit plane, once; then the stored current
-            scans = [with_bias(input_bitmaps(x, net)[:, f], ly.n_bias) for f in range(net.input_bits)]
+            planes = input_bitmaps(x, net)
+            scans = [with_bias(planes[:, f], ly.n_bias) for f in range(net.input_bits)]
         elif i == 0:
             scans = [with_bias(spikes_in[:, t], ly.n_bias) for t in range(net.steps)]
         else:

@@ -19,7 +19,7 @@ from skyspike.chip.network import ChipNetwork
 from skyspike.rtlsim.bus import CLOCK_NS
 from skyspike.rtlsim.runner import run_cocotb
 
-__all__ = ["EnergyRun", "measure_energy", "CORE_TOP"]
+__all__ = ["EnergyRun", "measure_energy", "predicted_macro_reads", "CORE_TOP"]
 
 #: The core's top module in its netlist (skyspike_hw.flow.synth.TOP).
 CORE_TOP = "skyspike_core_syn"
@@ -41,6 +41,14 @@ class EnergyRun:
 
     def idle(self):
         return next((e for w, e in zip(self.windows, self.energy) if w["kind"] == "idle"), None)
+
+
+def predicted_macro_reads(events, sample: int) -> dict[str, int]:
+    """The engine-port reads of each SRAM macro instance of the core's netlist
+    (``<bank>_macro/csb1``, as :class:`skyspike_hw.flow.power.WindowEnergy.macro_accesses`
+    names them) that :func:`skyspike.chip.energy.count_events` predicts for one sample."""
+    reads = {f"wbank{j}_macro/csb1": int(v) for j, v in enumerate(events.weight_bank_reads[sample])}
+    return reads | {f"ibank{j}_macro/csb1": int(v) for j, v in enumerate(events.input_bank_reads[sample])}
 
 
 def measure_energy(cases: list[tuple[ChipNetwork, np.ndarray]], netlist: Path, pdk, out_dir: Path, *,

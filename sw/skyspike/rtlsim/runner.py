@@ -235,7 +235,8 @@ def run_cocotb(
     the run's ``coverage.dat`` there; ``quick_build`` (Verilator): compile the model without
     C++ optimization (QUICK_BUILD_MAKEFLAGS), about half the build time for a few times slower
     simulation -- the trade a short run wants; ``design_vcd`` (Icarus): the design's own
-    ``$dumpfile``/``$dumpvars`` write VCD (cocotb turns dumping off unless ``waves``). Raises AssertionError when any cocotb test fails.
+    ``$dumpfile``/``$dumpvars`` write VCD (cocotb turns dumping off unless ``waves``).
+    Raises AssertionError when any cocotb test fails.
     """
     from cocotb_tools.runner import get_runner
 
@@ -266,7 +267,7 @@ def run_cocotb(
     if run_dir.exists():
         shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    runner = _IcarusDesignVcd() if design_vcd and sim == "icarus" else get_runner(sim)
+    runner = _icarus_design_vcd_runner() if design_vcd and sim == "icarus" else get_runner(sim)
     # The runner reads WAVES from the environment itself: make it agree with `waves`.
     with _env_overlay({"WAVES": "1" if waves else "0"}):
         _build(runner, sim, sim_dir, bdir, key, quick_build, sources=sources, hdl_toplevel=toplevel, parameters=parameters,
@@ -282,22 +283,17 @@ def run_cocotb(
     return run_dir
 
 
-def _icarus_design_vcd_class():
+def _icarus_design_vcd_runner():
+    """cocotb's Icarus runner, with vvp's ``-vcd`` after the ``-none`` cocotb passes when waves
+    are off (vvp takes the last dump format): the design's own ``$dumpvars`` write VCD, and
+    cocotb's whole-design FST dump stays off."""
     from cocotb_tools.runner import Icarus
 
     class IcarusDesignVcd(Icarus):
-        """cocotb's Icarus runner, with vvp's ``-vcd`` after the ``-none`` cocotb passes when
-        waves are off (vvp takes the last dump format): the design's own ``$dumpvars`` write
-        VCD, and cocotb's whole-design FST dump stays off."""
-
         def _test_command(self):
             return [[*cmd, "-vcd"] for cmd in super()._test_command()]
 
-    return IcarusDesignVcd
-
-
-def _IcarusDesignVcd():
-    return _icarus_design_vcd_class()()
+    return IcarusDesignVcd()
 
 
 def _build(runner, sim: str, sim_dir: Path, bdir: Path, key: str, quick_build: bool, **build) -> None:

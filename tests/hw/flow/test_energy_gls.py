@@ -15,7 +15,7 @@ from skyspike.chip.energy import count_events, load_model
 
 
 def test_energy_model_matches_a_fresh_gate_level_run():
-    from skyspike.rtlsim.energy import measure_energy
+    from skyspike.rtlsim.energy import measure_energy, predicted_macro_reads
 
     pdk_ = pdk()
     model = load_model("small")
@@ -28,8 +28,7 @@ def test_energy_model_matches_a_fresh_gate_level_run():
     for w, e in run.inferences():
         ev = count_events(*cases[w["case"]], "small")
         b = w["sample"]
-        reads = {f"wbank{j}_macro/csb1": int(v) for j, v in enumerate(ev.weight_bank_reads[b])}
-        reads |= {f"ibank{j}_macro/csb1": int(v) for j, v in enumerate(ev.input_bank_reads[b])}
+        reads = predicted_macro_reads(ev, b)
         assert {k: e.macro_accesses[k] for k in reads} == reads, f"case {w['case']} sample {b}"
         predicted = float(model.predict_pj(ev)[b])
         assert predicted == pytest.approx(e.total_pj, rel=tolerance), (
