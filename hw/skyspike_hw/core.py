@@ -146,9 +146,17 @@ class SNNCore(wiring.Component):
                 ]
                 # The macros drive dout after the falling edge: each dout goes straight into a
                 # flop at the next rising edge, so no path runs through logic in half a cycle.
+                # The flops load only in the cycle after a read (dout is meaningless at other
+                # times), so that they are clock-gated the rest of the time.
                 p0_q = Signal(32, name=f"{prefix}{j}_p0_q")
                 p1_q = Signal(32, name=f"{prefix}{j}_p1_q")
-                m.d.sync += [p0_q.eq(bank.p0.rdata), p1_q.eq(bank.p1.data)]
+                p0_read = Signal(name=f"{prefix}{j}_p0_read")
+                p1_read = Signal(name=f"{prefix}{j}_p1_read")
+                m.d.sync += [p0_read.eq(bank.p0.en & ~bank.p0.we), p1_read.eq(bank.p1.en)]
+                with m.If(p0_read):
+                    m.d.sync += p0_q.eq(bank.p0.rdata)
+                with m.If(p1_read):
+                    m.d.sync += p1_q.eq(bank.p1.data)
                 m.d.comb += ports[j].data.eq(p1_q)
                 rdata.append(p0_q)
             return Array(rdata)

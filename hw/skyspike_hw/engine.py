@@ -367,8 +367,11 @@ class Engine(wiring.Component):
         desc_q = Signal(DESCRIPTOR, name="check_desc")
         first_q, last_q = Signal(name="check_first"), Signal(name="check_last")
         prev_q = Signal.like(r.prev_n_out, name="check_prev")
-        m.d.sync += [desc_q.eq(self.desc), first_q.eq(first), last_q.eq(last), prev_q.eq(r.prev_n_out),
-                     r.verdict.eq(chk.error)]
+        # Loaded only when a layer is validated (the verdict is used only then): the 200-odd
+        # flops are clock-gated the rest of the time.
+        with m.If(r.checking):
+            m.d.sync += [desc_q.eq(self.desc), first_q.eq(first), last_q.eq(last), prev_q.eq(r.prev_n_out)]
+        m.d.sync += r.verdict.eq(chk.error)
         # Which layer the verdict is of, and whether one was checked: as late as the verdict.
         tag = self._delayed(m, self.VERDICT_CYCLES - 1, layer=r.layer, due=r.checking)
         m.d.sync += [r.verdict_layer.eq(tag.layer), r.verdict_due.eq(tag.due)]

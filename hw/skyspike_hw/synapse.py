@@ -110,13 +110,19 @@ class SynapseArray(wiring.Component):
                 nxt.append(lanes)
             y = nxt
         # A register stage between the merge and the adders: unpack, mask and merge take one
-        # cycle, the slot tree and the accumulation the next (LATENCY).
+        # cycle, the slot tree and the accumulation the next (LATENCY). It loads, and the
+        # accumulators add, only in cycles with an event (``merged_valid``); in the others
+        # they would load zeros and add them, and their clocks are gated instead.
+        any_valid, valid_q = Signal(), Signal(name="merged_valid")
+        m.d.comb += any_valid.eq(self.bank_valid.any())
+        m.d.sync += valid_q.eq(any_valid)
         y_q = []
         for j, lanes in enumerate(y):
             row = []
             for p, v in enumerate(lanes):
                 reg = Signal(signed(8), name=f"merged_q{j}_{p}")
-                m.d.sync += reg.eq(v)
+                with m.If(any_valid):
+                    m.d.sync += reg.eq(v)
                 row.append(reg)
             y_q.append(row)
         # Level 0 of the slot tree: the merged banks, registered.
@@ -149,7 +155,7 @@ class SynapseArray(wiring.Component):
                 m.d.sync += reg.eq(0)
             with m.Elif(self.shift):
                 m.d.sync += reg.eq(reg << 1)
-            with m.Else():
+            with m.Elif(valid_q):
                 m.d.sync += reg.eq(reg + Mux(self.bits_code == 3, src4, src8))
 
         U = cfg.update_lanes

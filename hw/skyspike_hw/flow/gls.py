@@ -214,7 +214,9 @@ def generic_gates(netlist: Path, liberty: Path, macro_libs, top: str, out: Path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.v")
     log = out.with_suffix(".log")
+    models = write_if_changed(out.parent / "clock_gate_models.v", _clock_gate_models(liberty))
     script = "\n".join([f"read_liberty -ignore_miss_func {Path(liberty).resolve()}",
+                        f"read_verilog -overwrite {models}", "proc",
                         *(f"read_liberty -lib {Path(m).resolve()}" for m in macro_libs),
                         f"read_verilog {Path(netlist).resolve()}", f"hierarchy -check -top {top}",
                         "flatten", "opt_clean", f"tee -q -o {out.with_suffix('.stat.txt')} stat",
@@ -225,6 +227,16 @@ def generic_gates(netlist: Path, liberty: Path, macro_libs, top: str, out: Path)
         raise RuntimeError(f"Yosys failed (see {log}):\n" + "\n".join(tail + [proc.stderr]))
     tmp.replace(out)
     return out
+
+
+def _clock_gate_models(liberty: Path) -> str:
+    """Verilog models of the Liberty's clock gates (``dlclkp``: CLK, GATE -> GCLK): Yosys's
+    ``read_liberty`` reads no ``statetable``, which is how the Liberty gives their function,
+    and would leave GCLK undriven. A latch open while CLK is low, ANDed with CLK."""
+    cells = sorted(set(re.findall(r"cell\s*\(\s*\"?(sky130_fd_sc_hd__dlclkp_\d+)", Path(liberty).read_text())))
+    return "".join(f"module {c} (CLK, GATE, GCLK);\n  input CLK, GATE;\n  output GCLK;\n  reg enabled;\n"
+                   f"  always @* if (!CLK) enabled = GATE;\n  assign GCLK = CLK & enabled;\nendmodule\n"
+                   for c in cells)
 
 
 def verilator_ports_only_args(top: str, out_dir: Path) -> list[str]:

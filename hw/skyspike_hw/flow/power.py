@@ -8,7 +8,12 @@ gate-level simulation). Output: a :class:`WindowEnergy` per window.
   likewise. Debian's OpenSTA 2.0.17 has no ``read_vcd``/``read_saif``, and its
   ``set_power_activity -pins`` is broken (it calls an undefined ``get_pins_error``), so the
   pins are annotated through the command beneath it, ``sta::set_power_pin_activity``.
-  The clock net keeps the SDC clock's activity (two transitions a cycle): no clock gating.
+  The clock net keeps the SDC clock's activity (two transitions a cycle).
+* **Clock gates:** OpenSTA takes a clock pin's activity from its clock, never from the
+  annotation, so a gated clock would count as running every cycle. Each ICG's CLK -> GCLK
+  arc is disabled and its GCLK becomes a clock of its own, whose period makes its edges
+  those measured in the window: ``period x cycles / pulses``. The flops behind it and the
+  ICG's output are then charged for the pulses that happened (tests/hw/flow/test_power.py).
 * **Correction:** OpenSTA 2.0.17 charges a pin's rise *plus* fall internal energy on every
   transition (e.g. a dfxtp_1's CLK: 40.7 fJ per edge, 81 fJ a cycle, where the Liberty's
   rise and fall tables add up to 40 fJ a cycle); later OpenSTA averages the two (Power.cc,
@@ -34,7 +39,7 @@ from pathlib import Path
 from .activity import Activity
 from .sta import find_sta, parse_instance_power, parse_power
 
-__all__ = ["OPENSTA_INTERNAL_FACTOR", "MacroPower", "WindowEnergy", "macro_power", "macro_ports",
+__all__ = ["OPENSTA_INTERNAL_FACTOR", "MacroPower", "WindowEnergy", "macro_power", "macro_ports", "clock_gates",
            "annotated_energy"]
 
 #: Scale of OpenSTA 2.0.17's internal power to the Liberty's (see the module docstring).
@@ -67,6 +72,32 @@ def macro_power(lib: Path) -> MacroPower:
         access[pin] = max(r + f for r, f in zip(rise, fall))
     leak = re.search(r"^\s*cell_leakage_power\s*:\s*([0-9.eE+-]+)", text, re.M)
     return MacroPower(access, float(leak.group(1)) if leak else 0.0)
+
+
+#: Integrated clock gates (:mod:`.clockgate`): CLK, GATE -> GCLK.
+_ICG_RE = re.compile(r"\bsky130_fd_sc_hd__dlclkp_\d+\s+(\S+)\s*\((.*?)\);", re.S)
+
+
+def clock_gates(netlist_text: str) -> dict[str, str]:
+    """{ICG instance: its GCLK net} of every clock gate in the netlist."""
+    out = {}
+    for m in _ICG_RE.finditer(netlist_text):
+        gclk = re.search(r"\.GCLK\(\s*\\?([^\s()]+)\s*\)", m.group(2))
+        if gclk is None:
+            raise ValueError(f"clock gate {m.group(1)}: no GCLK connection")
+        out[m.group(1).lstrip("\\")] = gclk.group(1)
+    return out
+
+
+def _gated_periods(gates: dict, activity: Activity, index: dict, w: int, cycles: float, period_ns: float) -> dict:
+    """{ICG: the period (ns on silicon) of a clock with the pulses its GCLK had in window w}."""
+    out = {}
+    for icg, net in gates.items():
+        if net not in index:
+            raise ValueError(f"clock gate {icg}: its GCLK net {net!r} is not in the activity")
+        pulses = float(activity.toggles[w, index[net]]) / 2
+        out[icg] = period_ns * cycles / pulses if pulses else period_ns * cycles * 1e6
+    return out
 
 
 def macro_ports(netlist_text: str, macro_names) -> dict[str, dict[str, str]]:
@@ -127,9 +158,16 @@ foreach port [all_inputs] {{
     if {{$name ne "{clock}"}} {{ lappend in_ports $name $port }}
 }}
 set macros [get_cells -quiet {{{macros}}}]
+set clock_transition [expr {{[[get_clocks clk] slew rise max] * 1e9}}]
+foreach icg {{{icgs}}} {{ set_disable_timing -from CLK -to GCLK [get_cells $icg] }}
 foreach window {{{windows}}} {{
     array unset act
+    array unset gated
     source $window
+    foreach {{icg period}} [array get gated] {{
+        create_clock -name gated_$icg -period $period [get_pins $icg/GCLK]
+        set_clock_transition $clock_transition [get_clocks gated_$icg]
+    }}
     foreach {{name pins}} $annotated {{
         if {{[info exists act($name)]}} {{ lassign $act($name) a d }} else {{ set a 0.0; set d 0.0 }}
         foreach pin $pins {{ sta::set_power_pin_activity $pin $a $d }}
@@ -162,17 +200,21 @@ def annotated_energy(netlist: Path, top: str, liberty: Path, macro_libs: dict[st
     windows = []
     cycles = activity.length_ns / sim_period_ns
     duty = activity.duty()
+    text = Path(netlist).read_text()
+    gates = clock_gates(text)
+    index = {n: i for i, n in enumerate(activity.nets)}
     for w in range(len(activity.length_ns)):
         lines = [f"set {{act({n})}} {{{t / cycles[w]:.6g} {d:.4g}}}"
                  for n, t, d in zip(activity.nets, activity.toggles[w], duty[w])]
+        lines += [f"set {{gated({icg})}} {p:.6g}"
+                  for icg, p in _gated_periods(gates, activity, index, w, cycles[w], period_ns).items()]
         path = out_dir / f"window{w}.tcl"
         path.write_text("\n".join(lines) + "\n")
         windows.append(str(path.resolve()))
-    text = Path(netlist).read_text()
     ports = macro_ports(text, macro_libs)
     script = _TCL.format(read_libs="\n".join(f"read_liberty {Path(p).resolve()}" for p in [liberty, *macro_libs.values()]),
                          netlist=Path(netlist).resolve(), top=top, period=period_ns, sdc=Path(sdc).resolve(),
-                         clock=clock, macros=" ".join(ports), windows=" ".join(windows))
+                         clock=clock, macros=" ".join(ports), windows=" ".join(windows), icgs=" ".join(gates))
     (out_dir / "power.tcl").write_text(script)
     proc = subprocess.run([find_sta(), "-no_splash", "-exit", str(out_dir / "power.tcl")], capture_output=True, text=True,
                           env={**os.environ, "CLOCK_PERIOD": str(period_ns), "CLOCK_PORT": clock})
@@ -183,7 +225,6 @@ def annotated_energy(netlist: Path, top: str, liberty: Path, macro_libs: dict[st
     if proc.returncode != 0 or errors or len(blocks) != len(windows):
         raise RuntimeError(f"OpenSTA failed (see {out_dir / 'power.log'}):\n" + "\n".join(errors or log.splitlines()[-20:]))
     libs = {name: macro_power(lib) for name, lib in macro_libs.items()}
-    index = {n: i for i, n in enumerate(activity.nets)}
     return [_window(parse_power(p), parse_instance_power(m), ports, libs, index, activity, w, sim_period_ns, period_ns)
             for w, (p, m) in enumerate(blocks)]
 

@@ -58,6 +58,12 @@ def block(files, timing, pdk) -> dict:
             "critical_path": timing.path_summary()}
 
 
+def _clock_gating(files) -> dict | None:
+    """What :mod:`.clockgate` did (None: synthesized without clock gating)."""
+    path = files.get("gating")
+    return json.loads(path.read_text()) if path is not None and path.is_file() else None
+
+
 def build(name, cfg, pdk, files, timing, *, runtime, top="skyspike_core_syn", blocks=None) -> dict:
     """The report of one run of :func:`skyspike_hw.flow.synth.run`."""
     stat = json.loads(files["stat_json"].read_text())
@@ -100,6 +106,7 @@ def build(name, cfg, pdk, files, timing, *, runtime, top="skyspike_core_syn", bl
         "sram_macros": srams,
         "cells": {"std_cells": sum(std.values()), "macros": sum(others.values()), "flops": flops,
                   "latches": latches, "by_type": dict(sorted(std.items(), key=lambda kv: -kv[1]))},
+        "clock_gating": _clock_gating(files),
         "timing": {
             "prelayout": True, "clock_period_ns": timing.period,
             "worst_slack_ns": round(timing.worst_slack, 3), "wns_ns": round(timing.wns, 3),
@@ -139,6 +146,10 @@ def text(r: dict) -> str:
         "Area",
         f"  standard cells       {a['std_cell_mm2']:9.4f} mm^2  ({c['std_cells']:,} cells, {c['flops']:,} flops)",
     ]
+    if r.get("clock_gating"):
+        g = r["clock_gating"]
+        lines.append(f"  clock gating         {g['gated_flops']:,} of {g['flops']:,} flops behind {g['icgs']} ICGs "
+                     f"(dlclkp_1)")
     for name, s in r["sram_macros"].items():
         lines.append(f"  {name}  {s['count']:3d} x {s['area_each_um2'] / 1e6:.4f} mm^2 = {s['area_um2'] / 1e6:.4f} mm^2")
     lines += [

@@ -10,7 +10,9 @@ alone: ``build/synth/<config>/``):
   0.23 reads this, not the Verilog that ``skyspike_hw.gen`` writes through Amaranth's newer
   Yosys: 0.23's Verilog front end turns that text into different logic
   (found by the gate-level regression);
-* ``netlist.v`` — the gate-level netlist (Yosys 0.23, ``abc -D`` at the target period);
+* ``netlist.v`` — the gate-level netlist (Yosys 0.23, ``abc -D`` at the target period),
+  registers that share an enable behind one clock gate (:mod:`.clockgate`; what it did:
+  ``clock_gating.json``; ``--no-clock-gating`` for comparison);
 * ``sta.log`` — OpenSTA: critical path, endpoints, fmax search, power;
 * ``report.txt`` and ``report.json`` — the figures (:mod:`.report`); for the chip top also
   PicoRV32 and the boot ROM synthesized and timed alone (``cpu/``, ``rom/``).
@@ -59,6 +61,8 @@ FIRMWARE_BUILD = REPO / "build" / "firmware"
 _TEMPLATE = Path(__file__).with_name("synth.ys")
 #: Yosys techmap of $lcu cells as Kogge-Stone carry lookahead (see the file).
 KOGGE_STONE = Path(__file__).with_name("kogge_stone.v")
+#: Yosys techmap: a buffer before each flop's D, so that ABC buffers nets that feed many flops.
+FLOP_DBUF = Path(__file__).with_name("flop_dbuf.v")
 
 #: ABC's view of the ports (as OpenLane's defaults): inputs driven by an inv_2, 33.442 fF loads.
 ABC_CONSTRAINTS = "set_driving_cell sky130_fd_sc_hd__inv_2\nset_load 0.033442\n"
@@ -179,19 +183,29 @@ def elaborate_script(config, rtl: Path | None, design: Design | None = None) -> 
                              chparams=f"chparam {chparams} {design.top}" if chparams else "")
 
 
-def export_verilog(config, path: Path, blackboxes: list[Path], *, top: str = "core", firmware=None) -> Path:
+def export_verilog(config, path: Path, blackboxes: list[Path], *, top: str = "core", firmware=None,
+                   clock_gating: bool = True) -> Path:
     """Write ``config`` (the core, or with ``top="chip"`` the chip top) as plain Verilog for
     OpenLane: Yosys 0.23's reading of the RTLIL (:func:`elaborate_script`), the macros as
-    instances of the ``blackboxes`` modules."""
+    instances of the ``blackboxes`` modules, memories as registers and, unless
+    ``clock_gating`` is False, the registers that share an enable behind one ICG
+    (:mod:`.clockgate`, as ``make synth`` does)."""
     path = Path(path)
     design = _design(config, top, firmware)
     rtl = write_rtlil(config, path.parent, design)
+    gating = _gating_files(path.parent)
     script = "".join(f"read_verilog -lib {Path(b).resolve()}\n" for b in blackboxes)
-    script += elaborate_script(config, rtl, design) + f"opt_clean -purge\nwrite_verilog -noattr {path.resolve()}\n"
-    proc = subprocess.run([find_yosys(), "-q", "-p", script.replace("\n", "; ")], capture_output=True, text=True)
+    script += elaborate_script(config, rtl, design) + "opt\nmemory\nopt\n"
+    script += _clock_gating_step(design.top, gating, clock_gating)
+    script += f"\nopt_clean -purge\nwrite_verilog -noattr {path.resolve()}\n"
+    script_file = path.with_suffix(".export.ys")
+    script_file.write_text(script)
+    proc = subprocess.run([find_yosys(), "-q", "-s", str(script_file)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"Yosys failed writing {path}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    _clock_gating_done(gating, clock_gating, proc.stdout + proc.stderr)
     rtl.unlink()
+    script_file.unlink()
     return path
 
 
@@ -230,8 +244,43 @@ def find_yosys() -> str:
     return yosys
 
 
-def synthesize(design: Design, out_dir: Path, pdk: Sky130, period: float) -> dict:
-    """Generate and synthesize ``design`` into ``out_dir``; returns the file paths."""
+#: The clock-gating step (:mod:`.clockgate`): the netlist goes out as JSON, is gated by
+#: Python and comes back. Yosys runs the ``!`` line through the shell.
+_CLOCK_GATING = """write_json {pre}
+! PYTHONPATH={hw} {python} -m skyspike_hw.flow.clockgate {pre} {post} --top {top} --report {report}
+design -reset
+read_json {post}
+hierarchy -top {top}"""
+
+
+def _gating_files(work_dir: Path) -> dict:
+    return {"gating": work_dir / "clock_gating.json", "gating_pre": work_dir / "pre_gating.json",
+            "gating_post": work_dir / "gated.json"}
+
+
+def _clock_gating_step(top: str, files: dict, enabled: bool) -> str:
+    """Yosys commands that clock-gate module ``top`` (a comment when not ``enabled``)."""
+    if not enabled:
+        return "# clock gating: off"
+    for key in ("gating_pre", "gating_post", "gating"):
+        files[key].unlink(missing_ok=True)
+    return _CLOCK_GATING.format(pre=files["gating_pre"].resolve(), post=files["gating_post"].resolve(),
+                                report=files["gating"].resolve(), top=top, python=sys.executable,
+                                hw=Path(__file__).resolve().parents[2])
+
+
+def _clock_gating_done(files: dict, enabled: bool, log: str) -> None:
+    """Check that the step ran (Yosys does not stop when a ``!`` command fails); drop the JSON."""
+    for key in ("gating_pre", "gating_post"):
+        files[key].unlink(missing_ok=True)
+    if enabled and not files["gating"].is_file():
+        raise RuntimeError(f"the clock-gating step did not run:\n{log[-2000:]}")
+
+
+def synthesize(design: Design, out_dir: Path, pdk: Sky130, period: float, *, clock_gating: bool = True) -> dict:
+    """Generate and synthesize ``design`` into ``out_dir``, its enable flops behind clock
+    gates unless ``clock_gating`` is False (:mod:`.clockgate`); returns the file paths
+    (``gating``: what the clock gating did, JSON)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     srams = [pdk.sram(name) for name in sorted(set(design.macro_types.values()))]
@@ -242,25 +291,28 @@ def synthesize(design: Design, out_dir: Path, pdk: Sky130, period: float) -> dic
     (out_dir / "abc.constr").write_text(ABC_CONSTRAINTS)
     files = {"rtl": rtl, "liberty": liberty, "netlist": out_dir / "netlist.v",
              "stat_json": out_dir / "stat.json", "stat_txt": out_dir / "stat.txt",
-             "log": out_dir / "synth.log", "script": out_dir / "synth.ys", "srams": srams}
+             "log": out_dir / "synth.log", "script": out_dir / "synth.ys", "srams": srams,
+             **_gating_files(out_dir)}
     files["script"].write_text(_TEMPLATE.read_text().format(
         read_macros="\n".join(f"read_liberty -lib {s.lib}" for s in srams),
         elaborate=elaborate_script(None, rtl, design), top=design.top, liberty=liberty.resolve(),
-        period_ps=round(period * 1000 * ABC_DELAY_FRACTION), kogge_stone=KOGGE_STONE,
+        period_ps=round(period * 1000 * ABC_DELAY_FRACTION), kogge_stone=KOGGE_STONE, flop_dbuf=FLOP_DBUF,
         constr=(out_dir / "abc.constr").resolve(), stat_json=files["stat_json"].resolve(),
-        stat_txt=files["stat_txt"].resolve(), netlist=files["netlist"].resolve()))
+        stat_txt=files["stat_txt"].resolve(), netlist=files["netlist"].resolve(),
+        clock_gating=_clock_gating_step(design.top, files, clock_gating)))
     proc = subprocess.run([find_yosys(), "-q", "-l", str(files["log"]), "-s", str(files["script"])],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         tail = files["log"].read_text().splitlines()[-15:] if files["log"].exists() else []
         raise RuntimeError(f"Yosys failed (see {files['log']}):\n" + "\n".join(tail + [proc.stderr]))
+    _clock_gating_done(files, clock_gating, proc.stdout + proc.stderr)
     return files
 
 
-def _measure(design: Design, out_dir: Path, pdk: Sky130, period: float, activity: float):
+def _measure(design: Design, out_dir: Path, pdk: Sky130, period: float, activity: float, clock_gating: bool):
     """Synthesize and time ``design``: (files, timing, runtimes)."""
     t0 = time.monotonic()
-    files = synthesize(design, out_dir, pdk, period)
+    files = synthesize(design, out_dir, pdk, period, clock_gating=clock_gating)
     t1 = time.monotonic()
     timing = run_sta(files["netlist"], design.top, [pdk.liberty, *(s.lib for s in files["srams"])], SDC, period,
                      out_dir, activity=activity, clock_port=design.clock_port)
@@ -268,7 +320,7 @@ def _measure(design: Design, out_dir: Path, pdk: Sky130, period: float, activity
 
 
 def run(config="chip", out: Path = REPO / "build" / "synth", *, pdk_root=None, period=None,
-        activity: float = 0.1, top: str = "core", firmware=None) -> dict:
+        activity: float = 0.1, top: str = "core", firmware=None, clock_gating: bool = True) -> dict:
     """Synthesize, time and report ``config`` (``top``: the core alone, or the chip top with
     ``firmware`` in its boot ROM, default ``firmware/`` built); returns the report (also
     written as ``report.json`` / ``report.txt`` in ``out/<config>`` or ``out/top_<config>``)."""
@@ -276,11 +328,11 @@ def run(config="chip", out: Path = REPO / "build" / "synth", *, pdk_root=None, p
     period = float(period or target_period(top))
     design = _design(config, top, firmware)
     out_dir = Path(out) / design.name
-    files, timing, runtime = _measure(design, out_dir, pdk, period, activity)
+    files, timing, runtime = _measure(design, out_dir, pdk, period, activity, clock_gating)
     blocks = {}
     if top == "chip":
         for block in (cpu_design(), rom_design(_chip_firmware(design))):
-            bfiles, btiming, _ = _measure(block, out_dir / block.name, pdk, period, activity)
+            bfiles, btiming, _ = _measure(block, out_dir / block.name, pdk, period, activity, clock_gating)
             blocks[block.name] = rpt.block(bfiles, btiming, pdk)
     report = rpt.build(design.name, get_config(config), pdk, files, timing, runtime=runtime, top=design.top,
                        blocks=blocks)
@@ -303,13 +355,15 @@ def main(argv=None):
                     help="firmware hex for the boot ROM (default: firmware/ built into build/firmware)")
     ap.add_argument("--period", type=float, default=None, help="target clock period in ns (default: 10 for the chip top, openlane/config.json for the core)")
     ap.add_argument("--activity", type=float, default=0.1, help="switching activity for report_power")
+    ap.add_argument("--no-clock-gating", action="store_true",
+                    help="keep a multiplexer per enable flop instead of clock gates (for comparison)")
     ap.add_argument("--pdk-root", default=None, help="PDK root holding sky130A/ (default: $PDK_ROOT)")
     ap.add_argument("-o", "--out", type=Path, default=REPO / "build" / "synth")
     args = ap.parse_args(argv)
     try:
         firmware = read_firmware_hex(args.firmware) if args.firmware else None
         report = run(args.config, args.out, pdk_root=args.pdk_root, period=args.period, activity=args.activity,
-                     top=args.top, firmware=firmware)
+                     top=args.top, firmware=firmware, clock_gating=not args.no_clock_gating)
     except (PDKNotFound, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -71,7 +71,27 @@ def _measure(cases, args, out: Path):
         rows.append(row)
         events.append([row[k] for k in EVENTS])
     idle = run.idle()
+    idle = idle.total_pj / idle.cycles if idle else None
+    (out / "idle.json").write_text(json.dumps({"idle_pj_per_cycle": idle}))
     return rows, np.array(events, float), np.array([r["measured_pj"] for r in rows]), idle
+
+
+def _reuse(cases, args, out: Path):
+    """The measurements of an earlier run in ``out`` (runs.json, idle.json) with the events
+    counted again: a new event set is fitted without simulating again."""
+    try:
+        rows = json.loads((out / "runs.json").read_text())
+        idle = json.loads((out / "idle.json").read_text())["idle_pj_per_cycle"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit(f"error: --refit needs an earlier run's runs.json and idle.json in {out}: {exc}") from None
+    if max(r["case"] for r in rows) + 1 != len(cases):
+        raise SystemExit(f"error: {out / 'runs.json'} has {max(r['case'] for r in rows) + 1} cases, these "
+                         f"arguments make {len(cases)}: give the --cal, --held, --seed and --extra it was run with")
+    per_case = [count_events(net, x, args.config) for net, x in cases]
+    for row in rows:
+        row.update({k: int(per_case[row["case"]].counts[k][row["sample"]]) for k in EVENTS})
+    events = np.array([[r[k] for k in EVENTS] for r in rows], float)
+    return rows, events, np.array([r["measured_pj"] for r in rows]), idle
 
 
 def _plot(cal, held, model, path: Path):
@@ -108,6 +128,9 @@ def main(argv=None) -> int:
                          "the best MNIST network and a few test images")
     ap.add_argument("--out", type=Path, default=Path("build/energy"))
     ap.add_argument("--write", action="store_true", help="store the model in sw/skyspike/chip/calibration/")
+    ap.add_argument("--refit", action="store_true",
+                    help="fit again on the measurements already in OUT/<config> (same --cal/--held/--seed/--extra): "
+                         "no simulation")
     args = ap.parse_args(argv)
     if args.period is None:
         if not args.report:
@@ -117,7 +140,10 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     cases = calibration_cases(args.config, args.cal, args.seed) + calibration_cases(args.config, args.held, args.seed + 1)
     cases += [(load_network(net), np.load(x)["x"]) for net, x in args.extra]
-    rows, events, measured, idle = _measure(cases, args, out)
+    if args.refit:
+        rows, events, measured, idle = _reuse(cases, args, out)
+    else:
+        rows, events, measured, idle = _measure(cases, args, out)
     is_cal = np.array([r["case"] < args.cal for r in rows])
     costs = fit_costs(events[is_cal], measured[is_cal])
     model = EnergyModel(args.config, args.period, dict(zip(EVENTS, map(float, costs))))
@@ -127,7 +153,7 @@ def main(argv=None) -> int:
                  "worst_calibration_error": float(np.abs(err_cal).max()),
                  "worst_held_out_error": float(np.abs(err_held).max()),
                  "mean_abs_held_out_error": float(np.abs(err_held).mean()),
-                 "idle_pj_per_cycle": idle.total_pj / idle.cycles if idle else None,
+                 "idle_pj_per_cycle": idle,
                  "sram_reads_match": all(r["sram_reads_match"] for r in rows),
                  "seed": args.seed, "method": "nnls on relative errors; measured = OpenSTA (annotated) + SRAM Liberty x reads"}
     extra = [r for r in rows if r["case"] >= args.cal + args.held]

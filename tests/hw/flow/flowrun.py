@@ -78,7 +78,7 @@ def chip_netlist(config: str, firmware: list[int], **soc_args) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256(synth.write_rtlil(None, out, design).read_bytes())
         flow_dir = Path(synth.__file__).parent
-        for f in sorted(flow_dir.glob("*.ys")) + [Path(synth.__file__)]:
+        for f in sorted(flow_dir.glob("*.ys")) + [Path(synth.__file__), flow_dir / "clockgate.py"]:
             h.update(f.read_bytes())
         h.update(str(pdk_.liberty.resolve()).encode())
         stamp, netlist_ = out / ".key", out / "netlist.v"

