@@ -10,7 +10,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from skyspike.chip.network import ChipNetwork
 from skyspike.chip.readout import predict
+
+
+def float_inputs(x: np.ndarray, net: ChipNetwork) -> np.ndarray:
+    """What the float model sees of the chip's inputs ``x``: the spikes; for a direct input
+    its values over 2**input_bits - 1 at every step (batch, steps, n_in); for rate-coded input
+    the spikes the chip draws from them."""
+    from skyspike.chip import golden
+
+    if not net.graded:
+        return x
+    if net.input_mode == "rate":
+        return golden.rate_spikes(x, net)
+    v = np.asarray(x, np.float64) / ((1 << net.input_bits) - 1)
+    return np.repeat(v[:, None, :], net.steps, axis=1)
 
 
 @dataclass

@@ -168,6 +168,22 @@ def load_model(source, **nir_options) -> FloatNetwork:
 
 
 
+def _detached_state(model) -> dict:
+    """A deepcopy memo mapping each module's stored non-leaf tensor (snnTorch's Leaky keeps its last
+    membrane as a buffer, still in the autograd graph after training) to a detached copy:
+    deepcopy refuses them."""
+    import torch
+
+    memo = {}
+    for _, m in _modules(model):
+        for sub in m.modules():
+            values = list(vars(sub).values()) + list(sub._buffers.values())
+            for v in values:
+                if torch.is_tensor(v) and not v.is_leaf:
+                    memo[id(v)] = v.detach().clone()
+    return memo
+
+
 def export_nir(model, n_in: int, path: str | Path | None = None, *, input_bits: int | None = None,
                input_mode: str = "direct"):
     """snnTorch's ``export_to_nir`` made to work for chains of Linear + ``snn.Leaky``: it fails
@@ -184,7 +200,7 @@ def export_nir(model, n_in: int, path: str | Path | None = None, *, input_bits: 
     import torch
     from snntorch.export_nir import export_to_nir
 
-    mods = copy.deepcopy(list(_modules(model)))
+    mods = copy.deepcopy(list(_modules(model)), _detached_state(model))
     last_width = None
     for _, m in mods:
         if isinstance(m, torch.nn.Linear):

@@ -3,7 +3,7 @@
 Each Linear's weight (and bias) is replaced in the forward pass by its fake-quantized value
 ``s * rint(W / s)`` at the target precision (``s * sign(W)`` at 1 bit), with the
 straight-through estimator for the gradient; ``s`` is the per-layer scale of
-:func:`skyspike.compiler.quantize.layer_scale` (``"mse"`` rule, ``align_threshold=True``),
+:func:`skyspike.compiler.grid.layer_scale` (``"mse"`` rule, ``align_threshold=True``),
 recomputed from the current weights at every step and not differentiated. The latent float
 weights keep training; :func:`skyspike.compiler.quantize.quantize` with ``align_threshold=True``
 then maps them to exactly the integers the fine-tuning saw. Thresholds sit on the grid by that rule, so what
@@ -17,7 +17,7 @@ from torch.nn.utils import parametrize
 
 from skyspike.spec.config import check_precision
 from skyspike.compiler.model import FloatLayer
-from skyspike.compiler.quantize import layer_scale
+from skyspike.compiler.grid import layer_scale
 
 
 def _ste(w: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

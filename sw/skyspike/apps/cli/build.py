@@ -119,6 +119,10 @@ def compile(
     dataset: Annotated[str | None, typer.Option(help="validate on this data set's test images")] = None,
     data: DataDir = None,
     validate: Annotated[int, typer.Option(min=0, help="test images for the float-vs-chip report")] = 1000,
+    calibrate: Annotated[str | None, typer.Option(
+        help="calibrate each layer's scale, thresholds and biases on data with the golden model: a data set "
+             "name (its training images) or an .npz file with x (N, n_in) intensities 0..1 and optional labels y")] = None,
+    calibrate_samples: Annotated[int, typer.Option(min=1, help="calibration images to use")] = 1000,
 ):
     """Quantize a trained model into a chip network file, with a resource summary."""
     finite("gain", gain, 0.0)
@@ -127,13 +131,16 @@ def compile(
            "values": {"method": "values", "bits": input_bits}, "chip-rate": {"method": "chip-rate", "bits": input_bits}}[encoding]
     compile_model(model, output, bits=parse_bits(bits), steps=steps, config=config, rule=rule,
                   align_threshold=align_threshold, nir_reset=nir_reset, nir_dt=nir_dt, encoding=enc,
-                  dataset=dataset, data=data, validate=validate)
+                  dataset=dataset, data=data, validate=validate, calibrate=calibrate,
+                  calibrate_samples=calibrate_samples)
 
 
 def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dict, steps: int | None = None,
                   rule: str = "mse", align_threshold: bool | None = None, nir_reset: str = "zero",
-                  nir_dt: float = 1e-4, dataset: str | None = None, data: Path | None = None, validate: int = 1000):
-    """Check everything, quantize, load the validation data, then write ``output`` and report."""
+                  nir_dt: float = 1e-4, dataset: str | None = None, data: Path | None = None, validate: int = 1000,
+                  calibrate: str | None = None, calibrate_samples: int = 1000):
+    """Check everything, quantize (and calibrate), load the validation data, then write ``output``
+    and report."""
     from skyspike.chip.netfile import save_compiled
     from skyspike.compiler import encode
     from skyspike.compiler import quantize as Q
@@ -148,8 +155,9 @@ def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dic
     steps = steps or (recipe.steps if recipe else 16)
     align = align_threshold if align_threshold is not None else bool(recipe and recipe.qat_bits)
     input_bits = encoding["bits"] if encoding["method"] in ("values", "chip-rate") else None
-    net = Q.quantize(fnet, bits, steps, rule=rule, align_threshold=align, input_bits=input_bits,
-                     input_mode="rate" if encoding["method"] == "chip-rate" else "direct")
+    options = {"rule": rule, "align_threshold": align, "input_bits": input_bits,
+               "input_mode": "rate" if encoding["method"] == "chip-rate" else "direct"}
+    net = Q.quantize(fnet, bits, steps, **options)
     net.check(cfg)
     ds = dataset or (recipe.dataset if recipe else None)
     meta = {"config": config, "encoding": encoding, "source": str(model), "scales": [ly.scale for ly in net.layers],
@@ -160,14 +168,74 @@ def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dic
         if d.n_in != net.layers[0].n_in:
             fail(f"the network takes {net.layers[0].n_in} inputs but {ds} images have {d.n_in} pixels")
         x = encode_inputs(d.x_test[:validate], net, meta, seed=1)
+    rule_net, cal = net, None
+    if calibrate:
+        xc, yc = calibration_set(calibrate, data, calibrate_samples, net.layers[0].n_in)
+        cal = run_calibration(fnet, bits, steps, options, (encode_inputs(xc, net, meta, seed=2), yc))
+        net = cal.net
+        meta["scales"] = [ly.scale for ly in net.layers]
+        meta["calibration"] = {"data": calibrate, "samples": cal.samples, "metric": cal.metric,
+                               "before": cal.before, "after": cal.after,
+                               "layers": [c.describe() for c in cal.choices]}
     for note in fnet.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     save_compiled(output, net, cfg, meta)
     summary(net, cfg, inputs=x, what=f"on {len(x)} {ds} test images" if x is not None else None)
+    for line in cal.lines() if cal else []:
+        console.print(line)
     if x is not None:
-        rep = Q.quantization_report(torch_model if torch_model is not None else fnet, net, x, d.y_test[:validate])
+        reference = torch_model if torch_model is not None else fnet
+        rep = Q.quantization_report(reference, net, x, d.y_test[:validate])
         console.print(f"validation on {len(x)} {ds} test images: {rep}")
+        if cal:
+            before = Q.quantization_report(reference, rule_net, x, d.y_test[:validate]).golden_accuracy
+            console.print(f"calibration gained {100 * (rep.golden_accuracy - before):+.1f} pt on them "
+                          f"(uncalibrated {100 * before:.1f}%, calibrated {100 * rep.golden_accuracy:.1f}%)")
     console.print(f"wrote {output}")
+
+
+def calibration_set(source: str, data: Path | None, samples: int, n_in: int):
+    """(intensities, labels or None) for ``--calibrate``: a data set's training images (the last
+    ``samples``: the test images stay for validation) or an .npz file's ``x`` and optional ``y``."""
+    import numpy as np
+
+    from skyspike.compiler.datasets import DATASETS
+
+    if source in DATASETS:
+        d = load_data(source, data)
+        x, y = d.x_train[-samples:], d.y_train[-samples:]
+    else:
+        path = Path(source)
+        if path.suffix.lower() != ".npz":
+            fail(f"--calibrate {source}: give a data set ({', '.join(DATASETS)}) or an .npz file with x and y")
+        if not path.is_file():
+            fail(f"--calibrate {source}: no such file")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if "x" not in f.files:
+                    fail(f"--calibrate {source}: the file has no array 'x' (calibration images, N x n_in, 0..1)")
+                x = np.asarray(f["x"], np.float64)[:samples]
+                y = np.asarray(f["y"])[:samples] if "y" in f.files else None
+        except (OSError, ValueError) as e:
+            fail(f"--calibrate {source}: not a readable .npz file ({e})")
+    x = x.reshape(len(x), -1)
+    if x.shape[1] != n_in:
+        fail(f"--calibrate {source}: the network takes {n_in} inputs but the calibration images have {x.shape[1]}")
+    if y is not None and (y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer)):
+        fail(f"--calibrate {source}: y must hold one integer label per image")
+    return x, y
+
+
+def run_calibration(fnet, bits, steps, options: dict, calibrate):
+    """:func:`skyspike.compiler.quantize.quantize_calibrated` with a progress bar."""
+    from skyspike.compiler import calibrate as C
+    from skyspike.compiler import quantize as Q
+
+    with progress_bar() as prog:
+        task = prog.add_task(f"calibrating on {len(calibrate[0])} samples",
+                             total=C.planned_runs(len(fnet.layers)))
+        return Q.quantize_calibrated(fnet, bits, steps, calibrate=calibrate, progress=lambda n: prog.advance(task, n),
+                                     **options)
 
 
 def summary(net, cfg, inputs=None, what: str | None = None):
