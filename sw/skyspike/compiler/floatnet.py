@@ -89,6 +89,9 @@ class FloatNetwork:
     # values of input_bits bits, "direct" or "rate" coded on the chip; None: it does not say.
     input_bits: int | None = None
     input_mode: str = "direct"
+    # The grid the source was fine-tuned on (skyspike.compiler.finetune): {"bits": [...], "scales":
+    # [...]} per layer; quantizing at those bits with those scales is exact. None: not on a grid.
+    grid: dict | None = None
 
     def simulate(self, spikes, record: bool = True):
         """Run input spikes (batch, steps, n_in) in float64; returns a

@@ -23,7 +23,7 @@ import numpy as np
 
 from skyspike.chip.network import NetworkError
 from skyspike.compiler.floatnet import FloatLayer, FloatNetwork
-from skyspike.compiler.nirgraph import NIR_DT, NIR_OPTIONS, check_nir_options, from_nir
+from skyspike.compiler.nirgraph import NIR_DT, NIR_OPTIONS, check_nir_options, from_nir, read_grid
 from skyspike.compiler.params import as_array, check_weight, fold_thresholds, per_neuron, uniform
 
 
@@ -137,7 +137,13 @@ def from_torch(model_or_layers) -> FloatNetwork:
         raise NetworkError(f"module {pending[0]!r} (Linear): the last Linear layer has no neuron layer after it")
     if not layers:
         raise NetworkError("no Linear + neuron layers found")
-    return FloatNetwork(layers, source=type(model_or_layers).__name__)
+    grid = read_grid(getattr(model_or_layers, GRID_ATTRIBUTE, None), f"the model's {GRID_ATTRIBUTE}")
+    return FloatNetwork(layers, source=type(model_or_layers).__name__, grid=grid)
+
+
+#: The attribute :mod:`skyspike.compiler.finetune` sets on the torch models it writes: the grid
+#: (:data:`skyspike.compiler.nirgraph.GRID_METADATA`) they are exact on.
+GRID_ATTRIBUTE = "skyspike_grid"
 
 
 def load_model(source, **nir_options) -> FloatNetwork:

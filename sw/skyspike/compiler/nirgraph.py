@@ -166,6 +166,10 @@ def from_nir(graph, *, dt: float = NIR_DT, reset: str = "zero") -> FloatNetwork:
     check_nir_options(dt=dt, reset=reset)
     graph, source = _read_nir(graph)
     notes = [f"NIR has no time step: discretized with dt={dt:g}"]
+    grid = read_grid((getattr(graph, "metadata", None) or {}).get(GRID_METADATA), f"NIR graph metadata {GRID_METADATA}")
+    if grid is not None and grid["reset"] != reset:
+        reset = grid["reset"]
+        notes.append(f"the graph's metadata says: fine-tuned on the chip's grid, reset by {reset}")
     if reset == "subtract":
         notes.append("reset='subtract': NIR's v_reset=0 read as snnTorch's reset by subtraction "
                      "(NIR itself can only reset to a value)")
@@ -200,7 +204,7 @@ def from_nir(graph, *, dt: float = NIR_DT, reset: str = "zero") -> FloatNetwork:
     bits, mode = _nir_input(graph)
     if bits is not None:
         notes.append(f"the graph's metadata says: {mode} input of {bits}-bit values")
-    return FloatNetwork(layers, source=source, notes=notes, input_bits=bits, input_mode=mode)
+    return FloatNetwork(layers, source=source, notes=notes, input_bits=bits, input_mode=mode, grid=grid)
 
 
 #: The graph metadata key that says the input is graded values (:func:`skyspike.compiler.model.export_nir`
@@ -221,6 +225,28 @@ def _nir_input(graph) -> tuple[int | None, str]:
     bits = meta.get("bits")
     return check_precision(int(bits) if isinstance(bits, (int, np.integer)) else bits,
                            f"NIR graph metadata {INPUT_METADATA}", NetworkError), meta["mode"]
+
+
+#: The graph metadata key of a model fine-tuned on the chip's grid (:mod:`skyspike.compiler.finetune`):
+#: {"bits": [per layer], "scales": [per layer], "reset": "subtract" or "zero"}.
+GRID_METADATA = "skyspike_grid"
+
+
+def read_grid(meta, where: str) -> dict | None:
+    """A grid description (GRID_METADATA, or a torch model's ``skyspike_grid`` attribute) checked:
+    {"bits": [int], "scales": [float > 0], "reset": str}, or None; NetworkError if malformed."""
+    if meta is None:
+        return None
+    try:
+        bits = [int(b) for b in np.asarray(meta["bits"]).ravel()]
+        scales = [float(s) for s in np.asarray(meta["scales"], np.float64).ravel()]
+        reset = str(meta.get("reset", "zero"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise NetworkError(f"{where}: expected {{'bits': [...], 'scales': [...], 'reset': ...}} ({e})") from None
+    if len(bits) != len(scales) or not all(math.isfinite(s) and s > 0 for s in scales) \
+            or reset not in ("subtract", "zero"):
+        raise NetworkError(f"{where}: bits {bits}, scales {scales}, reset {reset!r} do not describe a grid")
+    return {"bits": bits, "scales": scales, "reset": reset}
 
 
 def _io_size(node, key: str) -> int | None:
@@ -250,4 +276,4 @@ def _check_io_sizes(graph, layers: list[FloatLayer]) -> None:
             raise NetworkError(f"NIR node {name!r} ({type(node).__name__}): size {n} does not match the {want} {what}")
 
 
-__all__ = ["from_nir", "check_nir_options", "NIR_DT", "NIR_OPTIONS"]
+__all__ = ["from_nir", "check_nir_options", "read_grid", "GRID_METADATA", "NIR_DT", "NIR_OPTIONS"]

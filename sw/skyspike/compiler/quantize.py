@@ -35,6 +35,9 @@ def quantize(model, bits: int | list[int] = 4, steps: int = 16, *, scales: list[
     instead: a model trained on rate-coded spikes takes the same values and the chip rate codes
     them (with generators seeded by ``seed``); nothing else changes.
 
+    A model fine-tuned on the chip's grid (:mod:`skyspike.compiler.finetune`: its ``grid``) is
+    quantized with that grid's scales when ``bits`` are the grid's and ``scales`` is not given.
+
     ``calibrate=(inputs, labels or None)``: choose each layer's scale, threshold and bias
     correction by measuring on these samples with the golden model (accuracy on ``labels``, or
     agreement with the float model without): :mod:`skyspike.compiler.calibrate`. ``inputs`` are
@@ -83,6 +86,8 @@ def _quantize(model, bits, steps, scales, rule, align_threshold, input_bits, inp
         raise NetworkError(f"bits has {len(per_layer)} entries for {n} layers")
     if scales is not None and len(scales) != n:
         raise NetworkError(f"scales has {len(scales)} entries for {n} layers")
+    if scales is None and fnet.grid is not None and fnet.grid["bits"] == per_layer:
+        scales = fnet.grid["scales"]   # fine-tuned on exactly this grid: compile it as it was trained
     if input_bits is not None:
         check_precision(input_bits, f"{input_mode} input", NetworkError)
         if input_mode not in ("direct", "rate"):

@@ -1,5 +1,6 @@
-"""`skyspike compile --calibrate`: a stock snnTorch model's NIR file calibrated on a data set or on
-an .npz file of images; bad calibration data is one clear line and no file written."""
+"""`skyspike compile --calibrate` and `skyspike finetune` on a stock snnTorch model's NIR file:
+calibrated on a data set or an .npz file of images, fine-tuned into a NIR graph that compiles
+exactly; bad data and options are one clear line and no file written."""
 from __future__ import annotations
 
 import numpy as np
@@ -65,3 +66,37 @@ def test_bad_calibration_data_is_one_line_and_no_file(nir_file, tmp_path, make, 
     code, text = cli("compile", nir_file, "-o", out, *COMPILE, "--calibrate", make(tmp_path))
     assert code == 2 and message in text and "Traceback" not in text, text
     assert not out.exists()
+
+
+def test_finetune_writes_a_nir_graph_that_compiles_exactly(nir_file, tmp_path):
+    from skyspike.compiler import quantize as Q
+
+    out = tmp_path / "tuned.nir"
+    code, text = cli("finetune", nir_file, "-o", out, "--bits", 2, "--nir-reset", "subtract", "--steps", 8,
+                     "--epochs", 1, "--limit", 300, "--calibrate-samples", 200, "--validate", 100)
+    assert code == 0, text
+    assert "epoch 1/1" in text and "chip, fine-tuned" in text and "chip, calibrated" in text
+    assert f"skyspike compile {out} -o net.npz --bits 2 --steps 8" in " ".join(text.split())
+    code, text = cli("compile", out, "-o", tmp_path / "net.npz", "--bits", 2, "--steps", 8)
+    assert code == 0, text
+    net = Q.quantize(str(out), 2, 8)
+    assert net.layers[0].reset_zero is False   # the graph says it resets by subtraction
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-o", "{d}/t.pt"], "use one of .nir"),
+    (["-o", "{d}/t.nir", "--lr", 0], "--lr must be > 0"),
+    (["-o", "{d}/t.nir", "--bits", 3], "3 is not one of"),
+    (["-o", "{d}/t.nir", "--epochs", 0], "greater than or equal to 1"),
+    (["-o", "{d}/t.nir", "--dataset", "foo"], "unknown data set 'foo'"),
+    (["-o", "{d}/nodir/t.nir"], "does not exist"),
+])
+def test_finetune_bad_options_are_one_line(nir_file, tmp_path, args, message):
+    code, text = cli("finetune", nir_file, *[str(a).format(d=tmp_path) for a in args])
+    assert code == 2 and message in text and "Traceback" not in text, text
+    assert not (tmp_path / "t.nir").exists()
+
+
+def test_finetune_of_a_missing_model_is_one_line(tmp_path):
+    code, text = cli("finetune", tmp_path / "none.nir", "-o", tmp_path / "t.nir")
+    assert code == 2 and "no such file" in text
