@@ -38,6 +38,7 @@ def test_compile_calibrates_on_a_data_set_and_says_what_it_gained(nir_file, tmp_
     assert code == 0, text
     assert "calibration on 300 samples" in text and "layer 0:" in text
     assert "calibration gained" in text and "uncalibrated" in text
+    assert "every precision on 200 digits test images" in text and "chip (calibrated)" in text
     _, meta = load_compiled(out)
     cal = meta["calibration"]
     assert cal["data"] == "digits" and cal["metric"] == "accuracy" and cal["after"] >= cal["before"]

@@ -123,6 +123,8 @@ def compile(
         help="calibrate each layer's scale, thresholds and biases on data with the golden model: a data set "
              "name (its training images) or an .npz file with x (N, n_in) intensities 0..1 and optional labels y")] = None,
     calibrate_samples: Annotated[int, typer.Option(min=1, help="calibration images to use")] = 1000,
+    advise: Annotated[bool, typer.Option(help="with --calibrate and validation images: every precision's fit "
+                                              "and calibrated accuracy, and whether to fine-tune")] = True,
 ):
     """Quantize a trained model into a chip network file, with a resource summary."""
     finite("gain", gain, 0.0)
@@ -132,13 +134,13 @@ def compile(
     compile_model(model, output, bits=parse_bits(bits), steps=steps, config=config, rule=rule,
                   align_threshold=align_threshold, nir_reset=nir_reset, nir_dt=nir_dt, encoding=enc,
                   dataset=dataset, data=data, validate=validate, calibrate=calibrate,
-                  calibrate_samples=calibrate_samples)
+                  calibrate_samples=calibrate_samples, advise=advise)
 
 
 def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dict, steps: int | None = None,
                   rule: str = "mse", align_threshold: bool | None = None, nir_reset: str = "zero",
                   nir_dt: float = 1e-4, dataset: str | None = None, data: Path | None = None, validate: int = 1000,
-                  calibrate: str | None = None, calibrate_samples: int = 1000):
+                  calibrate: str | None = None, calibrate_samples: int = 1000, advise: bool = True):
     """Check everything, quantize (and calibrate), load the validation data, then write ``output``
     and report."""
     from skyspike.chip.netfile import save_compiled
@@ -171,7 +173,8 @@ def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dic
     rule_net, cal = net, None
     if calibrate:
         xc, yc = calibration_set(calibrate, data, calibrate_samples, net.layers[0].n_in)
-        cal = run_calibration(fnet, bits, steps, options, (encode_inputs(xc, net, meta, seed=2), yc))
+        calibration = (encode_inputs(xc, net, meta, seed=2), yc)
+        cal = run_calibration(fnet, bits, steps, options, calibration)
         net = cal.net
         meta["scales"] = [ly.scale for ly in net.layers]
         meta["calibration"] = {"data": calibrate, "samples": cal.samples, "metric": cal.metric,
@@ -191,7 +194,27 @@ def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dic
             before = Q.quantization_report(reference, rule_net, x, d.y_test[:validate]).golden_accuracy
             console.print(f"calibration gained {100 * (rep.golden_accuracy - before):+.1f} pt on them "
                           f"(uncalibrated {100 * before:.1f}%, calibrated {100 * rep.golden_accuracy:.1f}%)")
+            if advise:
+                advise_precisions(model, fnet, reference, steps, options, cfg, x, d.y_test[:validate], calibration,
+                                  {bits: net} if isinstance(bits, int) else {}, ds, data, nir_reset, encoding)
     console.print(f"wrote {output}")
+
+
+def advise_precisions(model, fnet, reference, steps, options, cfg, x, y, calibration, known, ds, data, nir_reset,
+                      encoding):
+    """The precisions table (:mod:`skyspike.apps.advice`) and what to do."""
+    from skyspike.apps import advice
+    from skyspike.spec.config import PRECISIONS
+
+    with progress_bar() as prog:
+        task = prog.add_task("other precisions", total=len(PRECISIONS))
+        rows = advice.precision_rows(fnet, reference, steps, options, cfg, x, y, calibration, known=known,
+                                     progress=lambda b: prog.update(task, completed=PRECISIONS.index(b)))
+    console.print(advice.precision_table(rows, f"every precision on {len(x)} {ds} test images"))
+    command = advice.finetune_command(model, ds, data, steps, nir_reset, encoding["method"], encoding.get("bits"),
+                                      all(ly.strict and ly.spiking for ly in fnet.layers))
+    for line in advice.advice_lines(rows, command):
+        console.print(line)
 
 
 def calibration_set(source: str, data: Path | None, samples: int, n_in: int):

@@ -183,39 +183,42 @@ def sweep(
     plot: Annotated[Path | None, typer.Option(help="save accuracy vs. precision (.png, .svg, .pdf)")] = None,
     nir_reset: NirReset = "zero",
     nir_dt: NirDt = 1e-4,
+    calibrate_samples: Annotated[int, typer.Option(
+        min=0, help="training images to calibrate each precision on (0: the rule alone)")] = 1000,
 ):
-    """Accuracy vs. weight precision (1/2/4/8 bits, post-training quantization, golden model)."""
+    """Accuracy vs. weight precision (1/2/4/8 bits; the rule and calibrated; golden model), what fits
+    the core, and whether fine-tuning is advised."""
+    from skyspike.apps import advice
     from skyspike.compiler import encode
-    from skyspike.compiler import quantize as Q
     from skyspike.spec.config import get_config
-    from skyspike.chip.network import NetworkError
 
     if plot is not None:
         output_path(plot, (".png", ".svg", ".pdf"))
     fnet, torch_model, recipe = load_source(model, nir_reset, nir_dt)
     ds = dataset or (recipe.dataset if recipe else "digits")
     d = load_data(ds, data)
+    if d.n_in != fnet.layers[0].n_in:
+        fail(f"the network takes {fnet.layers[0].n_in} inputs but {ds} images have {d.n_in} pixels")
     steps = steps or (recipe.steps if recipe else 16)
     n = len(d.y_test) if limit is None else min(limit, len(d.y_test))
     x = encode.rate(d.x_test[:n], steps, rng=1)
     cfg = get_config(config)
-    t = Table(title=f"{model.name} on {n} {ds} test images", title_justify="left")
-    for c in ("bits", "float", "chip", "same answer", "fits"):
-        t.add_column(c, justify="right")
-    rows = []
-    for bits in PRECISIONS:
-        net = Q.quantize(fnet, bits, steps)
-        try:
-            net.check(cfg)
-            fits = "yes"
-        except NetworkError as e:
-            fits = f"no: {e}"[:60]
-        rep = Q.quantization_report(torch_model if torch_model is not None else fnet, net, x, d.y_test[:n])
-        rows.append({"dataset": ds, "bits": bits, "chip": rep.golden_accuracy, "float": rep.float_accuracy})
-        t.add_row(str(bits), f"{100 * rep.float_accuracy:.2f}%", f"{100 * rep.golden_accuracy:.2f}%",
-                  f"{100 * rep.agreement:.1f}%", fits)
-    console.print(t)
+    cal = None
+    if calibrate_samples:
+        cal = (encode.rate(d.x_train[-calibrate_samples:], steps, rng=2), d.y_train[-calibrate_samples:])
+    with progress_bar() as prog:
+        task = prog.add_task("precisions", total=len(PRECISIONS))
+        rows = advice.precision_rows(fnet, torch_model if torch_model is not None else fnet, steps, {}, cfg, x,
+                                     d.y_test[:n], cal, progress=lambda b: prog.update(
+                                         task, description=f"{b}-bit", completed=PRECISIONS.index(b)))
+    console.print(advice.precision_table(rows, f"{model.name} on {n} {ds} test images"))
+    command = advice.finetune_command(model, ds, data, steps, nir_reset, None, None,
+                                      all(ly.strict and ly.spiking for ly in fnet.layers))
+    for line in advice.advice_lines(rows, command):
+        console.print(line)
     if plot:
         from skyspike.apps.plots import accuracy_vs_precision
-        accuracy_vs_precision(rows, plot, f"{model.name}: accuracy vs. weight precision")
+        points = [{"dataset": ds, "bits": r.bits, "chip": r.best, "float": r.float_acc, "chip_ptq": r.rule_acc}
+                  for r in rows]
+        accuracy_vs_precision(points, plot, f"{model.name}: accuracy vs. weight precision")
         console.print(f"wrote {plot}")
