@@ -18,8 +18,9 @@ predictions; ties go to the smaller mean |chip - float| output spike count. Per 
 
 A candidate replaces the incumbent only if it scores strictly better, and the uncalibrated
 network is the first incumbent: the result is never worse than the rule on the calibration data.
-"Better" means ``MARGIN`` more samples right, or as many right and a clearly smaller count error
-(selecting among ~40 candidates on noise does not carry over to new data). Two rounds: the
+"Better" is a sign test on the samples where the two differ: at least ``MARGIN`` more newly right
+than newly wrong and ``Z`` standard deviations of those flips, or no net loss and a clearly
+smaller count error (choices made on noise, among ~40 candidates, do not carry over to new data). Two rounds: the
 second revisits each layer with the later ones calibrated.
 Cost: about 20 golden runs per layer (seconds for a 784-128-10 network on 1,000 samples).
 """
@@ -39,10 +40,10 @@ from skyspike.compiler.floatnet import FloatLayer, FloatNetwork, float_inputs
 from skyspike.compiler.grid import input_scale, layer_scale, layer_where, quantize_layer
 from skyspike.errors import InputError, NetworkError
 
-SCALE_FACTORS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.4, 1.6)
+SCALE_FACTORS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.4, 1.6)   # times the rule's scale
+GAINS = (0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.4, 1.6)                # times the thresholds and reset
 ROUNDS = 2
-MARGIN = 2   # samples: a candidate must get this many more right (choices on noise do not generalize)
-GAINS = (0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.4, 1.6)
+MARGIN, Z = 2, 2.0   # a candidate must win by this many samples and standard deviations (module doc)
 
 
 def planned_runs(n_layers: int) -> int:
@@ -216,7 +217,8 @@ class _Search:
         if self.progress:
             self.progress(1)
         pred = predict(counts, last_v)
-        score = (float(np.mean(pred == s.target)), -float(np.abs(counts - s.ref_counts).mean()))
+        right = pred == s.target
+        score = (float(np.mean(right)), -float(np.abs(counts - s.ref_counts).mean()), right)
         return score, out, start
 
     def current(self, i: int, ly: ChipLayer, x_in) -> np.ndarray:
@@ -239,10 +241,13 @@ class _Search:
         return self._weighted + ly.bias.sum(axis=0) * ((1 << s.input_bits) - 1 if direct else 1)
 
     def better(self, a: tuple, b: tuple) -> bool:
-        """Score ``a`` beats ``b`` by more than noise: ``MARGIN`` more samples right, or as many
-        right and a mean output-count error over 2% smaller."""
-        gain = round((a[0] - b[0]) * len(self.setup.target))
-        return gain >= MARGIN or (gain >= 0 and a[1] > b[1] * 0.98 and a[1] > b[1])
+        """Score ``a`` beats ``b`` by more than noise: of the samples where they differ, ``a`` gets
+        more right than wrong by at least ``MARGIN`` and ``Z`` standard deviations (a sign test);
+        or it loses none on balance and its mean output-count error is over 2% smaller."""
+        won, lost = int(np.sum(a[2] & ~b[2])), int(np.sum(~a[2] & b[2]))
+        if won - lost >= max(MARGIN, Z * np.sqrt(won + lost)):
+            return True
+        return won >= lost and a[1] > 0.98 * b[1] and a[1] > b[1]
 
     def build(self, i: int, choice: LayerChoice) -> ChipLayer:
         s = self.setup

@@ -1,0 +1,92 @@
+"""Stock snnTorch models (trained with snnTorch alone, tests/stock_snntorch.py) on the chip: float vs
+golden model with the rounding rule, with data calibration, and after fine-tuning on the grid.
+
+    PYTHONPATH=sw .venv/bin/python bench/calibration.py digits                 # 64-32-10, 64-48-10
+    PYTHONPATH=sw .venv/bin/python bench/calibration.py mnist --data DIR       # 784-128-10, a subset
+
+Both reset modes; each model through torch and through its NIR export. Calibration uses held-out
+training images (not those trained on); accuracy is on the test images, rate coded (16 steps).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "sw"), str(ROOT / "tests")]
+
+from stock_snntorch import train_stock  # noqa: E402
+
+from skyspike.compiler import datasets, encode  # noqa: E402
+from skyspike.compiler import finetune as F  # noqa: E402
+from skyspike.compiler import quantize as Q  # noqa: E402
+from skyspike.compiler.model import export_nir  # noqa: E402
+
+STEPS = 16
+SETUPS = {"digits": {"sizes": [(64, 32, 10), (64, 48, 10)], "train": 1137, "cal": 300, "epochs": 20, "test": None,
+                     "ft_epochs": 5},
+          "mnist": {"sizes": [(784, 128, 10)], "train": 20000, "cal": 1000, "epochs": 3, "test": 2000,
+                    "ft_epochs": 2}}
+
+
+def measure(model, source, d, s, bits_list, out, label, nir: dict):
+    """One row per precision: float, rule, calibrated (held-out training images), fine-tuned (<= 2 bits)."""
+    x = encode.rate(d.x_test[:s["test"]], STEPS, rng=1)
+    y = d.y_test[:s["test"]]
+    xc_img, yc = d.x_train[s["train"]:s["train"] + s["cal"]], d.y_train[s["train"]:s["train"] + s["cal"]]
+    cal_in = (encode.rate(xc_img, STEPS, rng=2), yc)
+    for bits in bits_list:
+        rule = Q.quantization_report(model, Q.quantize(source, bits, STEPS, **nir), x, y)
+        t0 = time.time()
+        cal = Q.quantize_calibrated(source, bits, STEPS, calibrate=cal_in, **nir)
+        t_cal = time.time() - t0
+        row = [label, str(bits), f"{100 * rule.float_accuracy:.2f}", f"{100 * rule.golden_accuracy:.2f}",
+               f"{100 * Q.quantization_report(model, cal.net, x, y).golden_accuracy:.2f}", f"{t_cal:.1f}"]
+        if bits <= 2:
+            ft = F.finetune(source, d.x_train[:s["train"]], d.y_train[:s["train"]], bits, STEPS,
+                            epochs=s["ft_epochs"], calibrate=s["cal"], **nir)
+            row.append(f"{100 * Q.quantization_report(model, Q.quantize(ft.model, bits, STEPS), x, y).golden_accuracy:.2f}")
+        else:
+            row.append("-")
+        out.add_row(*row)
+        Console().print(" ".join(row), highlight=False)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dataset", choices=sorted(SETUPS))
+    ap.add_argument("--data", default=None)
+    ap.add_argument("--bits", default="8,4,2")
+    ap.add_argument("--resets", default="subtract,zero")
+    ap.add_argument("--nir", action="store_true", help="also through each model's NIR export")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    s = SETUPS[args.dataset]
+    d = datasets.load(args.dataset, args.data)
+    tmp = ROOT / "build" / "bench"
+    tmp.mkdir(parents=True, exist_ok=True)
+    t = Table(title=f"stock snnTorch models on {args.dataset}: chip (golden) accuracy %", title_justify="left")
+    for c in ("model", "bits", "float", "rule", "calibrated", "cal s", "fine-tuned"):
+        t.add_column(c, justify="right")
+    for sizes in s["sizes"]:
+        for reset in args.resets.split(","):
+            model = train_stock(d.x_train[:s["train"]], d.y_train[:s["train"]], sizes, reset=reset,
+                                epochs=s["epochs"], steps=STEPS, threads=2)
+            name = "-".join(map(str, sizes)) + f" {reset}"
+            path = tmp / f"stock-{args.dataset}-{'-'.join(map(str, sizes))}-{reset}.nir"
+            export_nir(model, sizes[0], path)
+            bits = [int(b) for b in args.bits.split(",")]
+            measure(model, model, d, s, bits, t, f"{name} torch", {})
+            if args.nir:
+                measure(model, str(path), d, s, bits, t, f"{name} NIR", {"reset": reset})
+    Console().print(t)
+
+
+if __name__ == "__main__":
+    main()
