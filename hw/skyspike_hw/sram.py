@@ -5,7 +5,7 @@ Facts: ``shared/docs/openram-sky130-macros.md`` (beside the checkout); pin names
 only in the one cycle the macro guarantees it, and is pseudo-random garbage at every other time.
 
 What a macro elaborates into is the platform's choice (:func:`sram_kind`): on an FPGA (any
-Amaranth build platform, e.g. the ECP5 boards of :mod:`skyspike_hw.flow.fpga`) it is block RAM
+Amaranth build platform, e.g. the ECP5 boards of :mod:`skyspike_hw.boards`) it is block RAM
 with the macro's cycle behaviour; otherwise the ``sim_model`` argument picks the simulation
 model or the black-box macro. No hand edits: the same SoC source serves all three.
 """
