@@ -134,7 +134,7 @@ fpga-prog: setup  ## load the FPGA build's bitstream into the board (openFPGALoa
 	$(VPY) -m skyspike_hw.flow.fpga $(FPGA_ARGS) --program
 
 fpga-check: setup  ## the driver against a board running the FPGA build: checks and throughput (PORT=/dev/ttyUSB0)
-	$(VPY) -m skyspike.apps.fpgacheck --port $(PORT) $(if $(CLOCK_MHZ),--clock-mhz $(CLOCK_MHZ),)
+	$(VPY) -m skyspike.apps.fpgacheck --port $(PORT) --config $(FPGA_CONFIG) $(if $(CLOCK_MHZ),--clock-mhz $(CLOCK_MHZ),)
 
 bench: setup  ## cycles per inference, golden-model throughput, RTL simulation speed
 	$(SIM_ENV) $(VPY) bench/bench.py

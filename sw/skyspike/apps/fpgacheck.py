@@ -4,8 +4,9 @@ test images of the trained digits network, every answer checked against the gold
 the throughput measured (inferences per second, with the time of the identity check and of
 the image load).
 
-``python -m skyspike.apps.fpgacheck --port /dev/ttyUSB0`` (a device or a pyserial URL). With
-no board on the port it says so in one line and exits with 1.
+``python -m skyspike.apps.fpgacheck --port /dev/ttyUSB0`` (a device or a pyserial URL). The
+network (64-48-10, the digits recipe) fits every configuration. With no board on the port it
+says so in one line and exits with 1.
 """
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from skyspike.spec.config import CONFIGS, CoreConfig, get_config
+
 __all__ = ["measure", "main"]
 
 BUILD = Path("build") / "fpga-check"
 
 
-def measure(link, net, x: np.ndarray, cfg, *, clock_hz: float = 50e6, timeout: float = 2.0) -> dict:
+def measure(link, net, x: np.ndarray, cfg: str | CoreConfig, *, clock_hz: float = 50e6, timeout: float = 2.0) -> dict:
     """Identity check, image load and a STREAM of ``x`` over ``link`` (a Link: a port, or the
     simulated UART in the tests), timed in wall-clock time, the answers compared with the golden
     model's. ``clock_hz`` and ``timeout``: the driver's (HostClient's)."""
@@ -30,6 +33,7 @@ def measure(link, net, x: np.ndarray, cfg, *, clock_hz: float = 50e6, timeout: f
     from skyspike.link.client import HostClient
     from skyspike.link.host import check_identity, load_image, run_inferences
 
+    cfg = get_config(cfg)
     image = build_image(net, cfg)
     client = HostClient(link, timeout=timeout, clock_hz=clock_hz)
     t0 = time.monotonic()
@@ -72,6 +76,9 @@ def main(argv=None) -> int:
     ap.add_argument("--baud", type=int, default=115200, help="the board's UART rate (the bitstream's metadata)")
     ap.add_argument("--clock-mhz", type=float, default=50.0, help="the board's clock (for the driver's timeouts)")
     ap.add_argument("--samples", type=int, default=100, help="test images to stream")
+    ap.add_argument("--out", type=Path, default=BUILD, help="where the network is trained (cached)")
+    ap.add_argument("--config", default="small", choices=sorted(CONFIGS),
+                    help="the configuration the board's bitstream was built for (make fpga FPGA_CONFIG=)")
     args = ap.parse_args(argv)
     why = _no_board(args.port)
     if why:
@@ -87,7 +94,7 @@ def main(argv=None) -> int:
     console = Console()
     try:
         with console.status("training (or loading) the digits network"):
-            network, inputs = trained_small_network(BUILD, samples=args.samples)
+            network, inputs = trained_small_network(args.out, samples=args.samples)
         net, x = load_network(network), np.load(inputs)["spikes"]
         link = SerialLink.open(args.port, args.baud)
     except (OSError, ValueError) as exc:
@@ -95,9 +102,10 @@ def main(argv=None) -> int:
         return 1
     try:
         with console.status(f"{args.samples} inferences on the board at {args.port}"):
-            r = measure(link, net, x, "small", clock_hz=args.clock_mhz * 1e6)
+            r = measure(link, net, x, args.config, clock_hz=args.clock_mhz * 1e6)
     except (SkySpikeError, OSError, TimeoutError) as exc:
-        print(f"error: the board at {args.port} did not answer as a SkySpike small build: {exc}", file=sys.stderr)
+        print(f"error: the board at {args.port} did not answer as a SkySpike {args.config} build: {exc}",
+              file=sys.stderr)
         return 1
     finally:
         link.close()

@@ -17,3 +17,16 @@ def test_no_board_is_one_line_and_exit_1():
     assert proc.stderr.strip().splitlines() == [
         "error: no board: /dev/ttyNOBOARD9 does not exist (connect a board with `make fpga-prog`, or give PORT=...)"]
     assert proc.stdout == ""
+
+
+def test_against_an_emulated_board(capsys):
+    """The whole command on a serial port: the emulated chip on a pseudo-terminal."""
+    from simrun import BUILD
+
+    from skyspike.apps.fpgacheck import main
+    from skyspike.emu.fakechip import FakeChip
+
+    with FakeChip("small") as chip:
+        assert main(["--port", chip.port, "--samples", "4", "--out", str(BUILD / "fpga-check")]) == 0
+    out = capsys.readouterr().out
+    assert "4 inferences in" in out and "answers equal to the golden model: yes" in out
