@@ -165,12 +165,16 @@ def run(config: str = "small", board_name: str = DEFAULT_BOARD, *, clock_mhz: fl
     ``fast``: nextpnr's placement not timing-driven (:data:`FAST_NEXTPNR`)."""
     get_config(config)
     board = get_board(board_name)
+    if clock_mhz is not None and not clock_mhz > 0:
+        raise ValueError(f"the clock must be a positive frequency in MHz, not {clock_mhz!r}")
     env = find_tools()
     out = Path(out) / board.name / config
+    f_osc = board.make_platform().default_clk_frequency / 1e6
+    if clock_mhz is not None and clock_mhz != f_osc:
+        pll_setting(f_osc * 1e6, clock_mhz * 1e6)   # a clock the PLL cannot make: say so before building
     if firmware is None:
         progress("firmware: make -C firmware")
         firmware = build_firmware(out / "firmware")
-    f_osc = board.make_platform().default_clk_frequency / 1e6
     clock = clock_mhz or START_MHZ.get(config, 25.0)
     passes: list[PassResult] = []
     for n in range(1, (1 if clock_mhz else MAX_PASSES) + 1):

@@ -102,3 +102,12 @@ def test_clock_search_follows_the_timing_report(tmp_path, monkeypatch):
     fmax_of[40.0] = 44.0   # met, less than RAISE_MARGIN above: that clock stands
     report = fpga.run("small", "ulx3s-85f", out=tmp_path / "again", firmware=[0x6F], progress=lambda msg: None)
     assert calls == [40.0] and report["clock_mhz"] == 40.0
+
+
+@pytest.mark.parametrize("mhz,word", [("0", "positive frequency"), ("900", "PLL output frequency")])
+def test_bad_clock_is_one_clear_error(mhz, word, capsys, monkeypatch):
+    pytest.importorskip("amaranth_boards", reason="amaranth-boards is not installed (pip install -e '.[fpga]')")
+    monkeypatch.setattr(fpga, "find_tools", lambda: {})
+    assert fpga.main(["--clock-mhz", mhz, "--firmware", "/dev/null", "-o", "/nonexistent-skyspike"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and word in err[0], err
