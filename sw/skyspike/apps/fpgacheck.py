@@ -19,7 +19,7 @@ import numpy as np
 
 from skyspike.spec.config import CONFIGS, CoreConfig, get_config
 
-__all__ = ["measure", "main"]
+__all__ = ["measure", "report_lines", "main"]
 
 BUILD = Path("build") / "fpga-check"
 
@@ -47,18 +47,17 @@ def measure(link, net, x: np.ndarray, cfg: str | CoreConfig, *, clock_hz: float 
     equal = bool(np.array_equal(counts, gold.counts) and np.array_equal(cycles, gold.cycles)
                  and np.array_equal(finals[-1], gold.finals[-1]))
     n = len(x)
-    report = {"samples": n, "identify_s": t1 - t0, "load_s": t2 - t1, "stream_s": t3 - t2,
-              "inferences_per_s": n / max(t3 - t2, 1e-9), "core_cycles_mean": float(np.mean(cycles)),
-              "golden_equal": equal}
-    return report
+    return {"samples": n, "identify_s": t1 - t0, "load_s": t2 - t1, "stream_s": t3 - t2,
+            "inferences_per_s": n / max(t3 - t2, 1e-9), "core_cycles_mean": float(np.mean(cycles)),
+            "golden_equal": equal}
 
 
 def report_lines(r: dict) -> list[str]:
-    lines = [f"identify {r['identify_s'] * 1e3:.1f} ms, image load {r['load_s']:.2f} s",
+    """:func:`measure`'s report as the lines the command prints."""
+    return [f"identify {r['identify_s'] * 1e3:.1f} ms, image load {r['load_s']:.2f} s",
              f"{r['samples']} inferences in {r['stream_s']:.2f} s: {r['inferences_per_s']:.1f} inferences/s "
              f"({r['core_cycles_mean']:.0f} core cycles each)",
              f"answers equal to the golden model: {'yes' if r['golden_equal'] else 'NO'}"]
-    return lines
 
 
 def _no_board(port: str) -> str | None:
