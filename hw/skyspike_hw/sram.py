@@ -171,9 +171,9 @@ class SRAMMacro(wiring.Component):
 
 
     def _bram(self, m):
-        """Block RAM: the model's memory without its garbage or checks. The write port and read
-        port 0 share ``p0.addr`` and one clock, so Yosys merges them into one read/write port of
-        a true dual-port block RAM (ECP5: DP16KD), read port 1 being the other."""
+        """Block RAM: the model's memory without its garbage or checks. A 32-bit ECP5 block RAM
+        (PDPW16KD) has one write and one read port, so Yosys keeps one copy per read port, both
+        written (two blocks a macro; one where port 1 is never enabled, as in the CPU's RAM)."""
         p0, p1 = self.p0, self.p1
         m.submodules.mem = mem = Memory(shape=32, depth=self.depth, init=self.init)
         wr = mem.write_port(granularity=8)
