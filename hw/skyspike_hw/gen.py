@@ -57,16 +57,17 @@ class FlatPorts(Elaboratable):
         return self.component
 
 
-def rtlil_text(component: wiring.Component, name: str) -> str:
-    """RTLIL of ``component`` as top module ``name``, ports flattened (:class:`FlatPorts`)."""
-    return rtlil.convert(FlatPorts(component), name=name, emit_src=False)
+def rtlil_text(component: wiring.Component, name: str, platform=None) -> str:
+    """RTLIL of ``component`` as top module ``name``, ports flattened (:class:`FlatPorts`),
+    elaborated for ``platform`` (None: simulation and silicon; a build platform: an FPGA)."""
+    return rtlil.convert(FlatPorts(component), name=name, platform=platform, emit_src=False)
 
 
-def verilog_text(component: wiring.Component, name: str) -> str:
+def verilog_text(component: wiring.Component, name: str, platform=None) -> str:
     """Verilog of ``component`` as top module ``name``: :func:`rtlil_text` through Yosys
     ``proc`` and ``flatten``."""
     yosys = find_yosys(lambda ver: ver >= (0, 40))
-    return yosys.run(["-q", "-"], _SCRIPT.format(rtlil=rtlil_text(component, name)), ignore_warnings=True)
+    return yosys.run(["-q", "-"], _SCRIPT.format(rtlil=rtlil_text(component, name, platform)), ignore_warnings=True)
 
 
 def write_if_changed(path: Path, text: str) -> Path:

@@ -43,13 +43,14 @@ def firmware_hex_text(words) -> str:
 
 def write_soc(config, firmware_hex: Path | None, out_dir: Path, *,
               uart_divisor: int = DEFAULT_UART_DIVISOR, name: str = "skyspike_soc",
-              sim_model: bool = True) -> list[Path]:
+              sim_model: bool = True, platform=None) -> list[Path]:
     """Write ``<out_dir>/<name>.v`` (top module ``name``: ports clk, rst, uart_tx, uart_rx,
     core_irq, core_active, cpu_trap, heartbeat) and return the Verilog files to simulate: it
-    and picorv32.v."""
+    and picorv32.v. ``platform``: elaborate for it (an FPGA board's platform: the SoC of the
+    board build, its memories block RAM; :func:`skyspike_hw.sram.sram_kind`)."""
     firmware = read_firmware_hex(firmware_hex) if firmware_hex is not None else None
     soc = SkySpikeSoC(config, firmware=firmware, uart_divisor=uart_divisor, sim_model=sim_model)
-    path = write_if_changed(Path(out_dir) / f"{name}.v", verilog_text(soc, name))
+    path = write_if_changed(Path(out_dir) / f"{name}.v", verilog_text(soc, name, platform))
     return [path, picorv32_verilog()]
 
 

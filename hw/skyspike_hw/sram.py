@@ -3,10 +3,16 @@
 Facts: ``shared/docs/openram-sky130-macros.md`` (beside the checkout); pin names and widths from the liberty files in
 ``sky130_sram_macros/lib``. The simulation model is deliberately unforgiving: read data exists
 only in the one cycle the macro guarantees it, and is pseudo-random garbage at every other time.
+
+What a macro elaborates into is the platform's choice (:func:`sram_kind`): on an FPGA (any
+Amaranth build platform, e.g. the ECP5 boards of :mod:`skyspike_hw.boards`) it is block RAM
+with the macro's cycle behaviour; otherwise the ``sim_model`` argument picks the simulation
+model or the black-box macro. No hand edits: the same SoC source serves all three.
 """
 
 import random
 
+from amaranth.build import Platform
 from amaranth.hdl import ClockSignal, Instance, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -17,7 +23,19 @@ from skyspike.spec.config import SRAM_MACROS
 from .params import rejecting
 from .ports import SRAMReadSignature, SRAMReadWriteSignature
 
-__all__ = ["SRAMMacro"]
+__all__ = ["SRAMMacro", "SRAM_KINDS", "sram_kind"]
+
+#: What an SRAM macro elaborates into: the macro instance (silicon), the cycle-exact
+#: simulation model, or FPGA block RAM.
+SRAM_KINDS = ("macro", "model", "bram")
+
+
+def sram_kind(platform, sim_model: bool) -> str:
+    """The kind (:data:`SRAM_KINDS`) for ``platform``: ``"bram"`` on an Amaranth build platform
+    (an FPGA), else ``"model"`` or ``"macro"`` as ``sim_model`` says."""
+    if isinstance(platform, Platform):
+        return "bram"
+    return "model" if sim_model else "macro"
 
 
 def _lfsr(m, name, seed):
@@ -54,9 +72,12 @@ class SRAMMacro(wiring.Component):
     sim_model : :class:`bool`
         If true, elaborate into a behavioural model built on :class:`~amaranth.lib.memory.Memory`.
         If false, elaborate into an :class:`~amaranth.hdl.Instance` of the real macro (a black box
-        for synthesis, power pins added by OpenLane through ``USE_POWER_PINS``).
+        for synthesis, power pins added by OpenLane through ``USE_POWER_PINS``). Ignored when
+        elaborated for an FPGA platform: block RAM then (:func:`sram_kind`), a ``1rw`` port 0 and
+        a read port 1 with one cycle of read latency (read data is held there, which the model's
+        garbage makes sure nothing relies on); it starts with the model's power-up contents.
     init : iterable of :class:`int` or :py:`None`
-        Initial contents (simulation model only). Missing words are zero. If :py:`None`, the
+        Initial contents (simulation model and block RAM only). Missing words are zero. If :py:`None`, the
         memory starts with deterministic pseudo-random contents, like an SRAM after power-up.
 
     Attributes
@@ -71,12 +92,12 @@ class SRAMMacro(wiring.Component):
         (valid only in the cycle after a port 1 read).
     p0_valid : :py:`Out(1)`
         ``p0.rdata`` carries a read result this cycle. For tests and assertions only;
-        always 0 when :py:`sim_model` is false.
+        always 0 for the macro and block RAM.
     p1_valid : :py:`Out(1)`
         As ``p0_valid``, for port 1 (low after a collision).
     collision : :py:`Out(1)`
         Sticky: a port 0 write hit the address port 1 read at the same edge. Cleared by reset;
-        always 0 when :py:`sim_model` is false.
+        always 0 for the macro and block RAM.
 
     Raises
     ------
@@ -106,7 +127,10 @@ class SRAMMacro(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p0, p1 = self.p0, self.p1
-        if not self.sim_model:
+        kind = sram_kind(platform, self.sim_model)
+        if kind == "bram":
+            return self._bram(m)
+        if kind == "macro":
             m.submodules.macro = Instance(
                 self.macro_name,
                 i_clk0=ClockSignal("sync"), i_csb0=~p0.en, i_web0=~p0.we,
@@ -145,3 +169,20 @@ class SRAMMacro(wiring.Component):
         ]
         return m
 
+
+    def _bram(self, m):
+        """Block RAM: the model's memory without its garbage or checks. A 32-bit ECP5 block RAM
+        (PDPW16KD) has one write and one read port, so Yosys keeps one copy per read port, both
+        written (two blocks a macro; one where port 1 is never enabled, as in the CPU's RAM)."""
+        p0, p1 = self.p0, self.p1
+        m.submodules.mem = mem = Memory(shape=32, depth=self.depth, init=self.init)
+        wr = mem.write_port(granularity=8)
+        rd0 = mem.read_port(domain="sync")
+        rd1 = mem.read_port(domain="sync")
+        m.d.comb += [
+            wr.addr.eq(p0.addr), wr.data.eq(p0.wdata), wr.en.eq(Mux(p0.en & p0.we, p0.wmask, 0)),
+            rd0.addr.eq(p0.addr), rd0.en.eq(p0.en & ~p0.we), p0.rdata.eq(rd0.data),
+            rd1.addr.eq(p1.addr), rd1.en.eq(p1.en), p1.data.eq(rd1.data),
+            self.p0_valid.eq(0), self.p1_valid.eq(0), self.collision.eq(0),
+        ]
+        return m

@@ -12,8 +12,6 @@ so their answers can be compared sample by sample (they must be equal, bit for b
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,15 +70,20 @@ class GoldenBackend:
 class SimBackend:
     """The RTL simulation. ``via="core"``: the core alone over Wishbone (``simulator``
     icarus or verilator; default ``$SIM`` or icarus). ``via="soc"``: firmware + PicoRV32 +
-    UART + core on Verilator, through the host protocol (slow: ~0.3 M cycles per sample).
-    ``build_dir``: where simulator builds are cached (default under build/rtlsim)."""
+    UART + core on Verilator, through the host protocol (slow: ~0.3 M cycles per sample);
+    with ``board`` (``skyspike_hw.boards.BOARDS``), the SoC of that board's FPGA build (its
+    memories block RAM). ``build_dir``: where simulator builds are cached (default under
+    build/rtlsim)."""
 
     name = "sim"
 
-    def __init__(self, simulator: str | None = None, via: str = "core", build_dir: Path | str | None = None):
+    def __init__(self, simulator: str | None = None, via: str = "core", build_dir: Path | str | None = None,
+                 board: str | None = None):
         if via not in ("core", "soc"):
             raise ValueError(f"via={via!r}: use 'core' or 'soc'")
-        self.simulator, self.via = simulator, via
+        if board is not None and via != "soc":
+            raise ValueError(f"board={board!r} needs via='soc': a board runs the whole SoC")
+        self.simulator, self.via, self.board = simulator, via, board
         self.build_dir = Path(build_dir) if build_dir else None
 
     def run(self, net: ChipNetwork, spikes, cfg: CoreConfig | str = "chip", progress=None) -> Outcome:
@@ -100,22 +103,16 @@ class SimBackend:
         return out
 
     def _run_soc(self, net: ChipNetwork, x: np.ndarray, cfg: CoreConfig) -> Outcome:
-        from skyspike_hw.socgen import write_soc
-
         from skyspike.chip.netfile import save_network
         from skyspike.rtlsim.runner import run_cocotb
-        from skyspike.rtlsim.system import DIVISOR, ROOT
+        from skyspike.rtlsim.system import DIVISOR, build_firmware_and_soc
 
-        if shutil.which("riscv64-unknown-elf-gcc") is None:
-            raise FileNotFoundError("riscv64-unknown-elf-gcc not found: install Debian's "
-                                    "gcc-riscv64-unknown-elf (make setup)")
         name = config_name(cfg)
         if name == "custom":
             raise ValueError("the SoC backend needs a named core configuration (skyspike.spec.config.CONFIGS)")
-        build = (self.build_dir or Path("build") / "rtlsim" / f"soc-{name}").resolve()
-        fw = build / "firmware"
-        subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), f"BUILD={fw}"], check=True)
-        sources = write_soc(cfg, fw / "firmware.hex", build / "verilog", uart_divisor=DIVISOR)
+        where = f"fpga-{self.board}-{name}" if self.board else f"soc-{name}"
+        build = (self.build_dir or Path("build") / "rtlsim" / where).resolve()
+        sources = build_firmware_and_soc(build, name, self.board)
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             save_network(tmp / "net.npz", net)

@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
-from amaranth.hdl import ClockDomain, Module, Shape
+from amaranth.hdl import ClockDomain, Elaboratable, Module, Shape
 from amaranth.lib.wiring import In
 from amaranth.sim import Simulator
 from tb_sram import IDLE, INPUTS, OUTPUTS, Checker, SRAMRef, init_word, traffic
@@ -244,3 +244,63 @@ def test_cocotb_sram(sim, depth):
     src = write_if_changed(build / "sram_sim.v", verilog_text(new_sram(depth), "sram_sim"))
     run_cocotb([src], "sram_sim", "tb_sram", build_dir=build, sim=sim,
                extra_env={"SEED": seed})
+
+
+class _OnPlatform(Elaboratable):
+    """Elaborate ``inner`` for ``platform`` (the simulator elaborates with none)."""
+
+    def __init__(self, inner, platform):
+        self.inner, self.platform = inner, platform
+
+    def elaborate(self, _):
+        from amaranth.hdl import Fragment
+        return Fragment.get(self.inner, self.platform)
+
+
+def bare_ecp5():
+    """An ECP5 build platform without a board (any build platform means an FPGA)."""
+    from amaranth.vendor import LatticeECP5Platform
+
+    class Bare(LatticeECP5Platform):
+        device, package, speed, resources, connectors = "LFE5U-85F", "BG381", "6", [], []
+    return Bare()
+
+
+def test_kind_is_the_platforms_choice():
+    from skyspike_hw.sram import sram_kind
+    assert sram_kind(None, True) == "model" and sram_kind(None, False) == "macro"
+    fpga = bare_ecp5()
+    assert sram_kind(fpga, True) == sram_kind(fpga, False) == "bram"
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_bram_reads_like_the_macro(depth):
+    """On an FPGA platform the macro is block RAM with its cycle behaviour: every read the
+    model answers (one cycle after the edge that issued it) gets the same word."""
+    seed = pick_seed()
+    sram = SRAMMacro(depth, sim_model=True, init=[init_word(i) for i in range(depth)])
+    ref, dut = SRAMRef([init_word(i) for i in range(depth)]), sram
+    errors = []
+    wrapper = _OnPlatform(sram, bare_ecp5())
+
+    m = Module()
+    m.domains.sync = ClockDomain()
+    m.submodules.dut = wrapper
+    port = flat_ports(dut)
+
+    async def testbench(ctx):
+        for i, c in enumerate(traffic(random.Random(seed), depth, 1000, collide=False)):
+            for k in INPUTS:
+                ctx.set(port[k], c.get(k, IDLE[k]))
+            exp = ref.edge(c)
+            await ctx.tick()
+            for p, name in ((0, "p0_rdata"), (1, "p1_data")):
+                if exp[p] is not None and ctx.get(port[name]) != exp[p]:
+                    errors.append(f"cycle {i}: p{p} got {ctx.get(port[name]):#x}, want {exp[p]:#x}")
+            assert ctx.get(port["collision"]) == 0
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert not errors, f"seed {seed}:\n" + "\n".join(errors[:10])

@@ -184,3 +184,8 @@ def test_cli_eval_mnist_shape_mismatch(tmp_path):
     data = os.environ.get("SKYSPIKE_DATA") or ROOT.parent / "shared" / "datasets"
     assert "takes 64 inputs but mnist images have 784" in _cli("eval", net, "--dataset", "mnist", "--data", data,
                                                                 code=2)
+
+
+def test_sim_backend_board_needs_the_soc():
+    with pytest.raises(ValueError, match="board='ulx3s-85f' needs via='soc'"):
+        SimBackend(board="ulx3s-85f")

@@ -43,8 +43,10 @@ def trained_small_network(out: Path, samples: int = 2, steps: int | None = None)
     return out / "network.npz", out / "inputs.npz"
 
 
-def build_firmware_and_soc(build: Path, config: str):
-    """The firmware (Debian's RISC-V GCC) and the SoC's Verilog for ``config``: the sources."""
+def build_firmware_and_soc(build: Path, config: str, board: str | None = None):
+    """The firmware (Debian's RISC-V GCC) and the SoC's Verilog for ``config``: the sources.
+    ``board`` (a name of ``skyspike_hw.boards.BOARDS``): the SoC of that board's FPGA build,
+    elaborated for its platform (memories as block RAM), instead of the simulation model's."""
     from skyspike_hw.socgen import write_soc
 
     if shutil.which("riscv64-unknown-elf-gcc") is None:
@@ -52,7 +54,11 @@ def build_firmware_and_soc(build: Path, config: str):
                                 "(make setup)")
     fw = build / "firmware"
     subprocess.run(["make", "-s", "-C", str(ROOT / "firmware"), f"BUILD={fw}"], check=True)
-    return write_soc(config, fw / "firmware.hex", build / "verilog", uart_divisor=DIVISOR)
+    platform = None
+    if board is not None:
+        from skyspike_hw.boards import get_board
+        platform = get_board(board).make_platform()
+    return write_soc(config, fw / "firmware.hex", build / "verilog", uart_divisor=DIVISOR, platform=platform)
 
 
 def run_stream(build: Path, network: Path, inputs: np.ndarray, *, config: str = "small",
@@ -73,12 +79,13 @@ def run_stream(build: Path, network: Path, inputs: np.ndarray, *, config: str = 
     return json.loads(report.read_text())
 
 
-def run_system(build: Path, *, fuzz: int = 200, seed: int = 3, samples: int = 2) -> dict:
-    """Build firmware and SoC, run tb_system on Verilator; returns the end-to-end figures."""
+def run_system(build: Path, *, fuzz: int = 200, seed: int = 3, samples: int = 2, board: str | None = None) -> dict:
+    """Build firmware and SoC (``board``: its FPGA build's SoC, :func:`build_firmware_and_soc`),
+    run tb_system on Verilator; returns the end-to-end figures."""
     from skyspike.rtlsim.runner import run_cocotb
 
     build = Path(build).resolve()
-    sources = build_firmware_and_soc(build, "small")
+    sources = build_firmware_and_soc(build, "small", board)
     network, inputs = trained_small_network(build, samples)
     report = build / "report.json"
     report.unlink(missing_ok=True)
