@@ -149,7 +149,7 @@ class Engine(wiring.Component):
             wf.event.eq(rt.event), wf.event_row.eq(rt.event_row), wf.chunk_base.eq(r.chunk_base),
             wf.slots_log2.eq(r.desc.slots_log2), wf.fold_log2.eq(r.desc.fold_log2), wf.bits_code.eq(r.desc.bits_code), wf.subword.eq(r.subword),
             wf.clear.eq(r.scan_start & (r.plane == 0)), wf.shift.eq(r.scan_start & (r.plane != 0)),
-            wf.read_index.eq(r.group),
+            wf.read_index.eq(r.group), wf.active_groups.eq(r.active_groups),
             # a rate-coded input's spikes: drawn at each step
             enc.reseed.eq(r.run_start), enc.seed.eq(self.seed), enc.start.eq(r.encode_start),
             enc.bits_code.eq(r.desc.in_bits_code), enc.rows.eq(r.in_words_per_bank), r.encoder_busy.eq(enc.busy),
@@ -227,6 +227,7 @@ class Engine(wiring.Component):
             subword=Signal(2),
             chunk_first=Signal(16),    # layer-local index of the chunk's first neuron
             group=Signal(range(max(2, groups))), groups=Signal(range(groups + 1)),
+            active_groups=Signal(range(groups + 1)),   # this chunk's update groups (comb)
             state_addr=Signal(range(max(2, cfg.state_neurons // cfg.update_lanes))),
             neuron0=Signal(16),        # layer-local index of lane 0 this update cycle
             run_start=Signal(), scan_start=Signal(), scanning=Signal(), drain=Signal(), update=Signal(),
@@ -246,6 +247,7 @@ class Engine(wiring.Component):
         remaining = Signal(16)
         m.d.comb += remaining.eq(r.desc.n_out - r.chunk_first)
         this_chunk = Mux(remaining < chunk_size, remaining, chunk_size)
+        m.d.comb += r.active_groups.eq((this_chunk + U - 1) >> log2(U))
 
         def or_abort():
             with m.If(self.abort):
@@ -294,7 +296,7 @@ class Engine(wiring.Component):
                     m.next = "START"
                 or_abort()
             with m.State("START"):
-                m.d.sync += [r.group.eq(0), r.groups.eq((this_chunk + U - 1) >> log2(U)),
+                m.d.sync += [r.group.eq(0), r.groups.eq(r.active_groups),
                              r.state_addr.eq((r.desc.state_base + r.chunk_first) >> log2(U))]
                 with m.If(r.stored):
                     m.next = "UPDATE"

@@ -38,6 +38,9 @@ class NeuronLane(wiring.Component):
         Fire at V >= theta_high when armed; re-arm below theta_low; subtract-mode reset amount.
     reset_zero : In(1)
         A spike resets the next step's leaked membrane to 0 instead of subtracting.
+    load : In(1), init 1
+        ``split=True``: the leak stage's register loads only in cycles with ``load`` (it holds
+        otherwise, and its clock can be gated); unused when ``split=False``.
     v_out, armed_out, spike : Out
         New state; ``spike`` is also the new "fired" flag.
     """
@@ -60,6 +63,7 @@ class NeuronLane(wiring.Component):
             "theta_low": In(signed(MEMBRANE_BITS)),
             "reset_sub": In(signed(MEMBRANE_BITS)),
             "reset_zero": In(1),
+            "load": In(1, init=1),
             "v_out": Out(signed(MEMBRANE_BITS)),
             "armed_out": Out(1),
             "spike": Out(1),
@@ -86,7 +90,8 @@ class NeuronLane(wiring.Component):
 
         if self.split:   # the leak's multiply and the integration's adds in separate cycles
             base_q, armed_q = Signal.like(base), Signal()
-            m.d.sync += [base_q.eq(base), armed_q.eq(armed0)]
+            with m.If(self.load):
+                m.d.sync += [base_q.eq(base), armed_q.eq(armed0)]
             base, armed0 = base_q, armed_q
 
         total = Signal(signed(max(self.acc_bits, MEMBRANE_BITS + 2) + 1))

@@ -71,10 +71,10 @@ class NeuronState(wiring.Component):
         # Three stages, a group entering every cycle: (A) read the group's state and currents
         # into registers; (B) leak; (C) integrate, fire and write back. The groups of a chunk
         # have distinct addresses, so no read meets a pending write of its own entry.
-        first_a = Signal()
+        first_a, update_a = Signal(), Signal()
         addr = [Signal.like(self.state_addr, name=f"addr_{s}") for s in "ab"]
         theta_high_b, theta_low_b = Signal.like(d.theta_high), Signal.like(d.theta_low)
-        m.d.sync += [first_a.eq(self.first), addr[0].eq(self.state_addr), addr[1].eq(addr[0]),
+        m.d.sync += [first_a.eq(self.first), update_a.eq(self.update), addr[0].eq(self.state_addr), addr[1].eq(addr[0]),
                      theta_high_b.eq(d.theta_high), theta_low_b.eq(d.theta_low)]
         bus_data = []
         for u in range(U):
@@ -86,13 +86,18 @@ class NeuronState(wiring.Component):
             state_a = Signal(STATE_ENTRY, name=f"state_a{u}")
             current = [Signal.like(self.current[u], name=f"current_{s}{u}") for s in "ab"]
             valid = [Signal(name=f"valid_{s}{u}") for s in "ab"]
-            m.d.sync += [state_a.eq(rd.data), current[0].eq(self.current[u]), current[1].eq(current[0]),
-                         valid[0].eq(self.update & (self.neuron0 + u < d.n_out)), valid[1].eq(valid[0])]
+            m.d.sync += [valid[0].eq(self.update & (self.neuron0 + u < d.n_out)), valid[1].eq(valid[0])]
+            # The stages' registers load only with a group in them: most cycles of a layer have
+            # none, and these registers' clocks are then gated.
+            with m.If(self.update):
+                m.d.sync += [state_a.eq(rd.data), current[0].eq(self.current[u])]
+            with m.If(update_a):
+                m.d.sync += current[1].eq(current[0])
             m.d.comb += [
                 rd.addr.eq(self.state_addr), bus_rd.addr.eq(self.state_index >> log2(U)),
                 self.valid[u].eq(valid[1]),
                 nl.first.eq(first_a), nl.v_in.eq(state_a.v), nl.armed_in.eq(state_a.armed),
-                nl.fired_in.eq(state_a.fired), nl.current.eq(current[1]),
+                nl.fired_in.eq(state_a.fired), nl.current.eq(current[1]), nl.load.eq(update_a),
                 nl.beta.eq(d.beta),   # its low 9 bits: VALIDATE rejected beta > 256
                 nl.reset_sub.eq(d.reset_sub), nl.reset_zero.eq(d.reset_zero),
                 nl.theta_high.eq(theta_high_b), nl.theta_low.eq(theta_low_b),

@@ -41,6 +41,10 @@ class SynapseArray(wiring.Component):
     shift : In(1)
         Double all accumulators instead (at the start of a direct input's next bit plane:
         Horner's rule over the planes, most significant first).
+    active_groups : In(range(groups + 1)), init groups
+        The chunk's update groups (ceil(chunk neurons / update_lanes)). Only the accumulators
+        of groups below it are cleared, shifted and accumulated; the others are not read in
+        this chunk, so their clocks stay gated.
     read_index : In
         Update group j: lane u reads the accumulator of chunk neuron j * update_lanes + u.
     read_data : Out(ArrayLayout(signed(acc_bits), update_lanes))
@@ -60,6 +64,7 @@ class SynapseArray(wiring.Component):
             "bank_data": In(data.ArrayLayout(32, cfg.banks)), "bank_valid": In(cfg.banks),
             "bits_code": In(2), "slots_log2": In(2), "fold_log2": In(3), "subword": In(2), "clear": In(1),
             "shift": In(1), "read_index": In(range(self.n_acc // cfg.update_lanes)),
+            "active_groups": In(range(self.n_acc // cfg.update_lanes + 1), init=self.n_acc // cfg.update_lanes),
             "read_data": Out(data.ArrayLayout(signed(cfg.acc_bits), cfg.update_lanes)),
         })
 
@@ -88,6 +93,8 @@ class SynapseArray(wiring.Component):
         # Each bank's lanes, zeroed unless the bank holds an event's weights.
         y = [[Mux(self.bank_valid[j], self._unpack(m, self.bank_data[j], p), 0) for p in range(Q)]
              for j in range(B)]
+        # yv[j]: position j holds an event's weights (else its lanes are 0), merged like y.
+        yv = [self.bank_valid[j] for j in range(B)]
         # Fold merging: the bits of j below the slot's (log2(B) - kl) and above the fold's
         # (log2(B) - kl - fl) number the folds. Level L (absolute, log2(B) down to 1) ORs
         # position j + 2^(log2(B) - L) into j when kl < L <= kl + fl; only one fold of a slot
@@ -97,31 +104,36 @@ class SynapseArray(wiring.Component):
             stride = 1 << (lb - L)
             merge = Signal(name=f"fold_merge{L}")
             m.d.comb += merge.eq((self.slots_log2 < L) & (self.slots_log2 + self.fold_log2 >= L))
-            nxt = []
+            nxt, nxt_v = [], []
             for j in range(B):
                 if j & stride:
                     nxt.append(y[j])
+                    nxt_v.append(yv[j])
                     continue
+                nxt_v.append(yv[j] | (merge & yv[j + stride]))
                 lanes = []
                 for p in range(Q):
                     v = Signal(signed(8), name=f"fold{L}_{j}_{p}")
                     m.d.comb += v.eq(Mux(merge, y[j][p] | y[j + stride][p], y[j][p]))
                     lanes.append(v)
                 nxt.append(lanes)
-            y = nxt
+            y, yv = nxt, nxt_v
         # A register stage between the merge and the adders: unpack, mask and merge take one
-        # cycle, the slot tree and the accumulation the next (LATENCY). It loads, and the
-        # accumulators add, only in cycles with an event (``merged_valid``); in the others
-        # they would load zeros and add them, and their clocks are gated instead.
+        # cycle, the slot tree and the accumulation the next (LATENCY). The accumulators add
+        # only in cycles with an event (``merged_valid``). A position's register loads only
+        # with an event in it, or in the cycle after one (to load its zeros): it holds 0
+        # otherwise, so its clock is gated while its banks are idle.
         any_valid, valid_q = Signal(), Signal(name="merged_valid")
         m.d.comb += any_valid.eq(self.bank_valid.any())
         m.d.sync += valid_q.eq(any_valid)
         y_q = []
         for j, lanes in enumerate(y):
+            held = Signal(name=f"merged_held{j}")   # position j is non-zero now
+            m.d.sync += held.eq(yv[j])
             row = []
             for p, v in enumerate(lanes):
                 reg = Signal(signed(8), name=f"merged_q{j}_{p}")
-                with m.If(any_valid):
+                with m.If(yv[j] | held):
                     m.d.sync += reg.eq(v)
                 row.append(reg)
             y_q.append(row)
@@ -147,18 +159,21 @@ class SynapseArray(wiring.Component):
 
         # Accumulator a holds chunk neuron a: bank-in-fold a // lanes, lane a % lanes (those
         # past the chunk are never read).
+        U = cfg.update_lanes
+        group_on = [Signal(name=f"acc_group_on{g}") for g in range(self.n_acc // U)]
+        m.d.comb += [on.eq(self.active_groups > g) for g, on in enumerate(group_on)]
         acc = [Signal(signed(cfg.acc_bits), name=f"acc{a}") for a in range(self.n_acc)]
         for a, reg in enumerate(acc):
             src8 = reduced(a >> 3, a & 7)
             src4 = reduced(a >> 2, a & 3) if a < 4 * B else 0
-            with m.If(self.clear):
-                m.d.sync += reg.eq(0)
-            with m.Elif(self.shift):
-                m.d.sync += reg.eq(reg << 1)
-            with m.Elif(valid_q):
-                m.d.sync += reg.eq(reg + Mux(self.bits_code == 3, src4, src8))
+            with m.If(group_on[a // U]):
+                with m.If(self.clear):
+                    m.d.sync += reg.eq(0)
+                with m.Elif(self.shift):
+                    m.d.sync += reg.eq(reg << 1)
+                with m.Elif(valid_q):
+                    m.d.sync += reg.eq(reg + Mux(self.bits_code == 3, src4, src8))
 
-        U = cfg.update_lanes
         for u in range(U):
             sel = Array([acc[j * U + u] for j in range(self.n_acc // U)])[self.read_index]
             m.d.comb += self.read_data[u].eq(sel)

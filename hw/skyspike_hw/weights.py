@@ -43,6 +43,8 @@ class WeightFetch(wiring.Component):
         direct input's next bit plane).
     read_index : In
         Update group j: ``current[u]`` is chunk neuron j * update_lanes + u.
+    active_groups : In(range(groups + 1)), init groups
+        The chunk's update groups: only their accumulators are clocked (SynapseArray).
     w : Out(SRAMReadSignature(bank address bits)).array(banks)
         The read ports of the weight banks.
     current : Out(ArrayLayout(signed(acc_bits), update_lanes))
@@ -65,6 +67,7 @@ class WeightFetch(wiring.Component):
             "event": In(cfg.max_slots), "event_row": In(data.ArrayLayout(ROW_BITS, cfg.max_slots)),
             "chunk_base": In(16), "slots_log2": In(2), "fold_log2": In(3), "bits_code": In(2), "subword": In(2),
             "clear": In(1), "shift": In(1), "read_index": In(range(groups)),
+            "active_groups": In(range(groups + 1), init=groups),
             "w": Out(SRAMReadSignature(self.wa_bits)).array(cfg.banks),
             "current": Out(data.ArrayLayout(signed(cfg.acc_bits), cfg.update_lanes)),
         })
@@ -108,5 +111,6 @@ class WeightFetch(wiring.Component):
         m.d.comb += [syn.bank_valid.eq(bank_valid_q[-1]), syn.bits_code.eq(self.bits_code),
                      syn.slots_log2.eq(self.slots_log2), syn.fold_log2.eq(self.fold_log2), syn.subword.eq(self.subword),
                      syn.clear.eq(self.clear), syn.shift.eq(self.shift), syn.read_index.eq(self.read_index),
+                     syn.active_groups.eq(self.active_groups),
                      self.current.eq(syn.read_data)]
         return m

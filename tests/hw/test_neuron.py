@@ -132,6 +132,29 @@ def test_split_lane_equals_combinational():
     assert run_lane(acc_bits, vectors, split=True) == run_lane(acc_bits, vectors)
 
 
+def test_split_lane_holds_without_load():
+    """``load`` low: the leak stage's register keeps the last loaded group (its clock is
+    gated then), so the outputs are still that group's, whatever the leak-stage inputs do."""
+    acc_bits = CONFIGS["small"].acc_bits
+    a, b = random_lane_vectors(np.random.default_rng(5), acc_bits, 2)
+    dut = NeuronLane(acc_bits, split=True)
+    out = []
+
+    async def bench(ctx):
+        for vec, load in ((a, 1), (b, 0)):
+            for name in LANE_INPUTS:
+                ctx.set(getattr(dut, name), int(vec[name]))
+            ctx.set(dut.load, load)
+            await ctx.tick()
+            # the next cycle's current and thresholds are a's, with a's leak stage held or not
+            for name in ("current", "theta_high", "theta_low"):
+                ctx.set(getattr(dut, name), int(a[name]))
+            out.append((ctx.get(dut.v_out), bool(ctx.get(dut.armed_out)), bool(ctx.get(dut.spike))))
+
+    simulate(dut, bench, clock=True)
+    assert out == twin_step([a, a])
+
+
 def test_neuron_lane_directed():
     acc_bits = CONFIGS["small"].acc_bits
     amax = (1 << (acc_bits - 1)) - 1

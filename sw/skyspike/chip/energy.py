@@ -26,7 +26,7 @@ from skyspike.chip.network import ChipNetwork, as_inputs, input_bitmaps, place
 __all__ = ["EVENTS", "Events", "count_events", "EnergyModel", "load_model", "CALIBRATION_DIR", "EnergyModelMissing"]
 
 #: The events an inference's energy is the sum of (per sample), in the model's order.
-EVENTS = ("cycles", "acc_cycles", "weight_reads", "input_reads", "sops", "updates", "layer_loads")
+EVENTS = ("cycles", "acc_group_cycles", "weight_reads", "input_reads", "sops", "updates", "layer_loads")
 CALIBRATION_DIR = Path(__file__).with_name("calibration")
 
 
@@ -79,6 +79,12 @@ def _event_cycles(bits: np.ndarray, slots: int) -> np.ndarray:
     return (np.cumsum(edges, axis=1) > 0).sum(axis=1)
 
 
+def _chunk_groups(n_out: int, lp, lanes: int) -> int:
+    """The accumulator groups (update groups) of all the chunks of a layer of ``n_out``."""
+    last = n_out - (lp.chunks - 1) * lp.chunk
+    return (lp.chunks - 1) * -(-lp.chunk // lanes) + -(-last // lanes)
+
+
 def count_events(net: ChipNetwork, inputs, cfg: CoreConfig | str) -> Events:
     """The events of each inference of ``inputs`` (as :func:`skyspike.chip.golden.run` takes
     them) on ``net`` placed on ``cfg``."""
@@ -90,7 +96,7 @@ def count_events(net: ChipNetwork, inputs, cfg: CoreConfig | str) -> Events:
     wreads = np.zeros((batch, cfg.banks), np.int64)
     ireads = np.zeros((batch, cfg.input_banks), np.int64)
     sops = np.zeros(batch, np.int64)
-    acc_cycles = np.zeros(batch, np.int64)
+    acc_group_cycles = np.zeros(batch, np.int64)
     updates = sum(ly.n_out for ly in net.layers) * net.steps
     spikes_in = rate_spikes(x, net) if net.input_mode == "rate" else x
     for i, (ly, lp) in enumerate(zip(net.layers, pl.layers)):
@@ -104,9 +110,9 @@ def count_events(net: ChipNetwork, inputs, cfg: CoreConfig | str) -> Events:
         for bits in scans:
             ev = _slot_fold_events(bits, lp.slots, lp.fold)          # (batch, slots, fold)
             sops += ev.sum(axis=(1, 2)) * ly.n_out
-            # The accumulators (behind a clock gate) are clocked at each chunk's start (clear,
+            # A chunk's accumulator groups (one clock gate each) are clocked at its start (clear,
             # or a direct input's shift to its next bit plane) and in each cycle with an event.
-            acc_cycles += lp.chunks * (1 + _event_cycles(bits, lp.slots))
+            acc_group_cycles += _chunk_groups(ly.n_out, lp, cfg.update_lanes) * (1 + _event_cycles(bits, lp.slots))
             # Every chunk re-scans the events; an event reads its group's banks of its fold.
             per_bank = np.repeat(ev.reshape(batch, -1), lp.fold_banks, axis=1) * lp.chunks
             wreads[:, :per_bank.shape[1]] += per_bank
@@ -115,7 +121,7 @@ def count_events(net: ChipNetwork, inputs, cfg: CoreConfig | str) -> Events:
                     ireads[:, w % cfg.input_banks] += lp.chunks
         if i == 0 and net.input_mode == "rate":       # the encoder reads every bank's words, every step
             ireads += net.steps * pl.input_words_per_bank * net.input_bits
-    counts = {"cycles": gold.cycles.astype(np.int64), "acc_cycles": acc_cycles, "weight_reads": wreads.sum(axis=1),
+    counts = {"cycles": gold.cycles.astype(np.int64), "acc_group_cycles": acc_group_cycles, "weight_reads": wreads.sum(axis=1),
               "input_reads": ireads.sum(axis=1), "sops": sops,
               "updates": np.full(batch, updates, np.int64),
               "layer_loads": np.full(batch, net.steps * len(net.layers), np.int64)}

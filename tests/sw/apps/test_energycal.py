@@ -11,7 +11,7 @@ import pytest
 from skyspike.apps.energycal import calibration_cases, fit_costs, main
 from skyspike.chip.energy import EVENTS, count_events
 
-COSTS = {"cycles": 90.0, "acc_cycles": 40.0, "weight_reads": 20.0, "input_reads": 5.0, "sops": 2.0,
+COSTS = {"cycles": 90.0, "acc_group_cycles": 40.0, "weight_reads": 20.0, "input_reads": 5.0, "sops": 2.0,
          "updates": 3.0, "layer_loads": 10.0}
 
 
