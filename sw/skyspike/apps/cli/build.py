@@ -214,7 +214,7 @@ def advise_precisions(model, fnet, reference, steps, options, cfg, x, y, calibra
     command = advice.finetune_command(model, ds, data, steps, nir_reset, encoding["method"], encoding.get("bits"),
                                       all(ly.strict and ly.spiking for ly in fnet.layers))
     for line in advice.advice_lines(rows, command):
-        console.print(line)
+        console.print(line, soft_wrap=True)   # its command must stay on one line
 
 
 def calibration_set(source: str, data: Path | None, samples: int, n_in: int):

@@ -215,7 +215,7 @@ def sweep(
     command = advice.finetune_command(model, ds, data, steps, nir_reset, None, None,
                                       all(ly.strict and ly.spiking for ly in fnet.layers))
     for line in advice.advice_lines(rows, command):
-        console.print(line)
+        console.print(line, soft_wrap=True)   # its command must stay on one line
     if plot:
         from skyspike.apps.plots import accuracy_vs_precision
         points = [{"dataset": ds, "bits": r.bits, "chip": r.best, "float": r.float_acc, "chip_ptq": r.rule_acc}

@@ -62,13 +62,14 @@ def finetune(
         ft = F.finetune(fnet, x, y, bits, steps, epochs=epochs, lr=lr, batch=batch, calibrate=calibrate_samples,
                         seed=seed, progress=progress, **options)
     ft.to_nir(output)
-    console.print(f"wrote {output} ({ft.log.seconds:.0f} s of training)")
+    # soft_wrap: a path or a command must not be broken across lines (copy and paste)
+    console.print(f"wrote {output} ({ft.log.seconds:.0f} s of training)", soft_wrap=True)
     if validate:
         report(torch_model if torch_model is not None else fnet, ft, fnet, bits, steps, options,
                d.x_test[:validate], d.y_test[:validate], dataset)
     flags = f" --encoding {encoding} --input-bits {input_bits}" if graded else ""
     console.print(f"compile it with: skyspike compile {output} -o net.npz --bits {bits_text}"
-                  f" --steps {steps}{flags} --dataset {dataset}")
+                  f" --steps {steps}{flags} --dataset {dataset}", soft_wrap=True)
 
 
 def report(reference, ft, fnet, bits, steps, options, x_test, y_test, dataset: str):
