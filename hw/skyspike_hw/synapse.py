@@ -128,7 +128,7 @@ class SynapseArray(wiring.Component):
         m.d.sync += valid_q.eq(any_valid)
         y_q = []
         for j, lanes in enumerate(y):
-            held = Signal(name=f"merged_held{j}")   # position j is non-zero now
+            held = Signal(name=f"merged_held{j}")   # its register took an event last cycle
             m.d.sync += held.eq(yv[j])
             row = []
             for p, v in enumerate(lanes):
