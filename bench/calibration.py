@@ -62,7 +62,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dataset", choices=sorted(SETUPS))
     ap.add_argument("--data", default=None)
-    ap.add_argument("--bits", default="8,4,2")
+    ap.add_argument("--bits", default="8,4,2,1")
     ap.add_argument("--resets", default="subtract,zero")
     ap.add_argument("--nir", action="store_true", help="also through each model's NIR export")
     args = ap.parse_args()

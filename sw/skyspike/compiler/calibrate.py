@@ -10,9 +10,12 @@ predictions; ties go to the smaller mean |chip - float| output spike count. Per 
 
 1. **scale**: the rule's scale times 0.5 .. 1.6, the ``"max"`` rule's, the threshold-aligned
    ones (at 2 bits, trading clipped outliers for resolution is the big lever);
-2. **threshold gain**: thresholds and reset multiplied by 0.6 .. 1.6 before rounding, which
+2. **learned rounding** (2/4/8 bits): each weight rounded up or down to minimize the error of
+   the layer's input current on the calibration inputs (AdaRound, :mod:`skyspike.compiler.adaround`),
+   at the chosen scale and at the rule's (first round only);
+3. **threshold gain**: thresholds and reset multiplied by 0.4 .. 1.6 before rounding, which
    corrects a membrane that rounding and clipping made systematically too weak or too strong;
-3. **bias correction**: each neuron's bias minus the mean rounding error of its input current,
+4. **bias correction**: each neuron's bias minus the mean rounding error of its input current,
    ``sum_i (W_int - W / s)[i, n] * mean input_i`` LSBs, measured on the calibration inputs (layers
    with a bias only: adding bias rows to a layer without costs memory and scan cycles).
 
@@ -22,7 +25,11 @@ network is the first incumbent: the result is never worse than the rule on the c
 than newly wrong and ``Z`` standard deviations of those flips, or no net loss and a clearly
 smaller count error (choices made on noise, among ~40 candidates, do not carry over to new data). Two rounds: the
 second revisits each layer with the later ones calibrated.
-Cost: about 20 golden runs per layer (seconds for a 784-128-10 network on 1,000 samples).
+Last, the rounding of all layers is learned on the network's loss over the calibration samples
+(to answer as the float model does: :func:`skyspike.compiler.adaround.refine_rounding`) and kept
+if it scores better.
+Cost: about 20 golden runs and two learned roundings per layer, then the network's (seconds to tens of
+seconds for a 784-128-10 network on 1,000 samples).
 """
 from __future__ import annotations
 
@@ -34,14 +41,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from skyspike.chip import golden
-from skyspike.chip.network import ChipLayer, ChipNetwork, as_inputs
+from skyspike.chip.network import ChipLayer, ChipNetwork, as_inputs, weight_range
 from skyspike.chip.readout import predict
+from skyspike.compiler.adaround import gram, learn_rounding, refine_rounding
 from skyspike.compiler.floatnet import FloatLayer, FloatNetwork, float_inputs
 from skyspike.compiler.grid import input_scale, layer_scale, layer_where, quantize_layer
 from skyspike.errors import InputError, NetworkError
 
 SCALE_FACTORS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.4, 1.6)   # times the rule's scale
-GAINS = (0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.4, 1.6)                # times the thresholds and reset
+GAINS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.1, 1.25, 1.4, 1.6)                # times the thresholds and reset
 ROUNDS = 2
 MARGIN, Z = 2, 2.0   # a candidate must win by this many samples and standard deviations (module doc)
 
@@ -49,7 +57,7 @@ MARGIN, Z = 2, 2.0   # a candidate must win by this many samples and standard de
 def planned_runs(n_layers: int) -> int:
     """About how many golden runs calibration makes (for progress bars): at most this many."""
     per_layer = 1 + len(SCALE_FACTORS) + 3 + len(GAINS) + 2
-    return ROUNDS * n_layers * per_layer + 1
+    return ROUNDS * n_layers * per_layer + 2 * n_layers + 2
 
 
 @dataclass
@@ -60,9 +68,15 @@ class LayerChoice:
     rule_scale: float             # what the uncalibrated rule chose
     gain: float = 1.0             # thresholds and reset multiplied by this before rounding
     bias_shift: np.ndarray | None = None   # LSBs subtracted from each neuron's bias
+    weights: np.ndarray | None = None      # learned rounding: the integer weights (else to nearest)
+    flipped: float = 0.0                   # the fraction of those rounded the other way
+    rounding: str = "layer"                # learned on the layer's input current, or the "network"'s loss
 
     def describe(self) -> str:
         parts = [f"scale x{self.scale / self.rule_scale:.2f}" if self.scale != self.rule_scale else "scale as rule"]
+        if self.weights is not None:
+            target = "the network's loss" if self.rounding == "network" else "its input current"
+            parts.append(f"rounding learned on {target} ({100 * self.flipped:.1f}% of weights the other way)")
         if self.gain != 1.0:
             parts.append(f"threshold x{self.gain:.2f}")
         if self.bias_shift is not None:
@@ -147,9 +161,10 @@ def calibrate_network(fnet: FloatNetwork, net: ChipNetwork, bits: list[int], sca
     state = _Search(setup, net, progress)
     before = state.evaluate(layers, 0, None)
     best = before
-    for _ in range(rounds):   # a second round revisits each layer with the later ones calibrated
+    for r in range(rounds):   # a second round revisits each layer with the later ones calibrated
         for i in range(len(layers)):
-            best = state.layer(layers, choices, i, best)
+            best = state.layer(layers, choices, i, best, learn=r == 0)
+    best = state.refine(layers, choices, best)
     out = ChipNetwork(layers, net.steps, *head)
     out.check()
     return Calibration(out, choices, "accuracy" if labels is not None else "agreement", before[0][0], best[0][0],
@@ -240,6 +255,30 @@ class _Search:
             return self._weighted
         return self._weighted + ly.bias.sum(axis=0) * ((1 << s.input_bits) - 1 if direct else 1)
 
+    def flipped(self, i: int, w_int: np.ndarray, scale: float) -> float:
+        """The fraction of layer i's integer weights ``w_int`` not rounded to nearest at ``scale``."""
+        lo, hi = weight_range(self.setup.bits[i])
+        return float(np.mean(w_int != np.clip(np.rint(self.setup.fnet.layers[i].weight / scale), lo, hi)))
+
+    def refine(self, layers: list[ChipLayer], choices: list[LayerChoice], best: tuple) -> tuple:
+        """All layers' rounding learned on the network's loss (module docstring), in place if it
+        scores better; returns the new best."""
+        s = self.setup
+        net = ChipNetwork(layers, s.steps, *s.head)
+        weights = refine_rounding(s.fnet, net, s.inputs, s.ref_counts)
+        if weights is None:
+            return best
+        cand = [dataclasses.replace(ly, weights=w) for ly, w in zip(layers, weights)]
+        trial = self.evaluate(cand, 0, None)
+        if not self.better(trial[0], best[0]):
+            return best
+        for i, (ly, w) in enumerate(zip(layers, weights)):
+            if ly.bits > 1:
+                c = choices[i]
+                choices[i] = dataclasses.replace(c, weights=w, flipped=self.flipped(i, w, c.scale), rounding="network")
+        layers[:] = cand
+        return trial
+
     def better(self, a: tuple, b: tuple) -> bool:
         """Score ``a`` beats ``b`` by more than noise: of the samples where they differ, ``a`` gets
         more right than wrong by at least ``MARGIN`` and ``Z`` standard deviations (a sign test);
@@ -252,8 +291,24 @@ class _Search:
     def build(self, i: int, choice: LayerChoice) -> ChipLayer:
         s = self.setup
         ly = s.fnet.layers[i]
-        return quantize_layer(_adjusted(ly, choice), s.bits[i], choice.scale, layer_where(i, ly),
-                              input_scale(i, s.input_bits, s.input_mode))
+        out = quantize_layer(_adjusted(ly, choice), s.bits[i], choice.scale, layer_where(i, ly),
+                             input_scale(i, s.input_bits, s.input_mode))
+        return out if choice.weights is None else dataclasses.replace(out, weights=choice.weights)
+
+    def learned(self, i: int, scales: list[float], rule: float, x_in) -> list[LayerChoice]:
+        """Layer i's weights with learned rounding (:mod:`skyspike.compiler.adaround`) at each of
+        ``scales``, on its calibration inputs; none at 1 bit (signs round nowhere)."""
+        s = self.setup
+        bits, ly = s.bits[i], s.fnet.layers[i]
+        if bits == 1:
+            return []
+        x = (s.inputs if s.input_mode == "direct" else self.spikes0) if i == 0 else x_in
+        g = gram(x)
+        out = []
+        for sc in dict.fromkeys(scales):
+            w_int = learn_rounding(ly.weight, sc, bits, g)
+            out.append(LayerChoice(sc, rule, weights=w_int, flipped=self.flipped(i, w_int, sc)))
+        return out
 
     def scale_candidates(self, i: int, rule_scale: float) -> list[float]:
         ly, bits = self.setup.fnet.layers[i], self.setup.bits[i]
@@ -271,8 +326,9 @@ class _Search:
         err = mean_in @ (layer.weights - ly.weight / choice.scale)
         return [err, 0.5 * err]
 
-    def layer(self, layers: list[ChipLayer], choices: list[LayerChoice], i: int, best: tuple):
-        """Search layer i in place (``layers[i]``, ``choices[i]``); returns the new best."""
+    def layer(self, layers: list[ChipLayer], choices: list[LayerChoice], i: int, best: tuple, learn: bool = True):
+        """Search layer i in place (``layers[i]``, ``choices[i]``); returns the new best. ``learn``:
+        also try learned rounding (the first round: the network's rounding is learned at the end)."""
         if i > 0 and best[2] > i - 1:   # a later layer's run (an earlier round): layer i's input anew
             best = self.evaluate(layers, 0, None)
         x_in = None if i == 0 else best[1][i - 1 - best[2]]
@@ -296,6 +352,8 @@ class _Search:
             warnings.simplefilter("ignore")   # bias rows clipped by a candidate: its score says what it costs
             for sc in self.scale_candidates(i, rule):
                 consider(LayerChoice(sc, rule))
+            for choice in (self.learned(i, [choices[i].scale, rule], rule, x_in) if learn else []):
+                consider(choice)
             if self.setup.fnet.layers[i].spiking:
                 base = choices[i]
                 for g in GAINS:

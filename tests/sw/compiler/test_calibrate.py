@@ -14,8 +14,10 @@ from skyspike.compiler.model import export_nir
 from skyspike.errors import InputError
 
 STEPS = 16
-#: Held-out accuracy points calibration must add to the hard 2-bit case (measured: +5 to +10).
-MARGIN_2BIT = 3.0
+#: Held-out accuracy points calibration must add to the hard 2-bit case, and how close to float
+#: it must come (measured: 83.3% -> 92.5%, float 93.3%; the issue's goal is 3 points).
+MARGIN_2BIT = 5.0
+WITHIN_FLOAT = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +43,7 @@ def test_calibration_recovers_a_hard_2bit_case_on_held_out_data(stock, digits):
     before, after = held_out(stock, rule, digits), held_out(stock, cal.net, digits)
     gained = 100 * (after.golden_accuracy - before.golden_accuracy)
     assert gained >= MARGIN_2BIT, f"{before} -> {after}"
+    assert 100 * (after.float_accuracy - after.golden_accuracy) <= WITHIN_FLOAT, str(after)
     # The report's "before" is the rule's own accuracy on the calibration data.
     rule_acc = np.mean(golden.run(rule, xc).prediction == digits.y_train[-600:])
     assert cal.before == pytest.approx(rule_acc)
