@@ -55,15 +55,16 @@ BASE = train.Recipe(steps=16, epochs=30, batch=256, lr=2e-3, bias=True, qat_epoc
 DIGITS = replace(BASE, epochs=30, batch=64, lr=1e-2)
 TEST_SEED = 1
 # train options that override Recipe fields of the same name (None: the recipe's)
-RECIPE_OPTIONS = ("shift", "lr", "qat_lr", "weight_decay", "label_smoothing", "batch", "seed", "beta", "mem_loss", "qat_distill")
+RECIPE_OPTIONS = ("shift", "lr", "qat_lr", "weight_decay", "label_smoothing", "batch", "seed", "beta", "mem_loss", "qat_distill",
+                  "pixels")
 
 
-def hidden(dataset: str, bits: int, cfg: CoreConfig, bias: bool = True) -> int:
+def hidden(dataset: str, bits: int, cfg: CoreConfig, bias: bool = True, pixels: int = 0) -> int:
     """The largest H (a multiple of 16) such that 784-H-10 (64-H-10 for digits) at ``bits`` fits
     ``cfg`` (skyspike.apps.memplan.largest_hidden, the memory plan's sizes). With ``bias`` each
     layer gets the most bias rows quantization can make (MAX_BIAS_ROWS): every network trained
     with that recipe then fits, whatever its biases."""
-    n_in = 64 if dataset == "digits" else 784
+    n_in = pixels or (64 if dataset == "digits" else 784)
     h = memplan.largest_hidden(cfg, bits, n_in, n_bias=MAX_BIAS_ROWS if bias else 0)
     if not h:
         raise NetworkError(f"no {n_in}-H-10 network fits at {bits} bits on {cfg}")
@@ -80,7 +81,7 @@ def recipe(dataset: str, bits: int, cfg: CoreConfig = CONFIGS["chip"], epochs: i
     r = replace(base, dataset=dataset, qat_bits=bits, epochs=epochs or base.epochs,
                 qat_epochs=base.qat_epochs if qat_epochs is None else qat_epochs, input_bits=input_bits,
                 steps=steps or base.steps, **overrides)
-    return replace(r, hidden=hidden(dataset, bits, cfg, r.bias))
+    return replace(r, hidden=hidden(dataset, bits, cfg, r.bias, r.pixels))
 
 
 def core_config(args) -> CoreConfig:
@@ -151,8 +152,10 @@ def cmd_train(args) -> None:
             print(msg, flush=True)
 
 
-def test_inputs(x: np.ndarray, r: train.Recipe) -> np.ndarray:
-    """Test images as the recipe's network takes them: rate-coded spikes, or direct input values."""
+def test_inputs(x: np.ndarray, r: train.Recipe, model) -> np.ndarray:
+    """Test images as the recipe's network ``model`` takes them (its pixels, if it has them):
+    rate-coded spikes, or direct input values."""
+    x = encode.pick(x, train.pixels_of(model))
     return encode.values(x, r.input_bits) if r.input_bits else encode.rate(x, r.steps, gain=r.gain, rng=TEST_SEED)
 
 
@@ -165,13 +168,13 @@ def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path, cfg: CoreCon
     quantization); the fine-tuned model quantized: all on the same test inputs."""
     fmodel, _ = train.load_file(float_path(out, dataset, bits))
     model, r = train.load_file(model_path(out, dataset, bits))
-    x = test_inputs(d.x_test, r)
+    x = test_inputs(d.x_test, r, model)
     ptq = quantize.quantization_report(fmodel, chip_network(fmodel, bits, r), x, d.y_test)
     net = chip_network(model, bits, r, align_threshold=True)
     rep = quantize.quantization_report(model, net, x, d.y_test)
     g = golden.run(net, x[:500], cfg)  # also checks that the network fits cfg
     log = model_path(out, dataset, bits).with_suffix(".log.json")
-    return {"dataset": dataset, "bits": bits, "hidden": r.hidden, "steps": r.steps,
+    return {"dataset": dataset, "bits": bits, "n_in": net.layers[0].n_in, "hidden": r.hidden, "steps": r.steps,
             "input": f"direct {r.input_bits}-bit" if r.input_bits else "rate",
             "epochs": r.epochs, "qat_epochs": r.qat_epochs,
             "options": {k: getattr(r, k) for k in RECIPE_OPTIONS},
@@ -181,10 +184,15 @@ def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path, cfg: CoreCon
             "bias_rows": [ly.n_bias for ly in net.layers], "n_test": len(d.y_test)}
 
 
+def n_inputs(row: dict) -> int:
+    """A result row's network inputs (rows written before they said: all the pixels)."""
+    return row.get("n_in") or (64 if row["dataset"] == "digits" else 784)
+
+
 def throughput(d: datasets.Split, out: Path, dataset: str) -> float:
     model, r = train.load_file(model_path(out, dataset, 4))
     net = chip_network(model, 4, r, align_threshold=True)
-    x = test_inputs(d.x_test[:2000], r)
+    x = test_inputs(d.x_test[:2000], r, model)
     golden.run(net, x[:100])
     t = time.perf_counter()
     golden.run(net, x)
@@ -218,7 +226,7 @@ def cmd_eval(args) -> None:
               "cycles/inf"):
         t.add_column(c, justify="right")
     for r in rows:
-        t.add_row(r["dataset"], r.get("input", "rate"), str(r["bits"]), f"{'64' if r['dataset'] == 'digits' else '784'}-{r['hidden']}-10",
+        t.add_row(r["dataset"], r.get("input", "rate"), str(r["bits"]), f"{n_inputs(r)}-{r['hidden']}-10",
                   str(r["steps"]), f"{r['epochs']}+{r['qat_epochs']}", f"{100 * r['float']:.2f}%", f"{100 * r['chip_ptq']:.2f}%",
                   f"{100 * r['chip']:.2f}%", f"{100 * (r['chip'] - r['float']):+.2f}", f"{r['cycles_mean']:.0f}")
     Console().print(t)
@@ -236,7 +244,7 @@ def rtl_agreement(dataset: str, d: datasets.Split, out: Path, n: int, cfg: CoreC
 
     model, r = train.load_file(model_path(out, dataset, 4))
     net = chip_network(model, 4, r, align_threshold=True)
-    x = test_inputs(d.x_test[:n], r)
+    x = test_inputs(d.x_test[:n], r, model)
     g = GoldenBackend().run(net, x, cfg)
     s = SimBackend("verilator").run(net, x, cfg)
     same = sum(np.array_equal(g.counts[i], s.counts[i]) and g.cycles[i] == s.cycles[i]
@@ -271,6 +279,8 @@ def main(argv=None) -> None:
     ap.add_argument("--mem-loss", type=float, help="train: logits = counts + this * final output membrane")
     ap.add_argument("--qat-distill", type=float, help="train: fine-tuning loss weight of distillation from the float model")
     ap.add_argument("--seed", type=int, help="train: seed (weights, order, augmentation)")
+    ap.add_argument("--pixels", type=int, help="train: the network takes the N most varying pixels only (a wider "
+                                               "hidden layer fits)")
     args = ap.parse_args(argv)
     (cmd_train if args.command == "train" else cmd_eval)(args)
 

@@ -226,8 +226,10 @@ def silicon(results, images, best: dict | None = None):
     rep = json.loads(report_path.read_text())
     fmax, area = rep["timing"]["fmax_mhz"], rep["area"]["total_mm2"]
     results.update(fmax_mhz=fmax, area_mm2=area, openframe_utilization=area / memplan.OPENFRAME_MM2)
+    n_in = 784
     if best is not None:
         hidden, bits, cycles, trained = best["hidden"], best["bits"], best["cycles_mean"], True
+        n_in = best.get("n_in") or n_in
         what = f"{best['steps']} steps, {best.get('input', 'rate')} input"
     else:
         bits, what = 4, "16 steps, rate-coded input"
@@ -243,7 +245,7 @@ def silicon(results, images, best: dict | None = None):
         t.add_column(col, justify="right")
     t.add_row("clock", f"{fmax:.1f} MHz (fmax, pre-layout)", f"40 MHz claimed, {OPENSPIKE_POST_ROUTE_MHZ} MHz post-route")
     t.add_row("area", f"{area:.2f} mm^2 cells + macros ({area / memplan.OPENFRAME_MM2:.0%} of OpenFrame)", "33.3 mm^2 chip")
-    t.add_row(f"MNIST cycles/inference (784-{hidden}-10, {bits}-bit, {what})", f"{cycles:,.0f}", f"{OPENSPIKE_CYCLES:,} (RTL)")
+    t.add_row(f"MNIST cycles/inference ({n_in}-{hidden}-10, {bits}-bit, {what})", f"{cycles:,.0f}", f"{OPENSPIKE_CYCLES:,} (RTL)")
     t.add_row("MNIST inferences/s", f"{fmax * 1e6 / cycles:,.0f}",
               f"{OPENSPIKE_CLAIMED_PER_S:,} claimed; {OPENSPIKE_POST_ROUTE_MHZ * 1e6 / OPENSPIKE_CYCLES:,.0f} (RTL at post-route clock)")
     console.print(t)
@@ -304,7 +306,7 @@ def energy(results, best: dict | None, images) -> None:
         results["energy_uj_per_inference_mnist"] = float(pj.mean() * 1e-6)
         results["pj_per_sop"] = float(pj.sum() / ev.counts["sops"].sum())
         results["power_mw_at_fmax"] = float(pj.sum() / (ev.counts["cycles"].sum() * chip.period_ns))  # pJ/ns = mW
-        t.add_row(f"SkySpike (784-{best['hidden']}-10, {100 * best['chip']:.2f}%, {1000 / chip.period_ns:.0f} MHz)",
+        t.add_row(f"SkySpike ({net.layers[0].n_in}-{best['hidden']}-10, {100 * best['chip']:.2f}%, {1000 / chip.period_ns:.0f} MHz)",
                   f"{results['pj_per_sop']:.1f}", f"{results['energy_uj_per_inference_mnist']:.3f}")
     else:
         console.print("no energy model of the chip configuration (or no MNIST network): MNIST energy not predicted")
@@ -320,6 +322,7 @@ def best_mnist_network(best: dict, images):
 
     model, r = train.load_file(Path(best["run"]) / f"mnist-{best['bits']}bit.pt")
     net = quantize.quantize(model, best["bits"], r.steps, input_bits=r.input_bits or None, align_threshold=True)
+    images = encode.pick(images, train.pixels_of(model))
     x = encode.values(images, r.input_bits) if r.input_bits else encode.rate(images, r.steps, gain=r.gain, rng=1)
     return net, x
 

@@ -175,6 +175,22 @@ def test_cli_errors(tmp_path):
     assert "train-images-idx3-ubyte" in out and "--download" in out
 
 
+def test_cli_network_of_the_most_varying_pixels(tmp_path):
+    """--pixels: the network takes 40 of the 64 pixels; compile, calibrate and eval pick them."""
+    from skyspike.chip.netfile import load_compiled
+
+    model, net = tmp_path / "m.pt", tmp_path / "net.npz"
+    assert "float test accuracy" in _cli("train", "-o", model, "--hidden", 16, "--epochs", 2, "--steps", 4,
+                                         "--input-bits", 4, "--pixels", 40)
+    out = _cli("compile", model, "-o", net, "--validate", 100, "--calibrate", "digits", "--calibrate-samples", 100,
+               "--no-advise")
+    assert "validation on 100 digits" in out and "calibration on 100 samples" in out
+    chip, meta = load_compiled(net)
+    assert chip.layers[0].n_in == 40 and len(meta["encoding"]["pixels"]) == 40
+    assert "on 50 test images" in _cli("eval", net, "--limit", 50)
+    assert "--pixels 65: digits images have 64 pixels" in _cli("train", "-o", model, "--pixels", 65, code=2)
+
+
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "datasets" / "mnist").is_dir() and not os.environ.get("SKYSPIKE_DATA"),
                     reason="MNIST IDX files not found (../shared/datasets or $SKYSPIKE_DATA)")
 def test_cli_eval_mnist_shape_mismatch(tmp_path):

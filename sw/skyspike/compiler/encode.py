@@ -102,11 +102,48 @@ def values(x: np.ndarray, bits: int) -> np.ndarray:
     return np.rint(x * ((1 << bits) - 1)).astype(np.int64)
 
 
+def most_varying(x: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` pixels of images ``x`` (N, n_pixels) whose intensity varies most over them
+    (standard deviation; ties: the lower index), in ascending order: a network can take these
+    inputs alone (an MNIST digit's border is almost always blank), which leaves weight memory for
+    a wider hidden layer. InputError for k outside 1..n_pixels."""
+    x = np.asarray(x, np.float64)
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= x.shape[1]:
+        raise InputError(f"pixels must be an integer in 1..{x.shape[1]}, not {k!r}")
+    order = np.lexsort((np.arange(x.shape[1]), -x.std(axis=0)))
+    return np.sort(order[:k])
+
+
+def check_pixels(pixels) -> list[int]:
+    """A stored pixel selection: distinct indices >= 0, ascending; InputError otherwise."""
+    try:
+        p = np.asarray(pixels)
+    except (TypeError, ValueError):
+        p = np.asarray([])
+    if p.ndim != 1 or p.size == 0 or not np.issubdtype(p.dtype, np.integer) or p.min() < 0 \
+            or np.any(np.diff(p) <= 0):
+        raise InputError("pixels must be a list of distinct pixel indices >= 0 in ascending order")
+    return [int(i) for i in p]
+
+
+def pick(x: np.ndarray, pixels) -> np.ndarray:
+    """Images ``x`` (N, n_pixels) narrowed to the network's ``pixels`` (None: all of them);
+    InputError if the images are too small for them."""
+    if pixels is None:
+        return x
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] <= pixels[-1]:
+        raise InputError(f"the network takes pixels up to index {pixels[-1]}, but the images have "
+                         f"{x.shape[-1] if x.ndim else 0} pixels")
+    return x[:, pixels]
+
+
 def check_encoding(enc) -> dict:
     """A stored encoding (``{"method": "rate", "gain": g}``, ``{"method": "direct",
     "threshold": t}``; for graded input ``{"method": "values", "bits": b}`` (direct) or
     ``{"method": "chip-rate", "bits": b}`` (rate coded on the chip)) with its parameters
-    validated, or InputError."""
+    validated, or InputError. Any of them may add ``"pixels"``: the image pixels the network
+    takes (:func:`most_varying`), picked on the host before encoding (:func:`pick`)."""
     from skyspike.spec.config import check_precision
 
     if not isinstance(enc, dict) or enc.get("method") not in METHODS:
@@ -118,6 +155,8 @@ def check_encoding(enc) -> dict:
         allowed, values = {"method", "bits"}, {"bits": check_precision(enc.get("bits"), "values", InputError)}
     else:
         allowed, values = {"method", "threshold"}, {"threshold": _finite("threshold", enc.get("threshold", 0.5))}
+    if "pixels" in enc:
+        allowed, values = allowed | {"pixels"}, {**values, "pixels": check_pixels(enc["pixels"])}
     if set(enc) - allowed:
         raise InputError(f"encoding {enc['method']!r} has unknown parameters {sorted(set(enc) - allowed)}")
     return {"method": enc["method"], **values}
@@ -132,4 +171,5 @@ def encode(x: np.ndarray, steps: int, method: str = "rate", **kwargs) -> np.ndar
     raise InputError(f"unknown encoding {method!r}; use 'rate' or 'direct'")
 
 
-__all__ = ["rate", "direct", "values", "encode", "check_encoding", "check_steps", "MAX_STEPS"]
+__all__ = ["rate", "direct", "values", "encode", "check_encoding", "check_steps", "most_varying", "pick",
+           "check_pixels", "MAX_STEPS"]

@@ -64,13 +64,24 @@ class Recipe:
     mem_loss: float = 0.0         # > 0: logits = counts + mem_loss * final output membrane / threshold (the
                                   # chip's tie-break: most spikes, then the higher membrane)
     qat_distill: float = 0.0      # > 0: fine-tuning loss (1 - a) * CE + a * KL(float model's outputs || the fake-quantized)
+    pixels: int = 0               # > 0: the network takes only the training images' this many most varying
+                                  # pixels (encode.most_varying; the model's PIXELS_ATTRIBUTE lists them)
 
     def key(self) -> str:
         d = asdict(self)
-        for k in ("input_bits", "shift", "label_smoothing", "qat_lr", "mem_loss", "qat_distill"):
+        for k in ("input_bits", "shift", "label_smoothing", "qat_lr", "mem_loss", "qat_distill", "pixels"):
             if not d[k]:          # fields added later hash only when set: old cache keys stay valid
                 del d[k]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+
+#: The attribute of a model trained with Recipe.pixels: the image pixels it takes (ascending indices).
+PIXELS_ATTRIBUTE = "skyspike_pixels"
+
+
+def pixels_of(model) -> list[int] | None:
+    """The image pixels ``model`` takes (Recipe.pixels), or None: all of them."""
+    return getattr(model, PIXELS_ATTRIBUTE, None)
 
 
 def model_inputs(x: torch.Tensor, recipe: Recipe, gen: torch.Generator | None = None) -> torch.Tensor:
@@ -173,7 +184,8 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
     """BPTT over ``epochs`` epochs: every batch is rate coded afresh (torch generator seeded by
     recipe.seed; or fed directly, :func:`model_inputs`), cross-entropy on output spike counts, Adam, cosine-annealed learning rate
     (per batch). With ``recipe.shift`` each batch's images are first translated at random
-    (:func:`translate`, generator seeded by recipe.seed + 1). With ``teacher`` (a float model)
+    (:func:`translate`, generator seeded by recipe.seed + 1), then narrowed to the model's pixels
+    (:func:`pixels_of`) if it has them. With ``teacher`` (a float model)
     the loss mixes in recipe.qat_distill * KL(teacher's outputs || the model's). ``progress(epoch, loss, acc)``: optional callback after each epoch."""
     dev = torch.device(device or "cpu")
     model.to(dev)
@@ -189,6 +201,7 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
     aug_gen = torch.Generator().manual_seed(recipe.seed + 1)
     x_all = torch.as_tensor(np.asarray(x_train, np.float32), device=dev)
     y_all = torch.as_tensor(y_train, dtype=torch.long, device=dev)
+    pixels = None if pixels_of(model) is None else torch.as_tensor(pixels_of(model), device=dev)
     log = log or TrainLog()
     t0 = time.time()
     model.train()
@@ -198,6 +211,8 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
         for b in range(per_epoch):
             idx = perm[b * recipe.batch:(b + 1) * recipe.batch]
             xb = translate(x_all[idx], recipe.shift, aug_gen)
+            if pixels is not None:
+                xb = xb[:, pixels]
             inputs = model_inputs(xb, recipe, gen)
             logits = _logits(simulate(model, inputs, record=False), recipe)
             loss = loss_fn(logits, y_all[idx])
@@ -236,6 +251,7 @@ def fine_tune(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, re
         teacher = build_model(lins[0].in_features, lins[-1].out_features, recipe)   # a copy (deepcopy fails on
         teacher.load_state_dict(model.state_dict())                                 # snnTorch's stored state)
         teacher.eval().requires_grad_(False)
+        teacher.eval().requires_grad_(False)
     qat.attach(model, bits)
     try:
         return fit(model, x_train, y_train, recipe, epochs=epochs, lr=recipe.qat_lr or recipe.lr / 10, device=device,
@@ -249,10 +265,16 @@ def train(x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe = Recipe(), *
           threads: int | None = 2, device: str | None = None, progress=None) -> tuple[nn.Sequential, TrainLog]:
     """Train the recipe's model on intensities ``x_train`` (N, n_in) in 0..1: ``recipe.epochs``
     of :func:`fit`, then, if ``recipe.qat_bits``, ``recipe.qat_epochs`` of quantization-aware
-    fine-tuning (:func:`fine_tune`) at a tenth of the learning rate."""
+    fine-tuning (:func:`fine_tune`) at a tenth of the learning rate. With ``recipe.pixels`` the
+    model takes the images' most varying pixels (:func:`skyspike.compiler.encode.most_varying`)."""
+    from skyspike.compiler.encode import most_varying
+
     if threads:
         torch.set_num_threads(threads)
-    model = build_model(x_train.shape[1], n_out, recipe)
+    pixels = most_varying(x_train, recipe.pixels).tolist() if recipe.pixels else None
+    model = build_model(len(pixels) if pixels else x_train.shape[1], n_out, recipe)
+    if pixels:
+        setattr(model, PIXELS_ATTRIBUTE, pixels)
     log = fit(model, x_train, y_train, recipe, epochs=recipe.epochs, lr=recipe.lr, device=device,
               progress=progress)
     if recipe.qat_bits and recipe.qat_epochs:
@@ -271,12 +293,16 @@ def cache_path(cache_dir: str | Path, recipe: Recipe) -> Path:
 
 
 def save(model: nn.Sequential, path: str | Path, recipe: Recipe) -> None:
-    """Tensors only: the state_dict plus the recipe as a JSON string in a uint8 tensor."""
+    """Tensors only: the state_dict plus the recipe as a JSON string in a uint8 tensor (and the
+    model's pixels, :func:`pixels_of`, if it has them)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = torch.tensor(list(json.dumps(asdict(recipe), sort_keys=True).encode()), dtype=torch.uint8)
+    blob = {"state_dict": model.state_dict(), "recipe": meta}
+    if pixels_of(model) is not None:
+        blob["pixels"] = torch.as_tensor(pixels_of(model), dtype=torch.int64)
     tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": model.state_dict(), "recipe": meta}, tmp)
+    torch.save(blob, tmp)
     tmp.replace(path)
 
 
@@ -300,6 +326,8 @@ def load_file(path: str | Path) -> tuple[nn.Sequential, Recipe]:
         n_in, n_out = sd[weights[0]].shape[1], sd[weights[-1]].shape[0]
         model = build_model(n_in, n_out, recipe)
         model.load_state_dict(sd)
+        if "pixels" in blob:
+            setattr(model, PIXELS_ATTRIBUTE, [int(i) for i in blob["pixels"].tolist()])
     except FileNotFoundError:
         raise
     except Exception as e:  # torch / json / shape errors: not one of our model files
@@ -322,5 +350,5 @@ def train_or_load(x_train, y_train, recipe: Recipe, cache_dir: str | Path, *, n_
     return model, log
 
 
-__all__ = ["Recipe", "model_inputs", "translate", "build_model", "simulate", "fit", "train", "evaluate", "train_or_load", "save", "load", "load_file",
+__all__ = ["Recipe", "PIXELS_ATTRIBUTE", "pixels_of", "model_inputs", "translate", "build_model", "simulate", "fit", "train", "evaluate", "train_or_load", "save", "load", "load_file",
            "fine_tune"]

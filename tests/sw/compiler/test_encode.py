@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from skyspike.compiler import encode
+from skyspike.errors import InputError
 
 
 
@@ -31,3 +32,35 @@ def test_direct_coding():
     np.testing.assert_array_equal(encode.encode(x, 6, "direct", threshold=0.5), s)
     with pytest.raises(ValueError, match="unknown encoding"):
         encode.encode(x, 6, "latency")
+
+
+def test_most_varying_pixels_ascending_ties_to_the_lower_index():
+    x = np.zeros((4, 6))
+    x[:, 4] = [0, 1, 0, 1]          # the most varying
+    x[:, 1] = [0, 0.5, 0, 0.5]
+    x[:, 3] = [0, 0.5, 0, 0.5]      # ties with pixel 1
+    assert encode.most_varying(x, 1).tolist() == [4]
+    assert encode.most_varying(x, 2).tolist() == [1, 4]
+    assert encode.most_varying(x, 3).tolist() == [1, 3, 4]
+    for k in (0, 7, 2.0, True):
+        with pytest.raises(InputError, match="pixels must be an integer in 1..6"):
+            encode.most_varying(x, k)
+
+
+def test_pick_narrows_images_to_the_networks_pixels():
+    x = np.arange(12.0).reshape(2, 6) / 12
+    np.testing.assert_array_equal(encode.pick(x, [1, 4]), x[:, [1, 4]])
+    assert encode.pick(x, None) is x
+    with pytest.raises(InputError, match="pixels up to index 6, but the images have 6"):
+        encode.pick(x, [0, 6])
+
+
+@pytest.mark.parametrize("pixels", [[], [3, 1], [1, 1], [-1, 2], [0.5], "ab", [[1, 2]]])
+def test_stored_pixels_are_checked(pixels):
+    with pytest.raises(InputError, match="distinct pixel indices"):
+        encode.check_encoding({"method": "values", "bits": 8, "pixels": pixels})
+
+
+def test_an_encoding_may_carry_its_pixels():
+    enc = encode.check_encoding({"method": "values", "bits": 8, "pixels": np.array([2, 5])})
+    assert enc == {"method": "values", "bits": 8, "pixels": [2, 5]}

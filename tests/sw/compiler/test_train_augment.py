@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from skyspike.compiler import datasets, train
+from skyspike.compiler import datasets, encode, train
 
 
 def test_translate_moves_pixels_with_zero_fill():
@@ -57,3 +57,16 @@ def test_fit_with_shift_is_reproducible():
         assert torch.equal(u, v), k
     c, _ = train.train(d.x_train[:256], d.y_train[:256], train.Recipe(**{**r.__dict__, "shift": 0}))
     assert not torch.equal(a[0].weight, c[0].weight)
+
+
+def test_a_network_of_the_most_varying_pixels_trains_saves_and_loads(tmp_path):
+    d = datasets.load_digits()
+    r = train.Recipe(hidden=16, steps=4, epochs=1, input_bits=4, bias=True, pixels=40, shift=1)
+    model, _ = train.train(d.x_train[:256], d.y_train[:256], r)
+    pixels = train.pixels_of(model)
+    assert model[0].in_features == 40 and pixels == encode.most_varying(d.x_train[:256], 40).tolist()
+    train.save(model, tmp_path / "m.pt", r)
+    loaded, stored = train.load_file(tmp_path / "m.pt")
+    assert stored == r and train.pixels_of(loaded) == pixels
+    assert train.pixels_of(train.build_model(64, 10, train.Recipe())) is None
+    assert r.key() != train.Recipe(hidden=16, steps=4, epochs=1, input_bits=4, bias=True, shift=1).key()

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 import typer
 
-from skyspike.apps.cli.common import (Config, DataDir, Dataset, NirDt, NirReset, Steps, console, encode_inputs,
-                                      fail, finite, load_data, output_path, parse_bits, progress_bar)
+from skyspike.apps.cli.common import (Config, DataDir, Dataset, NirDt, NirReset, Steps, check_images, console,
+                                      encode_inputs, fail, finite, load_data, output_path, model_pixels, parse_bits,
+                                      progress_bar)
 from skyspike.spec.config import PRECISIONS
 
 Neuron = Literal["lif", "schmitt"]
@@ -33,6 +34,8 @@ def train(
     input_bits: Annotated[int, typer.Option(help="direct input: the image itself at every step, rounded to 1, 2, "
                                                  "4 or 8 bits per pixel (0: rate-coded spikes)")] = 0,
     qat_epochs: Annotated[int, typer.Option(min=0)] = 3,
+    pixels: Annotated[int, typer.Option(min=0, help="take only the training images' N most varying pixels "
+                                                    "(0: all): a wider hidden layer fits the same memory")] = 0,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     device: Annotated[str | None, typer.Option(help="torch device, e.g. cuda")] = None,
     compile_to: Annotated[Path | None, typer.Option("--compile", help="also compile to this chip file")] = None,
@@ -52,13 +55,15 @@ def train(
     if compile_to is not None:
         output_path(compile_to)
     d = load_data(dataset, data, download)
+    if pixels > d.n_in:
+        fail(f"--pixels {pixels}: {dataset} images have {d.n_in} pixels")
     recipe = T.Recipe(hidden=hidden, hidden2=hidden2, steps=steps, epochs=epochs, neuron=neuron,
                       hysteresis=hysteresis if neuron == "schmitt" else 0.0, bias=bias, beta=beta, lr=lr,
                       batch=batch, seed=seed, dataset=dataset, qat_bits=bits, qat_epochs=qat_epochs if bits else 0,
-                      input_bits=input_bits)
+                      input_bits=input_bits, pixels=pixels)
     total = recipe.epochs + recipe.qat_epochs
     with progress_bar() as prog:
-        task = prog.add_task(f"training {d.n_in}-{hidden}{f'-{hidden2}' if hidden2 else ''}-10 on {dataset}",
+        task = prog.add_task(f"training {pixels or d.n_in}-{hidden}{f'-{hidden2}' if hidden2 else ''}-10 on {dataset}",
                              total=total)
 
         def progress(epoch, loss, acc):
@@ -69,7 +74,10 @@ def train(
     T.save(model, output, recipe)
     import torch
 
-    x = T.model_inputs(torch.as_tensor(d.x_test, dtype=torch.float32), recipe, torch.Generator().manual_seed(1))
+    from skyspike.compiler.encode import pick
+
+    x_test = torch.as_tensor(pick(d.x_test, T.pixels_of(model)), dtype=torch.float32)
+    x = T.model_inputs(x_test, recipe, torch.Generator().manual_seed(1))
     acc = T.evaluate(model, x, d.y_test)
     console.print(f"float test accuracy {100 * acc:.2f}% ({len(d.y_test)} images), {log.seconds:.0f} s; "
                   f"wrote {output}")
@@ -150,6 +158,9 @@ def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dic
 
     output_path(output)
     fnet, torch_model, recipe = load_source(model, nir_reset, nir_dt)
+    pixels = model_pixels(torch_model)
+    if pixels is not None:
+        encoding = {**encoding, "pixels": pixels}
     if encoding.get("method") in ("values", "chip-rate") and encoding.get("bits") is None:
         encoding = {**encoding, "bits": (recipe.input_bits if recipe and recipe.input_bits else 4)}
     encoding = encode.check_encoding(encoding)
@@ -167,12 +178,11 @@ def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dic
     x = d = None
     if ds and validate:
         d = load_data(ds, data)
-        if d.n_in != net.layers[0].n_in:
-            fail(f"the network takes {net.layers[0].n_in} inputs but {ds} images have {d.n_in} pixels")
+        check_images(d.n_in, net.layers[0].n_in, pixels, "the network", f"{ds} images")
         x = encode_inputs(d.x_test[:validate], net, meta, seed=1)
     rule_net, cal = net, None
     if calibrate:
-        xc, yc = calibration_set(calibrate, data, calibrate_samples, net.layers[0].n_in)
+        xc, yc = calibration_set(calibrate, data, calibrate_samples, net.layers[0].n_in, pixels)
         calibration = (encode_inputs(xc, net, meta, seed=2), yc)
         cal = run_calibration(fnet, bits, steps, options, calibration)
         net = cal.net
@@ -217,9 +227,10 @@ def advise_precisions(model, fnet, reference, steps, options, cfg, x, y, calibra
         console.print(line, soft_wrap=True)   # its command must stay on one line
 
 
-def calibration_set(source: str, data: Path | None, samples: int, n_in: int):
+def calibration_set(source: str, data: Path | None, samples: int, n_in: int, pixels=None):
     """(intensities, labels or None) for ``--calibrate``: a data set's training images (the last
-    ``samples``: the test images stay for validation) or an .npz file's ``x`` and optional ``y``."""
+    ``samples``: the test images stay for validation) or an .npz file's ``x`` and optional ``y``;
+    whole images for a network that takes ``pixels`` of them."""
     import numpy as np
 
     from skyspike.compiler.datasets import DATASETS
@@ -242,8 +253,7 @@ def calibration_set(source: str, data: Path | None, samples: int, n_in: int):
         except (OSError, ValueError) as e:
             fail(f"--calibrate {source}: not a readable .npz file ({e})")
     x = x.reshape(len(x), -1)
-    if x.shape[1] != n_in:
-        fail(f"--calibrate {source}: the network takes {n_in} inputs but the calibration images have {x.shape[1]}")
+    check_images(x.shape[1], n_in, pixels, f"--calibrate {source}: the network", "the calibration images")
     if y is not None and (y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer)):
         fail(f"--calibrate {source}: y must hold one integer label per image")
     return x, y

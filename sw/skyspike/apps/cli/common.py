@@ -113,11 +113,35 @@ def load_image(path: Path):
     return load_compiled(path)
 
 
+def check_images(n_pixels: int, n_in: int, pixels, what: str, images: str) -> None:
+    """One clear error unless ``images`` of ``n_pixels`` feed ``what``, a network of ``n_in``
+    inputs: as they are, or narrowed to its ``pixels`` (Recipe.pixels) where it has them."""
+    if pixels is None and n_pixels != n_in:
+        fail(f"{what} takes {n_in} inputs but {images} have {n_pixels} pixels")
+    if pixels is not None and (len(pixels) != n_in or pixels[-1] >= n_pixels):
+        fail(f"{what} takes {n_in} pixels up to index {pixels[-1]} but {images} have {n_pixels} pixels")
+
+
+def model_pixels(torch_model):
+    """The image pixels a trained model takes (Recipe.pixels), or None: all (or not a torch model)."""
+    if torch_model is None:
+        return None
+    from skyspike.compiler.train import pixels_of
+    return pixels_of(torch_model)
+
+
+def stored_pixels(meta: dict):
+    """The image pixels a compiled network takes (its encoding's ``pixels``), or None: all."""
+    return (meta.get("encoding") or {}).get("pixels")
+
+
 def encode_inputs(x, net, meta: dict, seed: int):
-    """Test images encoded as the network was compiled to expect (its stored encoding)."""
+    """Test images encoded as the network was compiled to expect (its stored encoding, the
+    network's pixels picked first where it has them)."""
     from skyspike.compiler import encode
 
     enc = encode.check_encoding(meta.get("encoding") or {"method": "rate", "gain": 1.0})
+    x = encode.pick(x, enc.get("pixels"))
     if net.graded:
         return encode.values(x, net.input_bits)
     if enc["method"] == "rate":

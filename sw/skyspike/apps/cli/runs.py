@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 
 from skyspike.apps.cli.build import load_source, summary
-from skyspike.apps.cli.common import (Config, ConfigName, DataDir, NirDt, NirReset, Steps, console, encode_inputs,
-                                      fail, load_data, load_image, make_backend, output_path, progress_bar)
+from skyspike.apps.cli.common import (Config, ConfigName, DataDir, NirDt, NirReset, Steps, check_images, console,
+                                      encode_inputs, fail, load_data, load_image, make_backend, model_pixels, output_path,
+                                      progress_bar, stored_pixels)
 from skyspike.spec.config import PRECISIONS
 
 
@@ -91,8 +92,7 @@ def _image_and_data(image: Path, dataset: str | None, data: Path | None):
         fail(f"{image}: compiled for an unknown configuration {name!r}; known: {', '.join(CONFIGS)}")
     cfg = get_config(name)
     d = load_data(dataset or meta.get("dataset") or "digits", data)
-    if d.n_in != net.layers[0].n_in:
-        fail(f"{image} takes {net.layers[0].n_in} inputs but {d.name} images have {d.n_in} pixels")
+    check_images(d.n_in, net.layers[0].n_in, stored_pixels(meta), str(image), f"{d.name} images")
     return net, meta, cfg, d
 
 
@@ -197,15 +197,16 @@ def sweep(
     fnet, torch_model, recipe = load_source(model, nir_reset, nir_dt)
     ds = dataset or (recipe.dataset if recipe else "digits")
     d = load_data(ds, data)
-    if d.n_in != fnet.layers[0].n_in:
-        fail(f"the network takes {fnet.layers[0].n_in} inputs but {ds} images have {d.n_in} pixels")
+    pixels = model_pixels(torch_model)
+    check_images(d.n_in, fnet.layers[0].n_in, pixels, "the network", f"{ds} images")
     steps = steps or (recipe.steps if recipe else 16)
     n = len(d.y_test) if limit is None else min(limit, len(d.y_test))
-    x = encode.rate(d.x_test[:n], steps, rng=1)
+    x = encode.rate(encode.pick(d.x_test[:n], pixels), steps, rng=1)
     cfg = get_config(config)
     cal = None
     if calibrate_samples:
-        cal = (encode.rate(d.x_train[-calibrate_samples:], steps, rng=2), d.y_train[-calibrate_samples:])
+        cal = (encode.rate(encode.pick(d.x_train[-calibrate_samples:], pixels), steps, rng=2),
+               d.y_train[-calibrate_samples:])
     with progress_bar() as prog:
         task = prog.add_task("precisions", total=len(PRECISIONS))
         rows = advice.precision_rows(fnet, torch_model if torch_model is not None else fnet, steps, {}, cfg, x,
