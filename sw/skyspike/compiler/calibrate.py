@@ -10,7 +10,7 @@ predictions; ties go to the smaller mean |chip - float| output spike count. Per 
 
 1. **scale**: the rule's scale times 0.5 .. 1.6, the ``"max"`` rule's, the threshold-aligned
    ones (at 2 bits, trading clipped outliers for resolution is the big lever);
-2. **learned rounding** (2/4/8 bits): each weight rounded up or down to minimize the error of
+2. **learned rounding** (2 and 4 bits): each weight rounded up or down to minimize the error of
    the layer's input current on the calibration inputs (AdaRound, :mod:`skyspike.compiler.adaround`),
    at the chosen scale and at the rule's (first round only);
 3. **threshold gain**: thresholds and reset multiplied by 0.4 .. 1.6 before rounding, which
@@ -43,7 +43,7 @@ import numpy as np
 from skyspike.chip import golden
 from skyspike.chip.network import ChipLayer, ChipNetwork, as_inputs, weight_range
 from skyspike.chip.readout import predict
-from skyspike.compiler.adaround import gram, learn_rounding, refine_rounding
+from skyspike.compiler.adaround import MAX_LEARNED_BITS, gram, learn_rounding, refine_rounding
 from skyspike.compiler.floatnet import FloatLayer, FloatNetwork, float_inputs
 from skyspike.compiler.grid import input_scale, layer_scale, layer_where, quantize_layer
 from skyspike.errors import InputError, NetworkError
@@ -297,10 +297,11 @@ class _Search:
 
     def learned(self, i: int, scales: list[float], rule: float, x_in) -> list[LayerChoice]:
         """Layer i's weights with learned rounding (:mod:`skyspike.compiler.adaround`) at each of
-        ``scales``, on its calibration inputs; none at 1 bit (signs round nowhere)."""
+        ``scales``, on its calibration inputs; none at 1 bit (signs round nowhere) or above
+        MAX_LEARNED_BITS."""
         s = self.setup
         bits, ly = s.bits[i], s.fnet.layers[i]
-        if bits == 1:
+        if bits == 1 or bits > MAX_LEARNED_BITS:
             return []
         x = (s.inputs if s.input_mode == "direct" else self.spikes0) if i == 0 else x_in
         g = gram(x)

@@ -73,7 +73,8 @@ def test_network_rounding_stays_on_the_grid_and_learns_the_float_models_answers(
     assert agree[1] > agree[0] + 0.1, agree   # measured: 0.50 -> 0.67
 
 
-def test_network_rounding_needs_a_2_bit_or_wider_spiking_layer(small):
-    model, x, y = small
-    net = Q.quantize(model, 1, STEPS)
+@pytest.mark.parametrize("bits", [1, 8])
+def test_network_rounding_learns_2_and_4_bit_layers_only(small, bits):
+    model, x, _ = small
+    net = Q.quantize(model, bits, STEPS)
     assert refine_rounding(load_model(model), net, x, golden.run(net, x).counts) is None
