@@ -163,11 +163,16 @@ def chip_network(model, bits: int, r: train.Recipe, **options):
     return quantize.quantize(model, bits, r.steps, input_bits=r.input_bits or None, **options)
 
 
-def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path, cfg: CoreConfig) -> dict:
+def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path, cfg: CoreConfig, input_bits: int = 0) -> dict:
     """Float model (before fine-tuning) in float; it quantized directly (post-training
-    quantization); the fine-tuned model quantized: all on the same test inputs."""
+    quantization); the fine-tuned model quantized: all on the same test inputs. ``input_bits``:
+    a direct-input network compiled for pixels of that many bits instead of those it was trained
+    on (the precision is the compiler's choice: ``skyspike compile --input-bits``)."""
     fmodel, _ = train.load_file(float_path(out, dataset, bits))
     model, r = train.load_file(model_path(out, dataset, bits))
+    trained_bits = r.input_bits
+    if input_bits and r.input_bits:
+        r = replace(r, input_bits=input_bits)
     x = test_inputs(d.x_test, r, model)
     ptq = quantize.quantization_report(fmodel, chip_network(fmodel, bits, r), x, d.y_test)
     net = chip_network(model, bits, r, align_threshold=True)
@@ -175,7 +180,8 @@ def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path, cfg: CoreCon
     g = golden.run(net, x[:500], cfg)  # also checks that the network fits cfg
     log = model_path(out, dataset, bits).with_suffix(".log.json")
     return {"dataset": dataset, "bits": bits, "n_in": net.layers[0].n_in, "hidden": r.hidden, "steps": r.steps,
-            "input": f"direct {r.input_bits}-bit" if r.input_bits else "rate",
+            "input": (f"direct {r.input_bits}-bit" + (f" (trained on {trained_bits}-bit)" if trained_bits != r.input_bits
+                                                       else "")) if r.input_bits else "rate",
             "epochs": r.epochs, "qat_epochs": r.qat_epochs,
             "options": {k: getattr(r, k) for k in RECIPE_OPTIONS},
             "train_seconds": json.loads(log.read_text())["seconds"] if log.is_file() else None,
@@ -216,7 +222,7 @@ def cmd_eval(args) -> None:
             if not model_path(args.out, ds, b).is_file():
                 print(f"skip {ds} {b}-bit: no model (run `train` first)")
                 continue
-            rows.append(evaluate(ds, b, d, args.out, cfg))
+            rows.append(evaluate(ds, b, d, args.out, cfg, args.input_bits))
         if ds != "digits" and model_path(args.out, ds, 4).is_file():
             extra[f"golden_inferences_per_s_{ds}_4bit"] = throughput(d, args.out, ds)
         if args.rtl and model_path(args.out, ds, 4).is_file():
@@ -267,7 +273,8 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=int, help="train: float epochs (default: the recipe's)")
     ap.add_argument("--qat-epochs", type=int, help="train: quantization-aware epochs (default: the recipe's)")
     ap.add_argument("--input-bits", type=int, default=0, choices=(0, *PRECISIONS),
-                    help="train: direct input of this many bits per pixel (0: rate coding); use its own --out")
+                    help="train: direct input of this many bits per pixel (0: rate coding); use its own --out. "
+                         "eval: compile a direct-input network for this many bits per pixel instead")
     ap.add_argument("--steps", type=int, help="train: time steps (default: the recipe's, 16)")
     ap.add_argument("--shift", type=int, help="train: augmentation, random translations of up to +-N pixels")
     ap.add_argument("--lr", type=float, help="train: float learning rate (default: the recipe's)")
