@@ -180,6 +180,7 @@ def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path, cfg: CoreCon
     g = golden.run(net, x[:500], cfg)  # also checks that the network fits cfg
     log = model_path(out, dataset, bits).with_suffix(".log.json")
     return {"dataset": dataset, "bits": bits, "n_in": net.layers[0].n_in, "hidden": r.hidden, "steps": r.steps,
+            "input_bits": r.input_bits,
             "input": (f"direct {r.input_bits}-bit" + (f" (trained on {trained_bits}-bit)" if trained_bits != r.input_bits
                                                        else "")) if r.input_bits else "rate",
             "epochs": r.epochs, "qat_epochs": r.qat_epochs,

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -270,7 +271,7 @@ def best_accuracy(results, max_steps: int = 8) -> dict | None:
             results["mnist_steps"] = best["steps"]
             best_mnist = best
         console.print(f"best {dataset} on the chip at <= {max_steps} steps: {100 * best['chip']:.2f}% "
-                      f"({best.get('input', 'rate')} input, 784-{best['hidden']}-10, {best['bits']}-bit weights, "
+                      f"({best.get('input', 'rate')} input, {best.get('n_in', 784)}-{best['hidden']}-10, {best['bits']}-bit weights, "
                       f"{best['steps']} steps, {best['cycles_mean']:.0f} cycles; {best['run']})")
     return best_mnist
 
@@ -321,6 +322,7 @@ def best_mnist_network(best: dict, images):
     from skyspike.compiler import encode, quantize, train
 
     model, r = train.load_file(Path(best["run"]) / f"mnist-{best['bits']}bit.pt")
+    r = replace(r, input_bits=best.get("input_bits", r.input_bits))   # as evaluated (eval --input-bits)
     net = quantize.quantize(model, best["bits"], r.steps, input_bits=r.input_bits or None, align_threshold=True)
     images = encode.pick(images, train.pixels_of(model))
     x = encode.values(images, r.input_bits) if r.input_bits else encode.rate(images, r.steps, gain=r.gain, rng=1)
