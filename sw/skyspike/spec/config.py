@@ -208,11 +208,6 @@ CONFIGS = {
     "chip": CoreConfig(banks=32, bank_depth=256, max_slots=4, update_lanes=16, max_layers=4,
                        max_neurons=512, max_inputs=1024, state_neurons=640, max_outputs=32,
                        input_banks=4, input_depth=256),
-    # The chip's core with half its weight banks (16 KB: 784-64-10 at 2 bits, 784-128-10 at 1 bit):
-    # the chip configuration fills 95% of an ECP5-85F's LUTs and does not route (docs/fpga.md).
-    "fpga": CoreConfig(banks=16, bank_depth=256, max_slots=4, update_lanes=16, max_layers=4,
-                       max_neurons=512, max_inputs=1024, state_neurons=640, max_outputs=32,
-                       input_banks=4, input_depth=256),
 }
 
 
