@@ -75,9 +75,7 @@ def learn_rounding(weight: np.ndarray, scale: float, bits: int, g: np.ndarray, *
     lo, hi = weight_range(bits)
     w = torch.as_tensor(np.asarray(weight, np.float64) / scale)
     floor = torch.floor(w)
-    rest = (w - floor).clamp(0.01, 0.99)
-    # start at the real fraction: h(V) = rest
-    v = torch.nn.Parameter(-torch.log((ZETA - GAMMA) / (rest - GAMMA) - 1))
+    v = _rounding_param((w - floor).clamp(0.01, 0.99))   # start at the real fraction
     gm = torch.as_tensor(np.asarray(g, np.float64))
 
     def error(w_int):
@@ -123,11 +121,10 @@ def _regularizer(it: int, iterations: int, hs):
     return sum(torch.mean(1 - torch.abs(2 * h - 1) ** b) for h in hs)
 
 
-def _rounding_param(w, start_up):
-    """V such that h(V) starts at 0.75 where ``start_up`` (rounded up), else 0.25."""
+def _rounding_param(h0):
+    """The trainable V whose soft rounding h(V) starts at ``h0`` (in (0, 1))."""
     import torch
 
-    h0 = torch.where(torch.as_tensor(start_up), 0.75, 0.25).to(torch.float64)
     return torch.nn.Parameter(-torch.log((ZETA - GAMMA) / (h0 - GAMMA) - 1))
 
 
@@ -152,7 +149,8 @@ def refine_rounding(fnet, net, inputs: np.ndarray, ref_counts: np.ndarray, *,
     for i, (ly, cl) in enumerate(zip(grid.layers, net.layers)):
         if _learnable(ly.bits):
             floor = torch.floor(ly.weight / ly.scale)
-            v = _rounding_param(floor, torch.as_tensor(cl.weights, dtype=torch.float64) > floor)
+            up = torch.as_tensor(cl.weights, dtype=torch.float64) > floor
+            v = _rounding_param(torch.where(up, 0.75, 0.25).to(torch.float64))   # start at net's rounding
             learned[i] = (floor, v, *weight_range(ly.bits))
             ly.rounding = functools.partial(lambda f, v, lo, hi: torch.clamp(f + _soft(v), lo, hi), *learned[i])
     params = [v for _, v, _, _ in learned.values()]
