@@ -34,9 +34,11 @@ class FineTuneLog:
 
 
 def train_grid(grid: GridNet, encode_batch, x: np.ndarray, y: np.ndarray, *, epochs: int = 3, lr: float = 1e-3,
-               batch: int = 128, seed: int = 0, progress=None) -> FineTuneLog:
+               batch: int = 128, seed: int = 0, teacher=None, distill: float = 0.0, progress=None) -> FineTuneLog:
     """``epochs`` of Adam (cosine-annealed ``lr``) on ``grid``: ``encode_batch(images, epoch)`` gives a
-    batch's chip inputs; cross-entropy on the output spike counts. ``progress(epoch, loss, acc)``."""
+    batch's chip inputs; cross-entropy on the output spike counts. With ``teacher`` (chip inputs ->
+    output spike counts: the float model) the loss is ``(1 - distill) * CE + distill * KL(teacher's
+    softmax || the grid's)``. ``progress(epoch, loss, acc)``."""
     from skyspike.chip.readout import predict
 
     opt = torch.optim.Adam(grid.parameters(), lr=lr)
@@ -49,8 +51,13 @@ def train_grid(grid: GridNet, encode_batch, x: np.ndarray, y: np.ndarray, *, epo
         total, correct = 0.0, 0
         for b in range(per_epoch):
             idx = perm[b * batch:(b + 1) * batch]
-            counts, v = grid(encode_batch(x[idx], epoch))
+            inputs = encode_batch(x[idx], epoch)
+            counts, v = grid(inputs)
             loss = nn.functional.cross_entropy(counts, torch.as_tensor(y[idx], dtype=torch.long))
+            if teacher is not None and distill:
+                target = torch.softmax(torch.as_tensor(teacher(inputs), dtype=torch.float64), 1)
+                kl = nn.functional.kl_div(torch.log_softmax(counts, 1), target, reduction="batchmean")
+                loss = (1 - distill) * loss + distill * kl
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -109,18 +116,36 @@ def encoder(net: ChipNetwork, *, gain: float = 1.0, seed: int = 0):
     return lambda x, epoch: encode.rate(x, net.steps, gain=gain, rng=rng)
 
 
+def float_teacher(fnet, net: ChipNetwork):
+    """Chip inputs -> the float model's output spike counts (what :func:`train_grid` distills)."""
+    from skyspike.compiler.floatnet import float_inputs
+
+    def counts(inputs):
+        with torch.no_grad():
+            return fnet.simulate(float_inputs(np.asarray(inputs), net), record=False).counts
+    return counts
+
+
+#: finetune's default weight of distillation from the float model: 0, the labels alone (on digits 64-32-10
+#: at 2 bits, 0.5 and 0.9 were within the noise of 360 test images: 92.8-94.4% either way)
+DISTILL = 0.0
+
+
 def finetune(model, x: np.ndarray, y: np.ndarray, bits: int | list[int] = 2, steps: int = 16, *, epochs: int = 5,
              lr: float = 3e-3, batch: int = 128, calibrate: int = 1000, gain: float = 1.0, seed: int = 0,
-             input_bits: int | None = None, input_mode: str = "direct", progress=None, **nir_options) -> FineTuned:
+             distill: float = DISTILL, input_bits: int | None = None, input_mode: str = "direct", progress=None, **nir_options) -> FineTuned:
     """Fine-tune ``model`` (a torch module, NIR graph or file: anything
     :func:`skyspike.compiler.quantize.quantize` takes) on intensities ``x`` (N, n_in) in 0..1 with
     labels ``y`` for ``bits``: quantize it, calibrate on the first ``calibrate`` samples (0: the rule
     alone), then ``epochs`` on the grid (:func:`train_grid`). Inputs are encoded as the chip will
     get them: rate-coded spikes (``gain``), or with ``input_bits`` graded values (``input_mode``
-    "direct" or "rate"). Returns a :class:`FineTuned`; quantizing ``.model`` at ``bits`` gives ``.net``."""
+    "direct" or "rate"). The loss mixes in ``distill`` x the KL divergence from the float model's
+    output spike counts (0: labels alone). Returns a :class:`FineTuned`; quantizing ``.model`` at ``bits`` gives ``.net``."""
     from skyspike.compiler import quantize as Q
     from skyspike.compiler.model import load_model
 
+    if not 0 <= distill <= 1:
+        raise ValueError(f"distill must be within 0..1, got {distill}")
     fnet = load_model(model, **nir_options)
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y) or len(x) == 0:
@@ -135,8 +160,9 @@ def finetune(model, x: np.ndarray, y: np.ndarray, bits: int | list[int] = 2, ste
         cal = Q.quantize_calibrated(fnet, bits, steps, calibrate=(xc, y[:calibrate]), **options)
         net = cal.net
     grid = GridNet(fnet, net)
-    log = train_grid(grid, encode_batch, x, y, epochs=epochs, lr=lr, batch=batch, seed=seed, progress=progress)
+    log = train_grid(grid, encode_batch, x, y, epochs=epochs, lr=lr, batch=batch, seed=seed,
+                     teacher=float_teacher(fnet, net), distill=distill, progress=progress)
     return FineTuned(grid.to_torch(), grid.chip(), grid, cal, log)
 
 
-__all__ += ["FineTuned", "finetune", "encoder"]
+__all__ += ["FineTuned", "finetune", "encoder", "float_teacher", "DISTILL"]

@@ -29,13 +29,33 @@ def _ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return x + (q - x).detach()
 
 
+# How close to the half-way point a moved weight may come (rint's ties stay unambiguous).
+MARGIN = 0.49
+
+
+def _onto(weight: np.ndarray, chip: ChipLayer, scale: float) -> np.ndarray:
+    """The float weights moved just far enough that they round to the chip layer's integers: a
+    calibrated layer's rounding (learned, :mod:`skyspike.compiler.adaround`) need not be the
+    nearest. Weights clipped at the ends of the range keep their side open."""
+    w = np.asarray(weight, np.float64) / scale
+    if chip.bits == 1:
+        return w * scale                       # the sign: calibration does not learn it
+    lo, hi = weight_range(chip.bits)
+    q = chip.weights.astype(np.float64)
+    low = np.where(q <= lo, -np.inf, q - MARGIN)
+    high = np.where(q >= hi, np.inf, q + MARGIN)
+    return np.clip(w, low, high) * scale
+
+
 class GridLayer(nn.Module):
-    """One chip layer with trainable latent float weights (n_in, n_out) and bias, on scale ``scale``."""
+    """One chip layer with trainable latent float weights (n_in, n_out) and bias, on scale ``scale``.
+    The latent weights start at the float ones moved onto ``chip``'s integers (:func:`_onto`), so
+    the grid starts as the network it was given, calibrated rounding included."""
 
     def __init__(self, weight: np.ndarray, chip: ChipLayer, scale: float, in_scale: int, where: str):
         super().__init__()
         self.scale, self.bits, self.in_scale, self.where = float(scale), chip.bits, in_scale, where
-        self.weight = nn.Parameter(torch.as_tensor(weight, dtype=torch.float64).clone())
+        self.weight = nn.Parameter(torch.as_tensor(_onto(weight, chip, scale), dtype=torch.float64))
         # The bias starts at the sum the chip has (calibration may have corrected it).
         self.bias = None if chip.bias is None else \
             nn.Parameter(torch.as_tensor(chip.bias.sum(axis=0) * self.scale, dtype=torch.float64))

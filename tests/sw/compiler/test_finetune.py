@@ -71,6 +71,8 @@ def test_finetuning_a_stock_torch_model_ends_on_the_exact_grid(digits):
     model = train_stock(digits.x_train, digits.y_train, (64, 16, 10), steps=STEPS, epochs=4, seed=2)
     ft = F.finetune(model, digits.x_train[:400], digits.y_train[:400], 2, STEPS, epochs=1, calibrate=200)
     assert len(ft.log.epochs) == 1 and ft.calibration is not None
+    # fine-tuning starts from the calibrated network, learned rounding included
+    same_network(F.GridNet(load_model(model), ft.calibration.net).chip(), ft.calibration.net)
     same_network(Q.quantize(ft.model, 2, STEPS), ft.net)   # the written model compiles to the grid
     x = encode.rate(digits.x_test[:100], STEPS, rng=1)
     grid_equals_golden(ft.grid, ft.net, x)
@@ -87,7 +89,7 @@ def test_finetuning_a_nir_graph_writes_nir_on_the_grid(digits, tmp_path):
                         direct=True, seed=3)
     export_nir(model, 64, tmp_path / "in.nir", input_bits=4)
     ft = F.finetune(str(tmp_path / "in.nir"), digits.x_train[:300], digits.y_train[:300], 4, STEPS, epochs=1,
-                    calibrate=0)
+                    calibrate=0, distill=0.5)   # the float model's answers in the loss too
     assert ft.calibration is None and ft.net.direct
     ft.to_nir(tmp_path / "out.nir")
     back = Q.quantize(str(tmp_path / "out.nir"), 4, STEPS)   # the graph says its input, reset and grid
@@ -99,6 +101,8 @@ def test_bad_fine_tuning_input_is_one_clear_error(digits):
     model = random_model("subtract", "schmitt", 0)
     with pytest.raises(InputError, match="one label each"):
         F.finetune(model, np.zeros((3, 20)), np.zeros(2, int), 2, STEPS)
+    with pytest.raises(ValueError, match="distill must be within 0..1, got 1.5"):
+        F.finetune(model, np.zeros((3, 20)), np.zeros(3, int), 2, STEPS, distill=1.5)
     ft = F.finetune(model, np.random.default_rng(0).random((20, 20)), np.arange(20) % 5, 2, STEPS, epochs=1,
                     calibrate=0)
     with pytest.raises(NetworkError, match="no NIR form"):

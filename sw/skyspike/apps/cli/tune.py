@@ -28,6 +28,8 @@ def finetune(
         help="input encoding, as for compile: rate-coded spikes, values (direct input) or chip-rate")] = "rate",
     input_bits: Annotated[int, typer.Option(help="values / chip-rate: bits per input value")] = 4,
     calibrate_samples: Annotated[int, typer.Option(min=0, help="training images to calibrate on first (0: none)")] = 1000,
+    distill: Annotated[float, typer.Option(min=0.0, max=1.0, help="weight of the float model's answers in the loss "
+                                          "(0: the labels alone)")] = 0.0,
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N training images")] = None,
     validate: Annotated[int, typer.Option(min=0, help="test images for the before/after report")] = 1000,
     nir_reset: NirReset = "zero",
@@ -60,7 +62,7 @@ def finetune(
             prog.console.print(f"epoch {epoch}/{epochs}: loss {loss:.4f}, train accuracy {100 * acc:.2f}%")
 
         ft = F.finetune(fnet, x, y, bits, steps, epochs=epochs, lr=lr, batch=batch, calibrate=calibrate_samples,
-                        seed=seed, progress=progress, **options)
+                        distill=distill, seed=seed, progress=progress, **options)
     ft.to_nir(output)
     # soft_wrap: a path or a command must not be broken across lines (copy and paste)
     console.print(f"wrote {output} ({ft.log.seconds:.0f} s of training)", soft_wrap=True)
