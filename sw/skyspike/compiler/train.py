@@ -64,12 +64,14 @@ class Recipe:
     mem_loss: float = 0.0         # > 0: logits = counts + mem_loss * final output membrane / threshold (the
                                   # chip's tie-break: most spikes, then the higher membrane)
     qat_distill: float = 0.0      # > 0: fine-tuning loss (1 - a) * CE + a * KL(float model's outputs || the fake-quantized)
+    flip: bool = False            # augmentation: each training image mirrored left-right with probability 1/2
+                                  # (clothes, not digits: Fashion-MNIST's classes are symmetric)
     pixels: int = 0               # > 0: the network takes only the training images' this many most varying
                                   # pixels (encode.most_varying; the model's PIXELS_ATTRIBUTE lists them)
 
     def key(self) -> str:
         d = asdict(self)
-        for k in ("input_bits", "shift", "label_smoothing", "qat_lr", "mem_loss", "qat_distill", "pixels"):
+        for k in ("input_bits", "shift", "label_smoothing", "qat_lr", "mem_loss", "qat_distill", "pixels", "flip"):
             if not d[k]:          # fields added later hash only when set: old cache keys stay valid
                 del d[k]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
@@ -111,6 +113,18 @@ def translate(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor
     rows = (d[0][:, None] + ar)[:, :, None]
     cols = (d[1][:, None] + ar)[:, None, :]
     return pad[torch.arange(n, device=x.device)[:, None, None], rows, cols].reshape(n, n_in)
+
+
+def mirror(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Each square image of ``x`` (batch, side * side) mirrored left-right with probability 1/2
+    (drawn from ``gen``, a CPU generator)."""
+    n, n_in = x.shape
+    side = math.isqrt(n_in)
+    if side * side != n_in:
+        raise ValueError(f"flip: inputs of {n_in} values are not square images")
+    flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
+    img = x.reshape(n, side, side)
+    return torch.where(flip[:, None, None], img.flip(2), img).reshape(n, n_in)
 
 
 def _neuron(recipe: Recipe):
@@ -184,7 +198,8 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
     """BPTT over ``epochs`` epochs: every batch is rate coded afresh (torch generator seeded by
     recipe.seed; or fed directly, :func:`model_inputs`), cross-entropy on output spike counts, Adam, cosine-annealed learning rate
     (per batch). With ``recipe.shift`` each batch's images are first translated at random
-    (:func:`translate`, generator seeded by recipe.seed + 1), then narrowed to the model's pixels
+    (:func:`translate`, generator seeded by recipe.seed + 1) and with recipe.flip mirrored
+    (:func:`mirror`), then narrowed to the model's pixels
     (:func:`pixels_of`) if it has them. With ``teacher`` (a float model)
     the loss mixes in recipe.qat_distill * KL(teacher's outputs || the model's). ``progress(epoch, loss, acc)``: optional callback after each epoch."""
     dev = torch.device(device or "cpu")
@@ -211,6 +226,8 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
         for b in range(per_epoch):
             idx = perm[b * recipe.batch:(b + 1) * recipe.batch]
             xb = translate(x_all[idx], recipe.shift, aug_gen)
+            if recipe.flip:
+                xb = mirror(xb, aug_gen)
             if pixels is not None:
                 xb = xb[:, pixels]
             inputs = model_inputs(xb, recipe, gen)

@@ -28,6 +28,18 @@ def test_translate_moves_pixels_with_zero_fill():
         train.translate(torch.zeros(2, 10), 1, torch.Generator())
 
 
+def test_mirror_flips_about_half_the_images_left_right():
+    x = torch.arange(16, dtype=torch.float32).repeat(400, 1)
+    y = train.mirror(x, torch.Generator().manual_seed(0))
+    img = x[0].reshape(4, 4)
+    flipped = [bool(torch.equal(row.reshape(4, 4), img.flip(1))) for row in y]
+    assert all(f or torch.equal(row, x[0]) for f, row in zip(flipped, y))
+    assert 150 < sum(flipped) < 250
+    assert torch.equal(y, train.mirror(x, torch.Generator().manual_seed(0)))   # reproducible
+    with pytest.raises(ValueError, match="square"):
+        train.mirror(torch.zeros(2, 10), torch.Generator())
+
+
 def _shifted(img, dy, dx):
     out = torch.zeros_like(img)
     n = img.shape[0]
@@ -42,13 +54,14 @@ def test_new_fields_hash_only_when_set():
     base = train.Recipe()
     assert base.key() == train.Recipe(shift=0, label_smoothing=0.0, qat_lr=0.0, mem_loss=0.0, qat_distill=0.0).key()
     keys = {base.key(), train.Recipe(shift=2).key(), train.Recipe(label_smoothing=0.1).key(),
-            train.Recipe(qat_lr=1e-3).key(), train.Recipe(mem_loss=0.5).key(), train.Recipe(qat_distill=0.5).key()}
-    assert len(keys) == 6
+            train.Recipe(qat_lr=1e-3).key(), train.Recipe(mem_loss=0.5).key(), train.Recipe(qat_distill=0.5).key(),
+            train.Recipe(flip=True).key()}
+    assert len(keys) == 7
 
 
 def test_fit_with_shift_is_reproducible():
     d = datasets.load_digits()
-    r = train.Recipe(hidden=16, steps=4, epochs=1, shift=1, label_smoothing=0.1, input_bits=4, bias=True,
+    r = train.Recipe(hidden=16, steps=4, epochs=1, shift=1, flip=True, label_smoothing=0.1, input_bits=4, bias=True,
                      qat_bits=2, qat_epochs=1, qat_lr=1e-3, mem_loss=0.5, qat_distill=0.5)
     a, log = train.train(d.x_train[:256], d.y_train[:256], r)
     b, _ = train.train(d.x_train[:256], d.y_train[:256], r)
