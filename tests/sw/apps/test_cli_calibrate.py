@@ -74,9 +74,11 @@ def test_finetune_writes_a_nir_graph_that_compiles_exactly(nir_file, tmp_path):
 
     out = tmp_path / "tuned.nir"
     code, text = cli("finetune", nir_file, "-o", out, "--bits", 2, "--nir-reset", "subtract", "--steps", 8,
-                     "--epochs", 1, "--limit", 300, "--calibrate-samples", 200, "--validate", 100)
+                     "--epochs", 1, "--limit", 300, "--calibrate-samples", 200, "--validate", 100,
+                     "--hold-out", 0.1)
     assert code == 0, text
     assert "epoch 1/1" in text and "chip, fine-tuned" in text and "chip, calibrated" in text
+    assert "on the 10% of the images held out" in " ".join(text.split())   # the epoch kept, or the start
     assert f"skyspike compile {out} -o net.npz --bits 2 --steps 8" in " ".join(text.split())
     code, text = cli("compile", out, "-o", tmp_path / "net.npz", "--bits", 2, "--steps", 8)
     assert code == 0, text
@@ -90,6 +92,8 @@ def test_finetune_writes_a_nir_graph_that_compiles_exactly(nir_file, tmp_path):
     (["-o", "{d}/t.nir", "--bits", 3], "3 is not one of"),
     (["-o", "{d}/t.nir", "--epochs", 0], "greater than or equal to 1"),
     (["-o", "{d}/t.nir", "--dataset", "foo"], "unknown data set 'foo'"),
+    (["-o", "{d}/t.nir", "--hold-out", 1], "less than or equal to 0.9"),
+    (["-o", "{d}/t.nir", "--distill", 2], "less than or equal to 1"),
     (["-o", "{d}/nodir/t.nir"], "does not exist"),
 ])
 def test_finetune_bad_options_are_one_line(nir_file, tmp_path, args, message):

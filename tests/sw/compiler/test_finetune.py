@@ -69,8 +69,10 @@ def test_the_grid_computes_what_the_golden_model_computes(bits, reset, neuron, i
 
 def test_finetuning_a_stock_torch_model_ends_on_the_exact_grid(digits):
     model = train_stock(digits.x_train, digits.y_train, (64, 16, 10), steps=STEPS, epochs=4, seed=2)
-    ft = F.finetune(model, digits.x_train[:400], digits.y_train[:400], 2, STEPS, epochs=1, calibrate=200)
+    ft = F.finetune(model, digits.x_train[:400], digits.y_train[:400], 2, STEPS, epochs=1, calibrate=200,
+                    hold_out=0.1)
     assert len(ft.log.epochs) == 1 and ft.calibration is not None
+    assert ft.log.best_epoch in (0, 1) and "val_acc" in ft.log.epochs[0]   # 40 images held out
     # fine-tuning starts from the calibrated network, learned rounding included
     same_network(F.GridNet(load_model(model), ft.calibration.net).chip(), ft.calibration.net)
     same_network(Q.quantize(ft.model, 2, STEPS), ft.net)   # the written model compiles to the grid
@@ -103,6 +105,10 @@ def test_bad_fine_tuning_input_is_one_clear_error(digits):
         F.finetune(model, np.zeros((3, 20)), np.zeros(2, int), 2, STEPS)
     with pytest.raises(ValueError, match="distill must be within 0..1, got 1.5"):
         F.finetune(model, np.zeros((3, 20)), np.zeros(3, int), 2, STEPS, distill=1.5)
+    with pytest.raises(ValueError, match="hold_out must be a fraction"):
+        F.finetune(model, np.zeros((3, 20)), np.zeros(3, int), 2, STEPS, hold_out=1.0)
+    with pytest.raises(InputError, match="images left to train on"):
+        F.finetune(model, np.zeros((1, 20)), np.zeros(1, int), 2, STEPS, hold_out=0.6)
     ft = F.finetune(model, np.random.default_rng(0).random((20, 20)), np.arange(20) % 5, 2, STEPS, epochs=1,
                     calibrate=0)
     with pytest.raises(NetworkError, match="no NIR form"):

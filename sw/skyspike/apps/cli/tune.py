@@ -29,7 +29,9 @@ def finetune(
     input_bits: Annotated[int, typer.Option(help="values / chip-rate: bits per input value")] = 4,
     calibrate_samples: Annotated[int, typer.Option(min=0, help="training images to calibrate on first (0: none)")] = 1000,
     distill: Annotated[float, typer.Option(min=0.0, max=1.0, help="weight of the float model's answers in the loss "
-                                          "(0: the labels alone)")] = 0.0,
+                                          "(0: the labels alone)")] = 0.9,
+    hold_out: Annotated[float, typer.Option(min=0.0, max=0.9, help="fraction of the training images held out "
+                                            "to keep the best epoch (or the calibrated start)")] = 0.0,
     limit: Annotated[int | None, typer.Option(min=1, help="only the first N training images")] = None,
     validate: Annotated[int, typer.Option(min=0, help="test images for the before/after report")] = 1000,
     nir_reset: NirReset = "zero",
@@ -62,7 +64,11 @@ def finetune(
             prog.console.print(f"epoch {epoch}/{epochs}: loss {loss:.4f}, train accuracy {100 * acc:.2f}%")
 
         ft = F.finetune(fnet, x, y, bits, steps, epochs=epochs, lr=lr, batch=batch, calibrate=calibrate_samples,
-                        distill=distill, seed=seed, progress=progress, **options)
+                        distill=distill, hold_out=hold_out, seed=seed, progress=progress, **options)
+    if hold_out:
+        kept = f"epoch {ft.log.best_epoch}" if ft.log.best_epoch else "the calibrated start (no epoch did better)"
+        best = ft.log.epochs[ft.log.best_epoch - 1]["val_acc"] if ft.log.best_epoch else ft.log.start_val_acc
+        console.print(f"kept {kept}: {100 * best:.2f}% on the {hold_out:.0%} of the images held out")
     ft.to_nir(output)
     # soft_wrap: a path or a command must not be broken across lines (copy and paste)
     console.print(f"wrote {output} ({ft.log.seconds:.0f} s of training)", soft_wrap=True)
