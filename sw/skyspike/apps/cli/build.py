@@ -189,6 +189,7 @@ def compile_model(model: Path, output: Path, *, bits, config: str, encoding: dic
         meta["scales"] = [ly.scale for ly in net.layers]
         meta["calibration"] = {"data": calibrate, "samples": cal.samples, "metric": cal.metric,
                                "before": cal.before, "after": cal.after,
+                               "accuracy_before": cal.accuracy_before, "accuracy_after": cal.accuracy_after,
                                "layers": [c.describe() for c in cal.choices]}
     for note in fnet.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
