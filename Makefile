@@ -127,7 +127,7 @@ BOARD ?= ulx3s-85f
 FPGA_CONFIG ?= small
 PORT ?= /dev/ttyUSB0
 FPGA_ARGS = --config $(FPGA_CONFIG) --board $(BOARD) $(if $(CLOCK_MHZ),--clock-mhz $(CLOCK_MHZ),) $(if $(FAST),--fast,)
-fpga: setup  ## FPGA bitstream of the SoC: build/fpga/<board>/<config>/ (BOARD=ulx3s-85f|ulx3s-45f|ecpix5-85f, FPGA_CONFIG=small|chip, CLOCK_MHZ=, FAST=1)
+fpga: setup  ## FPGA bitstream of the SoC: build/fpga/<board>/<config>/ (BOARD=ulx3s-85f|ulx3s-45f|ecpix5-85f, FPGA_CONFIG=small|fpga|chip, CLOCK_MHZ=, FAST=1)
 	$(VPY) -m skyspike_hw.flow.fpga $(FPGA_ARGS)
 
 fpga-prog: setup  ## load the FPGA build's bitstream into the board (openFPGALoader; BOARD, FPGA_CONFIG as make fpga)

@@ -93,7 +93,7 @@ def write(config, out_dir: Path, *, sim_model: bool = True, name: str = "skyspik
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", default="chip", help="core configuration name (small, chip)")
+    ap.add_argument("--config", default="chip", help="core configuration name (small, fpga, chip)")
     ap.add_argument("--macros", action="store_true", help="emit SRAMs as black-box macro instances (synthesis)")
     ap.add_argument("-o", "--out", default="build/verilog", type=Path)
     args = ap.parse_args(argv)

@@ -57,7 +57,7 @@ def write_soc(config, firmware_hex: Path | None, out_dir: Path, *,
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", default="small", help="core configuration name (small, chip)")
+    ap.add_argument("--config", default="small", help="core configuration name (small, fpga, chip)")
     ap.add_argument("--firmware", type=Path, default=None, help="firmware hex file (default: empty ROM)")
     ap.add_argument("--uart-divisor", type=int, default=DEFAULT_UART_DIVISOR,
                     help=f"reset value of the UART divisor (default {DEFAULT_UART_DIVISOR})")

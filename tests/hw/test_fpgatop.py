@@ -62,3 +62,17 @@ def test_board_design_prepares(board):
     assert len(srams) == 4 + 4 + 1, modules  # weight and input banks, CPU RAM: plain memories
     lpf = plan.files["top.lpf"]
     assert "uart_0__tx" in lpf and "uart_0__rx" in lpf
+
+
+def test_the_board_configuration_prepares_with_its_eight_weight_banks():
+    """The 'fpga' configuration (the largest measured to route on the ECP5-85F) elaborates for
+    the ULX3S 85F: 8 weight banks, 4 input banks and the CPU's RAM as block RAM."""
+    pytest.importorskip("amaranth_boards", reason="amaranth-boards is not installed (pip install -e '.[fpga]')")
+    from skyspike_hw.fpgatop import FPGATop
+
+    b = get_board("ulx3s-85f")
+    plan = b.make_platform().prepare(FPGATop(b, "fpga", firmware=[0x0000006F], clock_hz=35e6), name="top")
+    rtlil = plan.files["top.il"] if isinstance(plan.files["top.il"], str) else plan.files["top.il"].decode()
+    modules = re.findall(r"^module \\(\S+)$", rtlil, re.M)
+    assert len([n for n in modules if re.search(r"\.wbank\d+$", n)]) == 8, modules
+    assert "sky130_sram" not in rtlil

@@ -43,7 +43,7 @@ __all__ = ["START_MHZ", "FAST_NEXTPNR", "TOOLS", "PassResult", "find_tools", "bu
            "report_text", "program", "overflow", "nextpnr_report", "main"]
 
 #: The first pass's clock per configuration (MHz): near the fmax measured, so one pass is usual.
-START_MHZ = {"small": 40.0, "chip": 35.0}
+START_MHZ = {"small": 40.0, "fpga": 35.0, "chip": 35.0}
 #: The clock picked is at most this fraction of nextpnr's fmax (placement varies between passes).
 FMAX_DERATE = 0.97
 #: A met clock this much below fmax is raised in another pass.

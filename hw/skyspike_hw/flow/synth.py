@@ -348,7 +348,7 @@ def _chip_firmware(design: Design) -> list[int]:
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Synthesize the SkySpike chip top (or core) to sky130 and report "
                                  "area, timing, power.")
-    ap.add_argument("--config", default="chip", help="core configuration (small, chip)")
+    ap.add_argument("--config", default="chip", help="core configuration (small, fpga, chip)")
     ap.add_argument("--top", default="chip", choices=TOPS,
                     help="chip: the OpenFrame chip top (CPU, boot ROM, RAM, UART, core); core: the core alone")
     ap.add_argument("--firmware", type=Path, default=None,

@@ -208,6 +208,12 @@ CONFIGS = {
     "chip": CoreConfig(banks=32, bank_depth=256, max_slots=4, update_lanes=16, max_layers=4,
                        max_neurons=512, max_inputs=1024, state_neurons=640, max_outputs=32,
                        input_banks=4, input_depth=256),
+    # An ECP5-85F board build (docs/fpga.md): the chip configuration fills 96% of its LUTs and does
+    # not route, nor do 16 banks x 16 lanes or 8 x 8 with the chip's 512 neurons. 8 KB of weights
+    # (784-64-10 at 1 bit, 400-64-10 at 2), 1,024 inputs (MNIST), 128 neurons: 39% of the LUTs.
+    "fpga": CoreConfig(banks=8, bank_depth=256, max_slots=4, update_lanes=4, max_layers=4,
+                       max_neurons=128, max_inputs=1024, state_neurons=256, max_outputs=16,
+                       input_banks=4, input_depth=256),
 }
 
 
