@@ -68,7 +68,8 @@ def finetune(
     if hold_out:
         kept = f"epoch {ft.log.best_epoch}" if ft.log.best_epoch else "the calibrated start (no epoch did better)"
         best = ft.log.epochs[ft.log.best_epoch - 1]["val_acc"] if ft.log.best_epoch else ft.log.start_val_acc
-        console.print(f"kept {kept}: {100 * best:.2f}% on the {hold_out:.0%} of the images held out")
+        console.print(f"kept {kept}: {100 * best:.2f}% agreement with the float model on the {hold_out:.0%} "
+                      f"of the images held out")
     ft.to_nir(output)
     # soft_wrap: a path or a command must not be broken across lines (copy and paste)
     console.print(f"wrote {output} ({ft.log.seconds:.0f} s of training)", soft_wrap=True)
