@@ -47,7 +47,7 @@ from skyspike.chip import golden
 from skyspike.chip.network import ChipLayer, ChipNetwork, as_inputs, weight_range
 from skyspike.chip.readout import predict
 from skyspike.compiler.adaround import MAX_LEARNED_BITS, gram, learn_rounding, refine_rounding
-from skyspike.compiler.floatnet import FloatLayer, FloatNetwork, float_inputs
+from skyspike.compiler.floatnet import FloatLayer, FloatNetwork, float_inputs, float_reference
 from skyspike.compiler.grid import input_scale, layer_scale, layer_where, quantize_layer
 from skyspike.errors import InputError, NetworkError
 
@@ -162,7 +162,7 @@ def calibrate_network(fnet: FloatNetwork, net: ChipNetwork, bits: list[int], sca
     """Calibrate ``net`` (``fnet`` quantized at ``bits`` with the rule's ``scales``) on checked
     ``inputs`` (and ``labels``; see :func:`calibration_data`); ``progress(n)`` after every n golden runs."""
     t0 = time.time()
-    ref = _float_reference(fnet, net, inputs)
+    ref = float_reference(fnet, net, inputs)
     head = (net.input_mode, net.input_bits, net.seed) if net.graded else ()
     setup = _Setup(fnet, bits, net.steps, head, inputs, ref[1], ref[0], labels)
     layers = list(net.layers)
@@ -179,19 +179,6 @@ def calibrate_network(fnet: FloatNetwork, net: ChipNetwork, bits: list[int], sca
     accuracy = (None, None) if labels is None else (float(before[0][3].mean()), float(best[0][3].mean()))
     return Calibration(out, choices, "agreement", before[0][0], best[0][0], len(inputs), state.runs,
                        time.time() - t0, *accuracy)
-
-
-def _float_reference(fnet: FloatNetwork, net: ChipNetwork, inputs: np.ndarray, batch: int = 2000):
-    """The float model's output spike counts and predictions on the chip's ``inputs``."""
-    import torch
-
-    counts, preds = [], []
-    with torch.no_grad():
-        for i in range(0, len(inputs), batch):
-            r = fnet.simulate(float_inputs(inputs[i:i + batch], net), record=False)
-            counts.append(r.counts.numpy())
-            preds.append(r.prediction)
-    return np.concatenate(counts), np.concatenate(preds)
 
 
 def _key(ly: ChipLayer) -> tuple:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from skyspike.chip.network import ChipNetwork, NetworkError
+from skyspike.compiler.floatnet import float_reference
 from skyspike.compiler.gridnet import GridLayer, GridNet
 from skyspike.errors import InputError
 
@@ -32,7 +33,7 @@ from skyspike.errors import InputError
 class FineTuneLog:
     epochs: list[dict] = field(default_factory=list)
     seconds: float = 0.0
-    start_val_acc: float | None = None   # the grid's accuracy on the validation inputs before training
+    start_val_acc: float | None = None   # the grid's score on the validation targets before training
     best_epoch: int | None = None        # the epoch kept (0: none improved on the start), with validation
 
 
@@ -54,7 +55,8 @@ def train_grid(grid: GridNet, encode_batch, x: np.ndarray, y: np.ndarray, *, epo
     """``epochs`` of Adam (cosine-annealed ``lr``) on ``grid``: ``encode_batch(images, epoch)`` gives a
     batch's chip inputs; cross-entropy on the output spike counts. With ``teacher`` (chip inputs ->
     output spike counts: the float model) the loss is ``(1 - distill) * CE + distill * KL(teacher's
-    softmax || the grid's)``. With ``val`` (encoded inputs, labels) the grid is measured on it
+    softmax || the grid's)``. With ``val`` (encoded inputs, targets: labels, or the float model's
+    predictions) the grid is measured on it
     before training and after every epoch, and ends as it was at its best (the start on a tie):
     fine-tuning never returns a network worse on ``val`` than the one it was given.
     ``progress(epoch, loss, acc)``."""
@@ -151,12 +153,7 @@ def encoder(net: ChipNetwork, *, gain: float = 1.0, seed: int = 0):
 
 def float_teacher(fnet, net: ChipNetwork):
     """Chip inputs -> the float model's output spike counts (what :func:`train_grid` distills)."""
-    from skyspike.compiler.floatnet import float_inputs
-
-    def counts(inputs):
-        with torch.no_grad():
-            return fnet.simulate(float_inputs(np.asarray(inputs), net), record=False).counts
-    return counts
+    return lambda inputs: float_reference(fnet, net, np.asarray(inputs))[0]
 
 
 #: Rate-coding draws of the held-out images (each draw is new spikes from the same images).
@@ -167,12 +164,8 @@ def validation(fnet, net: ChipNetwork, encode_batch, x_val: np.ndarray):
     """(inputs, targets) to choose the epoch by: the held-out images encoded as the chip gets
     them (VAL_DRAWS rate-coding draws, or a graded input's values once) and the float model's
     predictions on them -- agreement, the goal of fine-tuning as of calibration."""
-    from skyspike.compiler.floatnet import float_inputs
-
     inputs = np.concatenate([encode_batch(x_val, -2) for _ in range(1 if net.graded else VAL_DRAWS)])
-    with torch.no_grad():
-        target = fnet.simulate(float_inputs(inputs, net), record=False).prediction
-    return inputs, np.asarray(target)
+    return inputs, float_reference(fnet, net, inputs)[1]
 
 
 #: finetune's default fraction of the images held out to keep the best epoch: 0 (none). On digits
@@ -198,7 +191,8 @@ def finetune(model, x: np.ndarray, y: np.ndarray, bits: int | list[int] = 2, ste
     "direct" or "rate"). The loss mixes in ``distill`` x the KL divergence from the float model's
     output spike counts (0: labels alone). The last ``hold_out`` of the images (a fraction) are not
     trained or calibrated on: the network kept is the epoch (or the calibrated start) that agrees
-    best with the float model on them (:func:`validation`, :func:`train_grid`). Returns a :class:`FineTuned`; quantizing ``.model`` at ``bits`` gives ``.net``."""
+    best with the float model on them (:func:`validation`, :func:`train_grid`). Returns a
+    :class:`FineTuned`; quantizing ``.model`` at ``bits`` gives ``.net``."""
     from skyspike.compiler import quantize as Q
     from skyspike.compiler.model import load_model
 
@@ -214,7 +208,7 @@ def finetune(model, x: np.ndarray, y: np.ndarray, bits: int | list[int] = 2, ste
     if n_val:
         if n_val == len(x):
             raise InputError(f"fine-tuning needs images left to train on: {len(x)} images, hold_out {hold_out}")
-        x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]
+        x, y, x_val = x[:-n_val], y[:-n_val], x[-n_val:]   # the held-out labels go unused: agreement
     options = {"input_bits": input_bits, "input_mode": input_mode}
     net = Q.quantize(fnet, bits, steps, **options)
     encode_batch = encoder(net, gain=gain, seed=seed)

@@ -28,6 +28,20 @@ def float_inputs(x: np.ndarray, net: ChipNetwork) -> np.ndarray:
     return np.repeat(v[:, None, :], net.steps, axis=1)
 
 
+def float_reference(fnet, net: ChipNetwork, inputs: np.ndarray, batch: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """The float model ``fnet``'s output spike counts and predictions on the chip's ``inputs``
+    for ``net`` (:func:`float_inputs`), ``batch`` samples at a time, without gradients."""
+    import torch
+
+    counts, preds = [], []
+    with torch.no_grad():
+        for i in range(0, len(inputs), batch):
+            r = fnet.simulate(float_inputs(inputs[i:i + batch], net), record=False)
+            counts.append(r.counts.numpy())
+            preds.append(r.prediction)
+    return np.concatenate(counts), np.concatenate(preds)
+
+
 @dataclass
 class FloatResult:
     """What a float simulation records, per spiking layer."""

@@ -97,6 +97,14 @@ def model_inputs(x: torch.Tensor, recipe: Recipe, gen: torch.Generator | None = 
     return (torch.rand((x.shape[0], recipe.steps, x.shape[1]), generator=gen, device=x.device) < p).float()
 
 
+def _side(n_in: int, what: str) -> int:
+    """The side of square images of ``n_in`` pixels; ValueError naming ``what`` otherwise."""
+    side = math.isqrt(n_in)
+    if side * side != n_in:
+        raise ValueError(f"{what}: inputs of {n_in} values are not square images")
+    return side
+
+
 def translate(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor:
     """Each square image of ``x`` (batch, side * side) moved by its own random whole-pixel
     offset (dy, dx), each uniform in -shift..shift (drawn from ``gen``, a CPU generator); pixels
@@ -104,9 +112,7 @@ def translate(x: torch.Tensor, shift: int, gen: torch.Generator) -> torch.Tensor
     if not shift:
         return x
     n, n_in = x.shape
-    side = math.isqrt(n_in)
-    if side * side != n_in:
-        raise ValueError(f"shift: inputs of {n_in} values are not square images")
+    side = _side(n_in, "shift")
     d = torch.randint(0, 2 * shift + 1, (2, n), generator=gen).to(x.device)
     pad = torch.nn.functional.pad(x.reshape(n, side, side), (shift, shift, shift, shift))
     ar = torch.arange(side, device=x.device)
@@ -119,9 +125,7 @@ def mirror(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Each square image of ``x`` (batch, side * side) mirrored left-right with probability 1/2
     (drawn from ``gen``, a CPU generator)."""
     n, n_in = x.shape
-    side = math.isqrt(n_in)
-    if side * side != n_in:
-        raise ValueError(f"flip: inputs of {n_in} values are not square images")
+    side = _side(n_in, "flip")
     flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)
     img = x.reshape(n, side, side)
     return torch.where(flip[:, None, None], img.flip(2), img).reshape(n, n_in)
