@@ -58,10 +58,10 @@ DIGITS = replace(BASE, epochs=30, batch=64, lr=1e-2)
 TEST_SEED = 1
 # train options that override Recipe fields of the same name (None: the recipe's)
 RECIPE_OPTIONS = ("shift", "lr", "qat_lr", "weight_decay", "label_smoothing", "batch", "seed", "beta", "mem_loss", "qat_distill",
-                  "pixels", "flip")
+                  "pixels", "flip", "out_bits", "cnn_distill")
 
 
-def hidden(dataset: str, bits: int, cfg: CoreConfig, bias: bool = True, pixels: int = 0) -> int:
+def hidden(dataset: str, bits: int | list[int], cfg: CoreConfig, bias: bool = True, pixels: int = 0) -> int:
     """The largest H (a multiple of 16) such that 784-H-10 (64-H-10 for digits) at ``bits`` fits
     ``cfg`` (skyspike.apps.memplan.largest_hidden, the memory plan's sizes). With ``bias`` each
     layer gets the most bias rows quantization can make (MAX_BIAS_ROWS): every network trained
@@ -83,7 +83,7 @@ def recipe(dataset: str, bits: int, cfg: CoreConfig = CONFIGS["chip"], epochs: i
     r = replace(base, dataset=dataset, qat_bits=bits, epochs=epochs or base.epochs,
                 qat_epochs=base.qat_epochs if qat_epochs is None else qat_epochs, input_bits=input_bits,
                 steps=steps or base.steps, **overrides)
-    return replace(r, hidden=hidden(dataset, bits, cfg, r.bias, r.pixels))
+    return replace(r, hidden=hidden(dataset, r.layer_bits(), cfg, r.bias, r.pixels))
 
 
 def core_config(args) -> CoreConfig:
@@ -106,6 +106,29 @@ def float_path(out: Path, dataset: str, bits: int) -> Path:
     return out / f"{dataset}-{bits}bit-float.pt"
 
 
+def cnn_teacher(out: Path, dataset: str, d: datasets.Split, seed: int, device: str):
+    """The convolutional teacher of ``--cnn-distill`` (skyspike.compiler.teacher), trained once
+    per data set and seed and kept in ``out``."""
+    import torch
+
+    from skyspike.compiler.teacher import ConvTeacher, train_teacher
+
+    path = out / f"{dataset}-teacher-s{seed}.pt"
+    if path.is_file():
+        net = ConvTeacher()
+        net.load_state_dict(torch.load(path, weights_only=True))
+        return net.eval()
+    torch.set_num_threads(1)
+    net = train_teacher(d.x_train, d.y_train, seed=seed, device=device,
+                        progress=lambda e, loss, acc: print(f"{dataset} teacher epoch {e}: loss {loss:.4f}, "
+                                                            f"train acc {100 * acc:.2f}%", flush=True))
+    with torch.no_grad():
+        acc = float((net(torch.as_tensor(d.x_test, dtype=torch.float32)).argmax(1).numpy() == d.y_test).mean())
+    print(f"{dataset} teacher: test accuracy {100 * acc:.2f}%", flush=True)
+    torch.save(net.state_dict(), path)
+    return net
+
+
 def _train_one(job):
     """Float training, then quantization-aware fine-tuning: two model files, and the training
     log (seconds, per-epoch loss and accuracy) beside them. A float model already in ``out``
@@ -115,7 +138,7 @@ def _train_one(job):
     if path.is_file() and fpath.is_file():
         return f"{path.name}: already trained"
     d = load(dataset, data_dir)
-    r_float = replace(r, qat_bits=0, qat_epochs=0, qat_lr=0.0, qat_distill=0.0)
+    r_float = replace(r, qat_bits=0, qat_epochs=0, qat_lr=0.0, qat_distill=0.0, out_bits=0)
     t0 = time.time()
 
     def progress(epoch, loss, acc):
@@ -129,7 +152,9 @@ def _train_one(job):
         torch.set_num_threads(1)
         model, log = train.load_file(fpath)[0], train.TrainLog()
     else:
-        model, log = train.train(d.x_train, d.y_train, r_float, device=device, threads=1, progress=progress)
+        teacher = cnn_teacher(out, dataset, d, r.seed, device) if r.cnn_distill else None
+        model, log = train.train(d.x_train, d.y_train, r_float, device=device, threads=1, progress=progress,
+                                 cnn_teacher=teacher)
         train.save(model, fpath, r_float)
     train.fine_tune(model, d.x_train, d.y_train, r, device=device, log=log, progress=progress)
     train.save(model, path, r)
@@ -162,7 +187,8 @@ def test_inputs(x: np.ndarray, r: train.Recipe, model) -> np.ndarray:
 
 
 def chip_network(model, bits: int, r: train.Recipe, **options):
-    return quantize.quantize(model, bits, r.steps, input_bits=r.input_bits or None, **options)
+    """``model`` quantized at ``bits`` (the output layer at the recipe's out_bits where set)."""
+    return quantize.quantize(model, r.layer_bits(bits), r.steps, input_bits=r.input_bits or None, **options)
 
 
 def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path, cfg: CoreConfig, input_bits: int = 0) -> dict:
@@ -190,7 +216,8 @@ def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path, cfg: CoreCon
             "train_seconds": json.loads(log.read_text())["seconds"] if log.is_file() else None,
             "float": ptq.float_accuracy, "chip_ptq": ptq.golden_accuracy, "chip": rep.golden_accuracy,
             "agreement_qat_float": rep.agreement, "cycles_mean": float(g.cycles.mean()),
-            "bias_rows": [ly.n_bias for ly in net.layers], "n_test": len(d.y_test)}
+            "bias_rows": [ly.n_bias for ly in net.layers], "layer_bits": [ly.bits for ly in net.layers],
+            "n_test": len(d.y_test)}
 
 
 def n_inputs(row: dict) -> int:
@@ -235,7 +262,8 @@ def cmd_eval(args) -> None:
               "cycles/inf"):
         t.add_column(c, justify="right")
     for r in rows:
-        t.add_row(r["dataset"], r.get("input", "rate"), str(r["bits"]), f"{n_inputs(r)}-{r['hidden']}-10",
+        t.add_row(r["dataset"], r.get("input", "rate"), "/".join(map(str, dict.fromkeys(r.get("layer_bits", [r["bits"]])))),
+                  f"{n_inputs(r)}-{r['hidden']}-10",
                   str(r["steps"]), f"{r['epochs']}+{r['qat_epochs']}", f"{100 * r['float']:.2f}%", f"{100 * r['chip_ptq']:.2f}%",
                   f"{100 * r['chip']:.2f}%", f"{100 * (r['chip'] - r['float']):+.2f}", f"{r['cycles_mean']:.0f}")
     Console().print(t)
@@ -293,6 +321,10 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, help="train: seed (weights, order, augmentation)")
     ap.add_argument("--pixels", type=int, help="train: the network takes the N most varying pixels only (a wider "
                                                "hidden layer fits)")
+    ap.add_argument("--cnn-distill", type=float, help="train: float loss weight of distillation from a CNN teacher "
+                    "(trained first, kept in --out)")
+    ap.add_argument("--out-bits", type=int, choices=PRECISIONS, help="train: the output layer's weight precision "
+                    "(default: --bits'; the output layer is 1-2%% of the weights)")
     args = ap.parse_args(argv)
     (cmd_train if args.command == "train" else cmd_eval)(args)
 

@@ -252,6 +252,12 @@ def silicon(results, images, best: dict | None = None):
     console.print(t)
 
 
+def weight_bits(row: dict) -> str:
+    """An accuracy row's weight precision in words: "2-bit", or "2-bit (output layer 8-bit)"."""
+    bits = row.get("layer_bits") or [row["bits"]]
+    return f"{bits[0]}-bit" + (f" (output layer {bits[-1]}-bit)" if bits[-1] != bits[0] else "")
+
+
 def best_accuracy(results, max_steps: int = 8) -> dict | None:
     """The best chip accuracy on MNIST and Fashion-MNIST at <= ``max_steps`` time steps among the
     accuracy benchmark's results in build/accuracy*/ (``bench/accuracy.py eval`` writes them; any
@@ -271,7 +277,7 @@ def best_accuracy(results, max_steps: int = 8) -> dict | None:
             results["mnist_steps"] = best["steps"]
             best_mnist = best
         console.print(f"best {dataset} on the chip at <= {max_steps} steps: {100 * best['chip']:.2f}% "
-                      f"({best.get('input', 'rate')} input, {best.get('n_in', 784)}-{best['hidden']}-10, {best['bits']}-bit weights, "
+                      f"({best.get('input', 'rate')} input, {best.get('n_in', 784)}-{best['hidden']}-10, {weight_bits(best)} weights, "
                       f"{best['steps']} steps, {best['cycles_mean']:.0f} cycles; {best['run']})")
     return best_mnist
 

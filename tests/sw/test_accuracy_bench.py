@@ -48,5 +48,7 @@ def test_recipe_and_options(accuracy):
     r = accuracy.recipe("fashion-mnist", 2, epochs=3, qat_epochs=0)
     assert (r.hidden, r.qat_bits, r.epochs, r.qat_epochs) == (128, 2, 3, 0)
     assert accuracy.recipe("mnist", 4) == replace(accuracy.BASE, hidden=64, dataset="mnist", qat_bits=4)
+    assert accuracy.recipe("fashion-mnist", 2, out_bits=8).layer_bits() == [2, 8]
+    assert accuracy.hidden("mnist", [2, 8], CONFIGS["chip"]) == 128   # the output layer is small
     args = type("A", (), {"config": "chip", "bank_depth": 512})()
     assert accuracy.core_config(args) == replace(CONFIGS["chip"], bank_depth=512)

@@ -67,14 +67,16 @@ PLANS = [
 ]
 
 
-def _network(hidden: int, bits: int, n_in: int = 784, n_out: int = 10, n_bias: int = 0) -> ChipNetwork:
-    """An ``n_in``-``hidden``-``n_out`` network of zero weights at ``bits``, ``n_bias`` bias rows a layer."""
-    layers = [ChipLayer(np.zeros((a, b), int), bits=bits, bias=np.zeros((n_bias, b), int) if n_bias else None)
-              for a, b in ((n_in, hidden), (hidden, n_out))]
+def _network(hidden: int, bits: int | list[int], n_in: int = 784, n_out: int = 10, n_bias: int = 0) -> ChipNetwork:
+    """An ``n_in``-``hidden``-``n_out`` network of zero weights at ``bits`` (one for both layers, or
+    [hidden layer's, output layer's]), ``n_bias`` bias rows a layer."""
+    per_layer = [bits, bits] if isinstance(bits, int) else list(bits)
+    layers = [ChipLayer(np.zeros((a, b), int), bits=lb, bias=np.zeros((n_bias, b), int) if n_bias else None)
+              for (a, b), lb in zip(((n_in, hidden), (hidden, n_out)), per_layer)]
     return ChipNetwork(layers, STEPS)
 
 
-def fits(cfg: CoreConfig, hidden: int, bits: int, n_in: int = 784, n_out: int = 10,
+def fits(cfg: CoreConfig, hidden: int, bits: int | list[int], n_in: int = 784, n_out: int = 10,
          n_bias: int = MAX_BIAS_ROWS) -> bool:
     """An ``n_in``-``hidden``-``n_out`` network at ``bits``, each layer with ``n_bias`` bias rows,
     fits ``cfg``."""
@@ -85,8 +87,9 @@ def fits(cfg: CoreConfig, hidden: int, bits: int, n_in: int = 784, n_out: int = 
     return True
 
 
-def largest_hidden(cfg: CoreConfig, bits: int, n_in: int = 784, n_bias: int = MAX_BIAS_ROWS, step: int = 16) -> int:
-    """The widest ``n_in``-H-10 (H a multiple of ``step``) that fits ``cfg`` at ``bits``; 0 if none.
+def largest_hidden(cfg: CoreConfig, bits: int | list[int], n_in: int = 784, n_bias: int = MAX_BIAS_ROWS, step: int = 16) -> int:
+    """The widest ``n_in``-H-10 (H a multiple of ``step``) that fits ``cfg`` at ``bits`` (one for
+    both layers, or [hidden layer's, output layer's]); 0 if none.
     By default each layer may have the most bias rows quantization makes (MAX_BIAS_ROWS), so
     that any network trained with biases (the accuracy benchmark's recipe) fits."""
     h = 0

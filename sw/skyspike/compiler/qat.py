@@ -61,13 +61,19 @@ def _threshold(neuron) -> float:
     return float(t.max())
 
 
-def attach(model: nn.Sequential, bits: int) -> list[nn.Linear]:
-    """Put fake quantization on every Linear of ``model`` (followed by its neuron)."""
+def attach(model: nn.Sequential, bits: int | list[int]) -> list[nn.Linear]:
+    """Put fake quantization on every Linear of ``model`` (followed by its neuron) at ``bits``:
+    one precision for all, or one per Linear (as :func:`skyspike.compiler.quantize.quantize`
+    takes them). ValueError if the list's length is not the number of Linears."""
     mods = list(model)
+    n_linear = sum(isinstance(m, nn.Linear) for m in mods)
+    per_layer = [bits] * n_linear if isinstance(bits, int) else list(bits)
+    if len(per_layer) != n_linear:
+        raise ValueError(f"bits {bits!r}: one precision per Linear layer wanted, the model has {n_linear}")
     linears = []
     for i, m in enumerate(mods):
         if isinstance(m, nn.Linear):
-            thr = _threshold(mods[i + 1])
+            thr, bits = _threshold(mods[i + 1]), per_layer[len(linears)]
             parametrize.register_parametrization(m, "weight", FakeQuant(m, thr, bits))
             if m.bias is not None:
                 parametrize.register_parametrization(m, "bias", FakeQuant(m, thr, bits, is_bias=True))

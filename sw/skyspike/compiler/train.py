@@ -32,6 +32,7 @@ from torch import nn
 from skyspike.compiler.neurons import Schmitt, fast_sigmoid_ge
 from skyspike.compiler import qat
 from skyspike.compiler.floatnet import FloatResult
+from skyspike.compiler.teacher import distillation_loss, soft_targets
 
 
 @dataclass(frozen=True)
@@ -68,13 +69,23 @@ class Recipe:
                                   # (clothes, not digits: Fashion-MNIST's classes are symmetric)
     pixels: int = 0               # > 0: the network takes only the training images' this many most varying
                                   # pixels (encode.most_varying; the model's PIXELS_ATTRIBUTE lists them)
+    out_bits: int = 0             # > 0: the output layer's precision in fine-tuning (0: qat_bits, as every layer)
+    cnn_distill: float = 0.0      # > 0: float training loss (1 - a) * CE + a * distillation from a CNN teacher
+                                  # (skyspike.compiler.teacher)
 
     def key(self) -> str:
         d = asdict(self)
-        for k in ("input_bits", "shift", "label_smoothing", "qat_lr", "mem_loss", "qat_distill", "pixels", "flip"):
+        for k in ("input_bits", "shift", "label_smoothing", "qat_lr", "mem_loss", "qat_distill", "pixels", "flip", "out_bits", "cnn_distill"):
             if not d[k]:          # fields added later hash only when set: old cache keys stay valid
                 del d[k]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    def layer_bits(self, bits: int | None = None) -> list[int]:
+        """Each Linear's precision when quantized at ``bits`` (default qat_bits): the output
+        layer at out_bits where set."""
+        bits = bits or self.qat_bits
+        n_linear = 3 if self.hidden2 else 2
+        return [bits] * (n_linear - 1) + [self.out_bits or bits]
 
 
 #: The attribute of a model trained with Recipe.pixels: the image pixels it takes (ascending indices).
@@ -198,18 +209,21 @@ def _logits(res: FloatResult, recipe: Recipe) -> torch.Tensor:
 
 def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe, *, epochs: int,
         lr: float, device: str | None = None, progress=None, log: TrainLog | None = None,
-        teacher: nn.Sequential | None = None) -> TrainLog:
+        teacher: nn.Sequential | None = None, cnn_teacher: nn.Module | None = None) -> TrainLog:
     """BPTT over ``epochs`` epochs: every batch is rate coded afresh (torch generator seeded by
     recipe.seed; or fed directly, :func:`model_inputs`), cross-entropy on output spike counts, Adam, cosine-annealed learning rate
     (per batch). With ``recipe.shift`` each batch's images are first translated at random
     (:func:`translate`, generator seeded by recipe.seed + 1) and with recipe.flip mirrored
     (:func:`mirror`), then narrowed to the model's pixels
     (:func:`pixels_of`) if it has them. With ``teacher`` (a float model)
-    the loss mixes in recipe.qat_distill * KL(teacher's outputs || the model's). ``progress(epoch, loss, acc)``: optional callback after each epoch."""
+    the loss mixes in recipe.qat_distill * KL(teacher's outputs || the model's); with ``cnn_teacher``
+    (:mod:`skyspike.compiler.teacher`, on the augmented images) recipe.cnn_distill * its
+    distillation loss. ``progress(epoch, loss, acc)``: optional callback after each epoch."""
     dev = torch.device(device or "cpu")
     model.to(dev)
-    if teacher is not None:
-        teacher.to(dev)
+    for t in (teacher, cnn_teacher):
+        if t is not None:
+            t.to(dev).eval()
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=recipe.weight_decay)
     n = x_train.shape[0]
     per_epoch = math.ceil(n / recipe.batch)
@@ -232,6 +246,7 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
             xb = translate(x_all[idx], recipe.shift, aug_gen)
             if recipe.flip:
                 xb = mirror(xb, aug_gen)
+            soft = None if cnn_teacher is None else soft_targets(cnn_teacher, xb)
             if pixels is not None:
                 xb = xb[:, pixels]
             inputs = model_inputs(xb, recipe, gen)
@@ -242,6 +257,8 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
                     target = torch.softmax(_logits(simulate(teacher, inputs, record=False), recipe), 1)
                 kl = torch.nn.functional.kl_div(torch.log_softmax(logits, 1), target, reduction="batchmean")
                 loss = (1 - recipe.qat_distill) * loss + recipe.qat_distill * kl
+            if soft is not None:
+                loss = (1 - recipe.cnn_distill) * loss + recipe.cnn_distill * distillation_loss(logits, soft)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -261,10 +278,10 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
 def fine_tune(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe, *, bits: int | None = None,
               epochs: int | None = None, device: str | None = None, progress=None, log=None):
     """``epochs`` (default recipe.qat_epochs) of BPTT with fake-quantized weights at ``bits``
-    (default recipe.qat_bits), learning rate recipe.qat_lr (default recipe.lr / 10); with
+    (default recipe.qat_bits; the output layer at recipe.out_bits where set), learning rate recipe.qat_lr (default recipe.lr / 10); with
     recipe.qat_distill the float model as it was (a copy) is the teacher. Leaves ``model`` without the
     parametrization (latent weights); quantize it with ``align_threshold=True``."""
-    bits = bits or recipe.qat_bits
+    bits = recipe.layer_bits(bits)
     epochs = recipe.qat_epochs if epochs is None else epochs
     teacher = None
     if recipe.qat_distill:
@@ -283,11 +300,14 @@ def fine_tune(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, re
 
 
 def train(x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe = Recipe(), *, n_out: int = 10,
-          threads: int | None = 2, device: str | None = None, progress=None) -> tuple[nn.Sequential, TrainLog]:
+          threads: int | None = 2, device: str | None = None, progress=None,
+          cnn_teacher: nn.Module | None = None) -> tuple[nn.Sequential, TrainLog]:
     """Train the recipe's model on intensities ``x_train`` (N, n_in) in 0..1: ``recipe.epochs``
     of :func:`fit`, then, if ``recipe.qat_bits``, ``recipe.qat_epochs`` of quantization-aware
     fine-tuning (:func:`fine_tune`) at a tenth of the learning rate. With ``recipe.pixels`` the
-    model takes the images' most varying pixels (:func:`skyspike.compiler.encode.most_varying`)."""
+    model takes the images' most varying pixels (:func:`skyspike.compiler.encode.most_varying`).
+    With ``recipe.cnn_distill`` the float epochs distill ``cnn_teacher``
+    (:mod:`skyspike.compiler.teacher`; trained here on the same images if not given)."""
     from skyspike.compiler.encode import most_varying
 
     if threads:
@@ -296,8 +316,12 @@ def train(x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe = Recipe(), *
     model = build_model(len(pixels) if pixels else x_train.shape[1], n_out, recipe)
     if pixels:
         setattr(model, PIXELS_ATTRIBUTE, pixels)
+    if recipe.cnn_distill and cnn_teacher is None:
+        from skyspike.compiler.teacher import train_teacher
+
+        cnn_teacher = train_teacher(x_train, y_train, seed=recipe.seed, device=device)
     log = fit(model, x_train, y_train, recipe, epochs=recipe.epochs, lr=recipe.lr, device=device,
-              progress=progress)
+              progress=progress, cnn_teacher=cnn_teacher if recipe.cnn_distill else None)
     if recipe.qat_bits and recipe.qat_epochs:
         fine_tune(model, x_train, y_train, recipe, device=device, progress=progress, log=log)
     return model, log

@@ -55,8 +55,8 @@ def test_new_fields_hash_only_when_set():
     assert base.key() == train.Recipe(shift=0, label_smoothing=0.0, qat_lr=0.0, mem_loss=0.0, qat_distill=0.0).key()
     keys = {base.key(), train.Recipe(shift=2).key(), train.Recipe(label_smoothing=0.1).key(),
             train.Recipe(qat_lr=1e-3).key(), train.Recipe(mem_loss=0.5).key(), train.Recipe(qat_distill=0.5).key(),
-            train.Recipe(flip=True).key()}
-    assert len(keys) == 7
+            train.Recipe(flip=True).key(), train.Recipe(out_bits=8).key(), train.Recipe(cnn_distill=0.5).key()}
+    assert len(keys) == 9
 
 
 def test_fit_with_shift_is_reproducible():
