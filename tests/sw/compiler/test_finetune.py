@@ -113,3 +113,10 @@ def test_bad_fine_tuning_input_is_one_clear_error(digits):
                     calibrate=0)
     with pytest.raises(NetworkError, match="no NIR form"):
         ft.to_nir()
+
+
+def test_default_length_is_400_batches_whatever_the_data_set():
+    assert F.default_epochs(1137) == 45          # digits: 9 batches an epoch
+    assert F.default_epochs(20000) == 3          # 157 batches an epoch
+    assert F.default_epochs(60000) == 1          # MNIST: 469
+    assert F.default_epochs(10, batch=128) == F.BATCHES

@@ -20,7 +20,7 @@ def finetune(
     bits: Annotated[str, typer.Option(help="weight bits: one value, or one per layer (e.g. 2,4)")] = "2",
     dataset: Dataset = "digits",
     data: DataDir = None,
-    epochs: Annotated[int, typer.Option(min=1, help="epochs on the grid")] = 5,
+    epochs: Annotated[int | None, typer.Option(min=1, help="epochs on the grid (default: enough for 400 batches)")] = None,
     lr: Annotated[float, typer.Option(help="learning rate, > 0")] = 3e-3,
     batch: Annotated[int, typer.Option(min=1)] = 128,
     steps: Steps = None,
@@ -56,6 +56,7 @@ def finetune(
     if d.n_in != fnet.layers[0].n_in:
         fail(f"the network takes {fnet.layers[0].n_in} inputs but {dataset} images have {d.n_in} pixels")
     x, y = d.x_train[:limit], d.y_train[:limit]
+    epochs = epochs or F.default_epochs(len(x), batch)
     with progress_bar() as prog:
         task = prog.add_task(f"fine-tuning at {bits} bits on {len(x)} {dataset} images", total=epochs)
 
