@@ -4,9 +4,11 @@ golden model with the rounding rule, with data calibration, and after fine-tunin
     PYTHONPATH=sw .venv/bin/python bench/calibration.py digits                 # 64-32-10, 64-48-10
     PYTHONPATH=sw .venv/bin/python bench/calibration.py mnist --data DIR       # 784-128-10, a subset
 
-Both reset modes; each model through torch and through its NIR export. Calibration uses 1,000
-training images (MNIST: held out from training; digits: 700 trained on and 300 held out); accuracy is on the test images, rate coded (16 steps;
-digits: 4 draws of its 360 test images).
+Both reset modes; each model through torch and (``--nir``) through its NIR export. Calibration
+uses 1,000 training images (MNIST: held out from training; digits: 700 trained on and 300 held
+out); accuracy is on the test images, rate coded (16 steps; digits: 4 draws of its 360 test
+images). Fine-tuning (2 and 1 bits) trains on the training images; on digits its figure is the
+mean over 4 seeds, with the lowest.
 """
 from __future__ import annotations
 
@@ -36,14 +38,31 @@ STEPS = 16
 # cal_from: the first of the 1,000 training images calibrated on (digits has 1,437: the last 700 of
 # those trained on and the 300 held out; with 300 held-out images alone, calibration fitted them
 # and lost on the test images: 64-48-10 subtract at 2 bits 91.2% vs 95.8% with 1,000)
+# ft_cal, ft_seeds: fine-tuning calibrates on its first ft_cal training images (digits: all of them) and
+# runs with ft_seeds seeds
 SETUPS = {"digits": {"sizes": [(64, 32, 10), (64, 48, 10)], "train": 1137, "cal_from": 437, "cal": 1000,
-                     "epochs": 20, "test": None, "draws": 4},
+                     "epochs": 20, "test": None, "draws": 4, "ft_seeds": 4,
+                     "ft_cal": 1137},
           "mnist": {"sizes": [(784, 128, 10)], "train": 20000, "cal_from": 20000, "cal": 1000, "epochs": 3,
-                    "test": 2000, "draws": 1}}
+                    "test": 2000, "draws": 1, "ft_seeds": 1,
+                    "ft_cal": 1000}}
+
+
+def finetuned(model, source, d, s, bits, x, y, nir: dict) -> str:
+    """Test accuracy after `finetune` (its default length, 400 batches), as the mean (and the
+    lowest) over s["ft_seeds"] seeds: on digits one run's rate-coding draws and batch order move
+    it by about +-0.5 point."""
+    accs = []
+    for seed in range(s["ft_seeds"]):
+        ft = F.finetune(source, d.x_train[:s["train"]], d.y_train[:s["train"]], bits, STEPS,
+                        calibrate=s["ft_cal"], seed=seed, **nir)
+        accs.append(100 * Q.quantization_report(model, Q.quantize(ft.model, bits, STEPS), x, y).golden_accuracy)
+    return f"{np.mean(accs):.2f}" + (f" (min {min(accs):.2f})" if len(accs) > 1 else "")
 
 
 def measure(model, source, d, s, bits_list, out, label, nir: dict):
-    """One row per precision: float, rule, calibrated (held-out training images), fine-tuned (<= 2 bits)."""
+    """One row per precision: float, rule, calibrated (held-out training images), fine-tuned (<= 2 bits,
+    :func:`finetuned`)."""
     x = np.concatenate([encode.rate(d.x_test[:s["test"]], STEPS, rng=r) for r in range(1, 1 + s["draws"])])
     y = np.tile(d.y_test[:s["test"]], s["draws"])
     picked = slice(s["cal_from"], s["cal_from"] + s["cal"])
@@ -57,9 +76,7 @@ def measure(model, source, d, s, bits_list, out, label, nir: dict):
         row = [label, str(bits), f"{100 * rule.float_accuracy:.2f}", f"{100 * rule.golden_accuracy:.2f}",
                f"{100 * Q.quantization_report(model, cal.net, x, y).golden_accuracy:.2f}", f"{t_cal:.1f}"]
         if bits <= 2:
-            ft = F.finetune(source, d.x_train[:s["train"]], d.y_train[:s["train"]], bits, STEPS,
-                            calibrate=s["cal"], **nir)   # finetune's default length (400 batches)
-            row.append(f"{100 * Q.quantization_report(model, Q.quantize(ft.model, bits, STEPS), x, y).golden_accuracy:.2f}")
+            row.append(finetuned(model, source, d, s, bits, x, y, nir))
         else:
             row.append("-")
         out.add_row(*row)
