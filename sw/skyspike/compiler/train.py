@@ -32,7 +32,7 @@ from torch import nn
 from skyspike.compiler.neurons import Schmitt, fast_sigmoid_ge
 from skyspike.compiler import qat
 from skyspike.compiler.floatnet import FloatResult
-from skyspike.compiler.teacher import distillation_loss, soft_targets
+from skyspike.compiler.teacher import distillation_loss, soft_targets, train_teacher
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,8 @@ class Recipe:
 
     def key(self) -> str:
         d = asdict(self)
-        for k in ("input_bits", "shift", "label_smoothing", "qat_lr", "mem_loss", "qat_distill", "pixels", "flip", "out_bits", "cnn_distill"):
+        for k in ("input_bits", "shift", "label_smoothing", "qat_lr", "mem_loss", "qat_distill", "pixels", "flip",
+                  "out_bits", "cnn_distill"):
             if not d[k]:          # fields added later hash only when set: old cache keys stay valid
                 del d[k]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
@@ -278,8 +279,9 @@ def fit(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe: 
 def fine_tune(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, recipe, *, bits: int | None = None,
               epochs: int | None = None, device: str | None = None, progress=None, log=None):
     """``epochs`` (default recipe.qat_epochs) of BPTT with fake-quantized weights at ``bits``
-    (default recipe.qat_bits; the output layer at recipe.out_bits where set), learning rate recipe.qat_lr (default recipe.lr / 10); with
-    recipe.qat_distill the float model as it was (a copy) is the teacher. Leaves ``model`` without the
+    (default recipe.qat_bits; the output layer at recipe.out_bits where set), learning rate
+    recipe.qat_lr (default recipe.lr / 10); with recipe.qat_distill the float model as it was (a
+    copy) is the teacher. Leaves ``model`` without the
     parametrization (latent weights); quantize it with ``align_threshold=True``."""
     bits = recipe.layer_bits(bits)
     epochs = recipe.qat_epochs if epochs is None else epochs
@@ -288,7 +290,6 @@ def fine_tune(model: nn.Sequential, x_train: np.ndarray, y_train: np.ndarray, re
         lins = [m for m in model if isinstance(m, nn.Linear)]
         teacher = build_model(lins[0].in_features, lins[-1].out_features, recipe)   # a copy (deepcopy fails on
         teacher.load_state_dict(model.state_dict())                                 # snnTorch's stored state)
-        teacher.eval().requires_grad_(False)
         teacher.eval().requires_grad_(False)
     qat.attach(model, bits)
     try:
@@ -317,8 +318,6 @@ def train(x_train: np.ndarray, y_train: np.ndarray, recipe: Recipe = Recipe(), *
     if pixels:
         setattr(model, PIXELS_ATTRIBUTE, pixels)
     if recipe.cnn_distill and cnn_teacher is None:
-        from skyspike.compiler.teacher import train_teacher
-
         cnn_teacher = train_teacher(x_train, y_train, seed=recipe.seed, device=device)
     log = fit(model, x_train, y_train, recipe, epochs=recipe.epochs, lr=recipe.lr, device=device,
               progress=progress, cnn_teacher=cnn_teacher if recipe.cnn_distill else None)
