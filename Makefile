@@ -137,7 +137,7 @@ fpga-check: setup  ## the driver against a board running the FPGA build: checks 
 	$(VPY) -m skyspike.apps.fpgacheck --port $(PORT) --config $(FPGA_CONFIG) $(if $(CLOCK_MHZ),--clock-mhz $(CLOCK_MHZ),)
 
 bench: setup  ## cycles per inference, golden-model throughput, RTL simulation speed
-	$(SIM_ENV) $(VPY) bench/bench.py
+	$(SIM_ENV) $(PDK_ENV) $(VPY) bench/bench.py
 
 # Accuracy on digits / MNIST / Fashion-MNIST at 1/2/4/8 bits on the bit-exact chip model, and
 # RTL == golden on a few test images: DATA = folder with mnist/ and fashion-mnist/ IDX files.
