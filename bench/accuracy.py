@@ -220,6 +220,12 @@ def evaluate(dataset: str, bits: int, d: datasets.Split, out: Path, cfg: CoreCon
             "n_test": len(d.y_test)}
 
 
+def bits_text(row: dict) -> str:
+    """A result row's weight precision: "2", or "2/8" with the output layer at its own."""
+    bits = row.get("layer_bits") or [row["bits"]]   # rows written before they said: one for all
+    return str(bits[0]) if bits[-1] == bits[0] else f"{bits[0]}/{bits[-1]}"
+
+
 def n_inputs(row: dict) -> int:
     """A result row's network inputs (rows written before they said: all the pixels)."""
     return row.get("n_in") or (64 if row["dataset"] == "digits" else 784)
@@ -262,8 +268,7 @@ def cmd_eval(args) -> None:
               "cycles/inf"):
         t.add_column(c, justify="right")
     for r in rows:
-        t.add_row(r["dataset"], r.get("input", "rate"), "/".join(map(str, dict.fromkeys(r.get("layer_bits", [r["bits"]])))),
-                  f"{n_inputs(r)}-{r['hidden']}-10",
+        t.add_row(r["dataset"], r.get("input", "rate"), bits_text(r), f"{n_inputs(r)}-{r['hidden']}-10",
                   str(r["steps"]), f"{r['epochs']}+{r['qat_epochs']}", f"{100 * r['float']:.2f}%", f"{100 * r['chip_ptq']:.2f}%",
                   f"{100 * r['chip']:.2f}%", f"{100 * (r['chip'] - r['float']):+.2f}", f"{r['cycles_mean']:.0f}")
     Console().print(t)

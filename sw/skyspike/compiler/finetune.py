@@ -186,8 +186,8 @@ CAL_DRAWS = 2
 
 #: finetune's default length in batches (the epochs rounded up): it is the number of steps that
 #: matters, not of passes. Stock digits models (1,137 images, 9 batches an epoch) at 2 bits, mean
-#: of 4 seeds: 5 epochs (45 batches) ended 0.9-2.7 points below float, 40 epochs (360) 0.7 below to 0.1 above;
-#: MNIST's 60,000 images make one epoch of 469 batches.
+#: of 4 seeds: 5 epochs (45 batches) ended 0.9-2.7 points below float, 40 epochs (360) 0.7
+#: below to 0.1 above; MNIST's 60,000 images make one epoch of 469 batches.
 BATCHES = 400
 
 
@@ -197,17 +197,18 @@ def default_epochs(n_images: int, batch: int = 128) -> int:
 
 
 def finetune(model, x: np.ndarray, y: np.ndarray, bits: int | list[int] = 2, steps: int = 16, *,
-             epochs: int | None = None,
-             lr: float = 3e-3, batch: int = 128, calibrate: int = 1000, gain: float = 1.0, seed: int = 0,
+             epochs: int | None = None, lr: float = 3e-3, batch: int = 128, calibrate: int = 1000,
+             gain: float = 1.0, seed: int = 0,
              distill: float = DISTILL, hold_out: float = HOLD_OUT, input_bits: int | None = None,
              input_mode: str = "direct", progress=None, **nir_options) -> FineTuned:
     """Fine-tune ``model`` (a torch module, NIR graph or file: anything
     :func:`skyspike.compiler.quantize.quantize` takes) on intensities ``x`` (N, n_in) in 0..1 with
     labels ``y`` for ``bits``: quantize it, calibrate on the first ``calibrate`` images (0: the rule
-    alone; rate coded :data:`CAL_DRAWS` times), then ``epochs`` on the grid (:func:`train_grid`; default: :func:`default_epochs`).
-    Inputs are encoded as the chip will get them: rate-coded spikes (``gain``), or with
-    ``input_bits`` graded values (``input_mode`` "direct" or "rate"). The loss mixes in ``distill`` x the KL divergence from the float model's
-    output spike counts (0: labels alone). The last ``hold_out`` of the images (a fraction) are not
+    alone; rate coded :data:`CAL_DRAWS` times), then ``epochs`` on the grid (:func:`train_grid`;
+    default: :func:`default_epochs`). Inputs are encoded as the chip will get them: rate-coded
+    spikes (``gain``), or with ``input_bits`` graded values (``input_mode`` "direct" or "rate").
+    The loss mixes in ``distill`` x the KL divergence from the float model's output spike counts
+    (0: labels alone). The last ``hold_out`` of the images (a fraction) are not
     trained or calibrated on: the network kept is the epoch (or the calibrated start) that agrees
     best with the float model on them (:func:`validation`, :func:`train_grid`). Returns a
     :class:`FineTuned`; quantizing ``.model`` at ``bits`` gives ``.net``."""
